@@ -1,0 +1,1 @@
+"""ilbot.agent (see DESIGN §1)."""

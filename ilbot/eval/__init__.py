@@ -1,0 +1,1 @@
+"""ilbot.eval (see DESIGN §1)."""

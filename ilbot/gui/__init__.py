@@ -1,0 +1,1 @@
+"""ilbot.gui (see DESIGN §1)."""

@@ -1,0 +1,1 @@
+"""ilbot.model (see DESIGN §1)."""

@@ -1,0 +1,1 @@
+"""ilbot.safety (see DESIGN §1)."""

@@ -1,0 +1,1 @@
+"""ilbot.sandbox (see DESIGN §1)."""

@@ -1,0 +1,1 @@
+"""ilbot.training (see DESIGN §1)."""
