@@ -1,0 +1,359 @@
+"""The recorder: a person's mouse and keyboard plus the game state, into one session store.
+
+`Recorder(out_path, window, adapter=None, hotkeys=RecorderHotkeys())` — `start()`, then
+`wait(duration)` (returns when the stop hotkey is pressed or the time is up), then `stop()`.
+
+How it works (DESIGN §2, §4):
+- pynput mouse and keyboard listeners (X RECORD) call back on their own threads. A callback only
+  takes `time.monotonic_ns()` and puts a tuple on a queue: the listener thread is the critical
+  path for timing, so everything else happens on the drain thread, which turns raw input into
+  `Event`s and hands them to the store's `SessionWriter` (its own writer thread commits them).
+- Positions are relative to the game window's client area (taken once at start). KEY and SCROLL
+  events carry the last cursor position seen.
+- A mouse press and its release become one CLICK at the press time with `hold_ms`; a release
+  whose press was before the recording is ignored; a press never released is dropped at stop
+  (counted `unreleased`). Hold-time stats (median, q10, q90, n) go into the meta at stop.
+- SCROLL: the class comes from the vertical delta (+ up, − down); horizontal scrolls are not
+  in the schema and are counted `hscroll`.
+- Keys map through the fixed vocabulary (`ilbot.data.keys`); unknown keys are kept as UNK and
+  counted. The recorder's own hotkeys (stop F10, pause F9 by default) never reach the data.
+- Game-state ticks: a thread polls the adapter every `poll_ms` and writes each fresh capture
+  with `add_tick`, its time made relative to the session start (clamped at 0 for a state
+  observed just before it). Tick numbers stay strictly increasing in the store: a game tick
+  number that goes backwards (relog) continues from the last stored one.
+- While paused, input and ticks are dropped (counted `paused_dropped`).
+- Clean stop: wait for the input stream to go quiet (up to `settle_ms`), stop accepting, stop
+  the listeners; pynput's `join()` can hang until one more X event arrives, so if a listener is
+  still alive after a short join, nudge (move the pointer 1 px and back, tap shift): those
+  events arrive after the recorder stopped accepting and are discarded.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.keys import KEY_VOCAB_VERSION, UNK, key_id, key_name
+from ..data.schema import TICK_MS, Button, Event, KeyAction, scroll_class
+from ..errors import ConfigError
+from .window import WindowGeometry, resolve_window
+
+_STOP = ("stop",)
+
+
+@dataclass(frozen=True)
+class RecorderHotkeys:
+    """The recorder's own keys (vocabulary names), left out of the data."""
+
+    stop: str = "f10"
+    pause: str = "f9"
+
+    def __post_init__(self):
+        for role in ("stop", "pause"):
+            raw = getattr(self, role)
+            name = key_name(raw)
+            if name == "UNK":
+                raise ConfigError(f"recorder {role} hotkey {raw!r} is not a key name (try f9, f10, pause, scroll_lock)")
+            object.__setattr__(self, role, name)
+
+
+def hold_stats(holds_ms) -> dict:
+    """median, q10, q90 and n of click hold times (ms); empty dict without clicks."""
+    h = np.asarray(holds_ms, np.float64)
+    if h.size == 0:
+        return {}
+    q10, q50, q90 = np.quantile(h, [0.1, 0.5, 0.9])
+    return {"median": round(float(q50), 3), "q10": round(float(q10), 3), "q90": round(float(q90), 3), "n": int(h.size)}
+
+
+def _button(b) -> int:
+    name = getattr(b, "name", str(b))
+    return {"left": Button.LEFT, "right": Button.RIGHT, "middle": Button.MIDDLE}.get(name, 0)
+
+
+def _raw_key(key) -> str | None:
+    """pynput Key/KeyCode → a raw name for `key_name` ("Key.shift", "a", ...)."""
+    char = getattr(key, "char", None)
+    if char:
+        return char
+    name = getattr(key, "name", None)
+    if name:
+        return name
+    return None
+
+
+class Recorder:
+    def __init__(self, out_path, window: WindowGeometry | str | None, adapter=None,
+                 hotkeys: RecorderHotkeys | None = None, *, spec=None, tick_ms: float | None = None,
+                 poll_ms: float = 10.0, settle_ms: float = 100.0, overwrite: bool = False, notes: str = ""):
+        self.out_path = Path(out_path)
+        self.window = resolve_window(window)
+        self.adapter = adapter
+        self.hotkeys = hotkeys or RecorderHotkeys()
+        self.tick_ms = float(tick_ms or getattr(adapter, "tick_ms", None) or TICK_MS)
+        self.poll_s = poll_ms / 1000.0
+        self.settle_ns = int(settle_ms * 1e6)
+        self.overwrite = overwrite
+        self.notes = notes
+        self.spec = spec if spec is not None else getattr(adapter, "spec", None)
+        self.counters: dict[str, int] = {
+            "received": 0, "CLICK": 0, "KEY": 0, "SCROLL": 0, "MOVE": 0, "ticks": 0, "hotkeys": 0,
+            "paused_dropped": 0, "unreleased": 0, "orphan_releases": 0, "other_buttons": 0,
+            "hscroll": 0, "unk_keys": 0,
+        }
+        self.start_ns: int | None = None  # time.monotonic_ns() at the session start
+        self.holds_ms: list[float] = []
+        self.paused = False
+        self.stop_requested = threading.Event()
+        self._accepting = False
+        self._last_input_ns = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer = None
+        self._threads: list[threading.Thread] = []
+        self._listeners = []
+        self._stopped = False
+
+    # -- meta ---------------------------------------------------------------------------------
+    def _spec_meta(self) -> tuple[str | None, str | None]:
+        """(name, hash) of the feature spec: the adapter's, else `spec`, else the empty spec."""
+        if self.spec is None and self.adapter is not None:
+            return self.adapter.spec_name, self.adapter.spec_hash
+        spec = self.spec
+        if spec is None:
+            from ..data.featurespec import load_spec
+
+            spec = load_spec("empty")
+        return getattr(spec, "name", None), getattr(spec, "hash", None)
+
+    def _meta(self) -> dict:
+        spec_name, spec_hash = self._spec_meta()
+        return {
+            "source": self.adapter.describe() if self.adapter is not None else "none",
+            "window": self.window.as_dict(),
+            "window_title": self.window.title,
+            "tick_ms": self.tick_ms,
+            "feature_spec": spec_name,
+            "feature_spec_hash": spec_hash,
+            "key_vocab_version": KEY_VOCAB_VERSION,
+            "recorder": {"hotkeys": {"stop": self.hotkeys.stop, "pause": self.hotkeys.pause}},
+            "notes": self.notes,
+        }
+
+    # -- listener callbacks (listener threads: keep them tiny) -----------------------------------
+    def _on_move(self, x, y, injected=False):
+        t = time.monotonic_ns()
+        if self._accepting:
+            self._last_input_ns = t
+            self._queue.put(("m", t, x, y))
+
+    def _on_click(self, x, y, button, pressed, injected=False):
+        t = time.monotonic_ns()
+        if self._accepting:
+            self._last_input_ns = t
+            self._queue.put(("c", t, x, y, button, pressed))
+
+    def _on_scroll(self, x, y, dx, dy, injected=False):
+        t = time.monotonic_ns()
+        if self._accepting:
+            self._last_input_ns = t
+            self._queue.put(("s", t, x, y, dx, dy))
+
+    def _on_key(self, key, pressed: bool):
+        t = time.monotonic_ns()
+        if not self._accepting:
+            return
+        name = key_name(_raw_key(key))
+        if name in (self.hotkeys.stop, self.hotkeys.pause):
+            self._last_input_ns = t
+            self.counters["hotkeys"] += 1
+            if pressed and name == self.hotkeys.stop:
+                self.stop_requested.set()
+            elif pressed and name == self.hotkeys.pause:
+                self.paused = not self.paused
+            return
+        self._last_input_ns = t
+        self._queue.put(("k", t, name, pressed))
+
+    # On X, pynput's keyboard Controller also hands each key it injects straight to listeners in
+    # its own process (injected=True) besides sending it through XTest, which RECORD reports
+    # (injected=False); keys it "types" with XSendEvent reach no listener at all. So on X an
+    # injected=True callback is always an in-process echo: dropping it keeps one copy of the keys
+    # an executor in this process performs (the sandbox demonstrator records that way).
+    _DROP_ECHO = sys.platform.startswith("linux")
+
+    def _on_press(self, key, injected=False):
+        if not (injected and self._DROP_ECHO):
+            self._on_key(key, True)
+
+    def _on_release(self, key, injected=False):
+        if not (injected and self._DROP_ECHO):
+            self._on_key(key, False)
+
+    # -- drain thread: raw input → events ------------------------------------------------------
+    def _drain(self) -> None:
+        w = self.window
+        cx, cy = self._cursor  # screen position of the cursor
+        pending: dict[int, tuple[int, float, float]] = {}  # button → (t_ns, x, y) of its press
+        c = self.counters
+        writer = self._writer
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            kind, t_abs = item[0], item[1]
+            c["received"] += 1
+            if self.paused:
+                c["paused_dropped"] += 1
+                continue
+            t = t_abs - self.start_ns
+            if kind == "m":
+                cx, cy = item[2], item[3]
+                writer.add_event(Event.make(t, cx - w.x, cy - w.y))
+                c["MOVE"] += 1
+            elif kind == "c":
+                cx, cy = item[2], item[3]
+                b = _button(item[4])
+                if not b:
+                    c["other_buttons"] += 1
+                elif item[5]:
+                    pending[b] = (t, cx - w.x, cy - w.y)
+                elif b in pending:
+                    t0, x0, y0 = pending.pop(b)
+                    hold = (t - t0) / 1e6
+                    self.holds_ms.append(hold)
+                    writer.add_event(Event.make(t0, x0, y0, button=b, hold_ms=hold))
+                    c["CLICK"] += 1
+                else:
+                    c["orphan_releases"] += 1
+            elif kind == "s":
+                cx, cy = item[2], item[3]
+                cls = scroll_class(item[5])
+                if cls == 0:
+                    c["hscroll"] += 1
+                else:
+                    writer.add_event(Event.make(t, cx - w.x, cy - w.y, scroll_y=int(cls)))
+                    c["SCROLL"] += 1
+            elif kind == "k":
+                kid = key_id(item[2])
+                if kid == UNK:
+                    c["unk_keys"] += 1
+                action = KeyAction.PRESS if item[3] else KeyAction.RELEASE
+                writer.add_event(Event.make(t, cx - w.x, cy - w.y, key_action=int(action), key_id=kid))
+                c["KEY"] += 1
+        c["unreleased"] += len(pending)
+        if pending:
+            print(f"recorder: dropped {len(pending)} mouse press(es) never released", file=sys.stderr)
+
+    # -- tick thread ----------------------------------------------------------------------------
+    def _poll_ticks(self) -> None:
+        last_tick = None
+        while self._accepting:
+            cap = self.adapter.poll()
+            if cap is not None:
+                if self.paused:
+                    self.counters["paused_dropped"] += 1
+                else:
+                    tick = cap.tick if last_tick is None or cap.tick > last_tick else last_tick + 1
+                    last_tick = tick
+                    self._writer.add_tick(tick, max(0, cap.t_ns - self.start_ns), cap.raw_json, cap.features)
+                    self.counters["ticks"] += 1
+            time.sleep(self.poll_s)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "Recorder":
+        from pynput import keyboard, mouse  # lazily: needs a display
+
+        from ..data.store import SessionWriter
+
+        self._writer = SessionWriter(self.out_path, self._meta(), overwrite=self.overwrite)
+        self._cursor = mouse.Controller().position
+        self.start_ns = time.monotonic_ns()
+        self._writer.set_meta("start_monotonic_ns", self.start_ns)
+        self._accepting = True
+        drain = threading.Thread(target=self._drain, name="recorder-drain", daemon=True)
+        drain.start()
+        self._threads = [drain]
+        if self.adapter is not None:
+            ticker = threading.Thread(target=self._poll_ticks, name="recorder-ticks", daemon=True)
+            ticker.start()
+            self._threads.append(ticker)
+        self._listeners = [
+            mouse.Listener(on_move=self._on_move, on_click=self._on_click, on_scroll=self._on_scroll),
+            keyboard.Listener(on_press=self._on_press, on_release=self._on_release),
+        ]
+        for lst in self._listeners:
+            lst.daemon = True
+            lst.start()
+        for lst in self._listeners:
+            lst.wait()  # until its RECORD context is live: nothing before this is seen
+        return self
+
+    def wait(self, duration: float | None = None, progress=None, every_s: float = 5.0) -> str:
+        """Block until the stop hotkey ("hotkey") or `duration` seconds ("duration").
+        `progress(recorder)` is called every `every_s` seconds."""
+        deadline = None if duration is None else time.monotonic() + duration
+        next_report = time.monotonic() + every_s
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return "duration"
+            step = 0.1 if left is None else min(0.1, left)
+            if self.stop_requested.wait(step):
+                return "hotkey"
+            if progress is not None and time.monotonic() >= next_report:
+                next_report += every_s
+                progress(self)
+
+    def stop(self) -> dict:
+        """Stop cleanly; returns the counters. Safe to call twice."""
+        if self._stopped or self.start_ns is None:
+            return self.counters
+        self._stopped = True
+        quiet_until = time.monotonic_ns() + 10 * self.settle_ns  # at most 10 x settle_ms
+        while (time.monotonic_ns() - max(self._last_input_ns, self.start_ns) < self.settle_ns
+               and time.monotonic_ns() < quiet_until):
+            time.sleep(self.settle_ns / 4e9)
+        self._accepting = False
+        for lst in self._listeners:
+            lst.stop()
+        for lst in self._listeners:
+            lst.join(0.3)
+        if any(lst.is_alive() for lst in self._listeners):
+            self._nudge()
+            for lst in self._listeners:
+                lst.join(2.0)
+        for t in self._threads[1:]:
+            t.join()
+        self._queue.put(_STOP)
+        self._threads[0].join()
+        self._writer.set_meta("hold_ms", hold_stats(self.holds_ms))
+        self._writer.set_meta("recorder", {"hotkeys": {"stop": self.hotkeys.stop, "pause": self.hotkeys.pause},
+                                           "counters": dict(self.counters),
+                                           "duration_s": round((time.monotonic_ns() - self.start_ns) / 1e9, 3)})
+        self._writer.close()
+        return self.counters
+
+    @staticmethod
+    def _nudge() -> None:
+        """One harmless X event per device, to wake listener threads blocked in RECORD."""
+        from pynput import keyboard, mouse
+
+        m = mouse.Controller()
+        x, y = m.position
+        m.position = (x + 1, y)
+        m.position = (x, y)
+        k = keyboard.Controller()
+        k.press(keyboard.Key.shift)
+        k.release(keyboard.Key.shift)
+
+    def __enter__(self) -> "Recorder":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

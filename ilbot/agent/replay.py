@@ -1,0 +1,246 @@
+"""Replay: re-perform a recorded session's input through the safety layers and an executor.
+
+`SessionReplay(session, executor, window=..., speed=X).run()` reads the session's events
+(`ilbot.data.open_session`), turns each into a `PlannedAction` (source "replay"), and performs it
+at its recorded time divided by `speed`, on the monotonic clock, through the same
+`SafetyPipeline` and `Scheduler` the agent uses. Positions are window-relative in the store; the
+executor turns them into screen pixels with the target window's origin.
+
+Decisions where the design is silent:
+
+- **Chunks.** Events go to safety and the scheduler in chunks of `chunk_ms` of replay time
+  (500 ms), each submitted `lead_ms` (250 ms) before it starts: the scheduler's queue stays short,
+  and a stop takes effect within a chunk. Each chunk is one "tick" for the safety pipeline (its
+  times are ms since the chunk's start, well inside the pipeline's planning horizon).
+- **Moves are thinned before safety** so the safety limits are spent on what matters: a MOVE is
+  kept only `min_move_gap_ms` (15 ms, as the dataset does) after the last kept action, and only
+  when no click, key or scroll follows within the safety time floor (that event carries its own
+  position: the executor moves there first). Without this a 1 kHz mouse trail would trip the
+  time floor and rate limit and drop the click that ends it.
+- **Speed** scales every time, hold times included (a 2x replay holds buttons half as long).
+- A CLICK is one event with its recorded `hold_ms` (110 ms when the store has none).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..data.action import PlannedAction
+from ..data.schema import Event, EventType
+
+DEFAULT_HOLD_MS = 110.0
+
+
+@dataclass
+class ReplayConfig:
+    speed: float = 1.0  # 2.0 replays twice as fast
+    chunk_ms: float = 500.0  # replay time per safety/scheduler batch
+    lead_ms: float = 250.0  # a chunk is submitted this long before it starts
+    min_move_gap_ms: float = 15.0  # a MOVE closer than this to the last kept action is dropped
+    start_delay_ms: float = 100.0  # the first event is due this long after run() starts
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        if not self.speed > 0 or self.speed == float("inf"):
+            raise ConfigError(f"replay speed must be a positive number, got {self.speed}")
+
+
+def action_of(event: Event, t_ms: float, speed: float = 1.0) -> PlannedAction:
+    """A recorded event as the action that re-performs it, due at t_ms."""
+    hold = 0.0
+    if event.type == EventType.CLICK:
+        hold = (event.hold_ms if event.hold_ms > 0 else DEFAULT_HOLD_MS) / speed
+    return PlannedAction(type=EventType(event.type), t_ms=float(t_ms), x=float(event.x), y=float(event.y),
+                         button=int(event.button), key_action=int(event.key_action), key_id=int(event.key_id),
+                         scroll_y=int(event.scroll_y), hold_ms=float(hold), source="replay")
+
+
+def thin_moves(events: list[Event], min_gap_ms: float, floor_ms: float) -> list[Event]:
+    """Drop MOVEs closer than min_gap_ms to the last kept event or within floor_ms before a
+    non-MOVE event (see the module docstring)."""
+    kept: list[Event] = []
+    next_other = None  # time of the next non-MOVE event, scanning backwards
+    upcoming = [0] * len(events)
+    for i in range(len(events) - 1, -1, -1):
+        upcoming[i] = next_other
+        if events[i].type != EventType.MOVE:
+            next_other = events[i].t_ns
+    for i, e in enumerate(events):
+        if e.type == EventType.MOVE:
+            if kept and (e.t_ns - kept[-1].t_ns) / 1e6 < min_gap_ms:
+                continue
+            if upcoming[i] is not None and (upcoming[i] - e.t_ns) / 1e6 < floor_ms:
+                continue
+        kept.append(e)
+    return kept
+
+
+class SessionReplay:
+    """Re-performs one session (see the module docstring). `run()` blocks; `stop()`, `pause()`
+    and `resume()` work from any thread. Listener hooks like the runtime's, for the GUI:
+    `on_plan(chunk, actions)`, `on_counters(counters)`, `on_state(state, reason)`."""
+
+    def __init__(self, session, executor, *, window=None, speed: float = 1.0, safety_config=None,
+                 config: ReplayConfig | None = None, clock: Callable[[], int] = time.monotonic_ns):
+        from ..data.store import open_session
+        from ..safety import SafetyConfig, SafetyPipeline
+        from .runtime import _CountingExecutor, resolve_window
+        from .scheduler import Scheduler
+
+        self.session = open_session(session) if not hasattr(session, "events") else session
+        self.config = config or ReplayConfig(speed=speed)
+        if config is not None and speed != 1.0:
+            self.config.speed = speed
+        if window is None:
+            window = self.session.meta.get("window")
+        self.window = resolve_window(window)
+        self.origin = (self.window[0], self.window[1])
+        self.window_size = (self.window[2], self.window[3])
+        self.tick_ms = self.config.chunk_ms
+        self.safety_config = safety_config or SafetyConfig(tick_ms=self.config.chunk_ms)
+        self.safety = SafetyPipeline(self.safety_config, self.window_size)
+        self.executor = _CountingExecutor(executor)
+        self.scheduler = Scheduler(self.executor, origin=self.origin)
+        self.clock = clock
+        self.on_plan: list = []
+        self.on_counters: list = []
+        self.on_state: list = []
+        self._stopped = threading.Event()
+        self._paused = threading.Event()
+        self._summary: dict = {"recorded": self.session.n_events, "replayed": 0, "scheduled": 0}
+
+    # -- control ------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def stop(self) -> None:
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self.scheduler.stop()  # drops what is pending, releases
+            self._emit_state("stopped", "")
+
+    def pause(self, reason: str = "user") -> None:
+        """Drop what is scheduled and release everything; `resume()` goes on from the next chunk."""
+        if self._stopped.is_set() or self._paused.is_set():
+            return
+        self._paused.set()
+        self.scheduler.pause()
+        self._release_safety()
+        self._emit_state("paused", reason)
+
+    def resume(self) -> None:
+        if self._paused.is_set() and not self._stopped.is_set():
+            self.scheduler.resume()
+            self._paused.clear()
+            self._emit_state("running", "")
+
+    def _emit_state(self, state: str, reason: str) -> None:
+        for fn in list(self.on_state):
+            fn(state, reason)
+
+    def _release_safety(self) -> None:
+        for release in self.safety.release_all():
+            self.executor.perform(release, self.origin)
+        self.executor.release_all()
+
+    # -- the replay ---------------------------------------------------------------------------
+    def actions(self) -> list[PlannedAction]:
+        """Every action of the session after move thinning, t_ms since the first event (replay time)."""
+        events = list(self.session.events())
+        events = thin_moves(events, self.config.min_move_gap_ms, self.safety_config.min_dt_ms * self.config.speed)
+        if not events:
+            return []
+        t0 = events[0].t_ns
+        s = self.config.speed
+        return [action_of(e, (e.t_ns - t0) / 1e6 / s, s) for e in events]
+
+    def run(self, ticks: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> dict:
+        """Perform the whole session (or until stop(), or `ticks` chunks); returns the counters.
+        Paused time is skipped: after `resume()` the replay goes on where it was."""
+        cfg = self.config
+        actions = self.actions()
+        start_ns = self.clock() + int(cfg.start_delay_ms * 1e6)
+        chunk_ns = int(cfg.chunk_ms * 1e6)
+        i = chunks = 0
+        try:
+            while i < len(actions) and not self._stopped.is_set() and (ticks is None or chunks < ticks):
+                if self._paused.is_set():
+                    t = self.clock()
+                    self._stopped.wait(0.05)
+                    start_ns += self.clock() - t  # the paused time does not count
+                    continue
+                k = int(actions[i].t_ms * 1e6 // chunk_ns)  # the chunk of the next action
+                c_start_ns = start_ns + k * chunk_ns
+                wait_ns = c_start_ns - int(cfg.lead_ms * 1e6) - self.clock()
+                if wait_ns > 0:
+                    self._stopped.wait(min(wait_ns / 1e9, 0.05))
+                    continue  # re-check stop/pause while waiting
+                j = i
+                while j < len(actions) and actions[j].t_ms * 1e6 < (k + 1) * chunk_ns:
+                    j += 1
+                chunk = [a.with_(t_ms=a.t_ms - k * cfg.chunk_ms) for a in actions[i:j]]  # ms since chunk start
+                safe = self.safety.filter(chunk, c_start_ns / 1e6)
+                self.scheduler.submit(safe, c_start_ns)
+                self._summary["replayed"] += len(chunk)
+                self._summary["scheduled"] += len(safe)
+                i, chunks = j, chunks + 1
+                for fn in list(self.on_plan):
+                    fn(k, safe)
+                if self.on_counters:
+                    c = self.counters
+                    for fn in list(self.on_counters):
+                        fn(c)
+                if on_progress is not None:
+                    on_progress(i, len(actions))
+            if not self._stopped.is_set() and actions:
+                self.scheduler.wait_idle(timeout=cfg.chunk_ms / 1000.0 + 5.0)
+                last = actions[min(i, len(actions)) - 1]
+                self._stopped.wait(min(last.hold_ms / 1000.0, 2.0) + 0.05)  # let the last hold end
+        finally:
+            early = self._stopped.is_set() or i < len(actions)
+            self.scheduler.stop()  # releases everything still held
+            self._release_safety()
+            self._summary["stopped_early"] = early
+            self._summary["thinned_moves"] = self._summary["recorded"] - len(actions)
+        return self.counters
+
+    @property
+    def counters(self) -> dict:
+        return {**self._summary, "performed": self.executor.performed, "performed_by_type": dict(self.executor.by_type),
+                "interventions": dict(self.safety.counters), "speed": self.config.speed,
+                "state": "stopped" if self._stopped.is_set() else ("paused" if self.paused else "running"),
+                "timing": self.scheduler.timing_stats()}
+
+
+class Replayer(SessionReplay):
+    """`SessionReplay` with the app's signature: a kill switch in live mode (F12 by default)."""
+
+    def __init__(self, session, executor, safety_config=None, *, window=None, speed: float = 1.0,
+                 live: bool = False, kill_hotkey: str = "f12", config: ReplayConfig | None = None):
+        super().__init__(session, executor, window=window, speed=speed, safety_config=safety_config, config=config)
+        self.kill = None
+        if live:
+            from ..safety import KillSwitch
+
+            self.kill = KillSwitch(hotkey=kill_hotkey, on_trigger=self.stop)
+            self.kill.start()
+
+    def stop(self) -> None:
+        super().stop()
+        if self.kill is not None:
+            kill, self.kill = self.kill, None
+            stop_kill_switch(kill)
+
+
+def stop_kill_switch(kill) -> None:
+    """Stop a kill switch; from its own listener thread (the hotkey's callback) a helper thread
+    does it, since a thread cannot join itself."""
+    if threading.current_thread() is getattr(kill, "_listener", None):
+        threading.Thread(target=kill.stop, name="ilbot-killswitch-stop", daemon=True).start()
+    else:
+        kill.stop()

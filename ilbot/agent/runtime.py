@@ -1,0 +1,516 @@
+"""The live agent loop (DESIGN §1, §7): capture → context → model → hold times → safety → scheduler.
+
+`AgentRuntime` owns one tick at a time: it takes the newest game state from the capture adapter,
+pushes it into the context ring buffers (`ilbot.agent.context`), plans the tick with the model's
+`Planner`, fills each CLICK's hold time from the checkpoint's hold statistics, filters the plan
+through the `SafetyPipeline` and hands what survives to the `Scheduler`, which performs each
+action at its due time on the monotonic clock in its own thread. Planning runs on the runtime's
+thread (the caller's for `run()`/`step()`, a background one for `start()`), never on the
+scheduler's, so a slow plan cannot delay events already scheduled.
+
+Decisions where the design is silent:
+
+- **Tick boundaries.** When the adapter reports real ticks (`adapter.reports_ticks` is true), a
+  tick starts when a capture with a new tick index arrives. Otherwise the runtime keeps its own
+  grid: tick k starts at start₀ + k·tick_ms (tick_ms from the argument, else the checkpoint's
+  stats, else 600 ms), and each tick plans from the newest state seen. `step()` always advances
+  the grid by one tick without sleeping (tests, headless runs): times stay exact, so the same seed
+  and the same captures give the same plan however fast the machine is. A grid tick missed by a
+  slow plan is skipped (counted as `late_ticks`), never bunched up.
+- **What the context learns.** Every action that passes safety enters the history at its due
+  time when it is scheduled (the agent's own actions); a pause or stop forgets those not yet
+  due. The human's input comes in through `observe(event)` (times on the same monotonic clock).
+  In dry run the shown actions count as performed, so the model sees the same history live and
+  dry.
+- **Hold times.** A CLICK holds its button for a log-normal draw through the checkpoint's hold
+  median and q10/q90 (`hold_ms` stats; 110 ms median when absent), clipped to [q10/2, 2·q90],
+  from a generator seeded with `seed`, so hold times are reproducible too.
+- **Stale state.** No fresh capture for `stale_ticks` ticks → pause (reason `stale_state`); the
+  runtime stays paused until `resume()`.
+- **Human override (live only).** Before each tick the runtime compares the pointer with where
+  the agent last put it; farther than `override_px` → pause (reason `human_override`).
+- **Kill switch.** In live mode a global hotkey (`kill_hotkey`, default F12) stops the agent and
+  releases everything. `stop()`, `pause()`, interpreter exit (atexit) and SIGTERM/SIGINT in the
+  main thread all release every held key and button.
+- **Malformed state.** A capture whose features have the wrong shape is skipped and counted
+  (`malformed_state`); non-finite features are zeroed by the context. Non-finite model output is
+  the safety layer's business: its finite-values check drops it, and the drop is counted under
+  its reason in `counters["interventions"]`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..data.action import PlannedAction
+from ..data.schema import TICK_MS, Event, EventType
+from .context import ContextBuffer
+
+DEFAULT_HOLD_MS = {"median": 110.0, "q10": 70.0, "q90": 180.0}
+Z90 = 1.2815515655446004  # standard normal quantile at 0.9
+POINTER_TYPES = (EventType.CLICK, EventType.SCROLL, EventType.MOVE)  # actions that put the pointer somewhere
+
+
+class HoldSampler:
+    """Seeded hold times (ms) for CLICKs: log-normal through the median, spread from q10/q90."""
+
+    def __init__(self, stats: dict | None, seed: int = 0):
+        s = {**DEFAULT_HOLD_MS, **{k: v for k, v in (stats or {}).items() if v is not None}}
+        self.median = max(float(s["median"]), 1.0)
+        q10, q90 = max(float(s["q10"]), 1.0), max(float(s["q90"]), 1.0)
+        self.lo, self.hi = q10 / 2, max(2 * q90, self.median)
+        # q10/q90 of a log-normal sit at median·exp(∓1.2816σ), so σ is their log-ratio over 2·1.2816
+        self.sigma = max(math.log(max(q90, q10 + 1e-6) / q10), 0.0) / (2 * Z90)
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> float:
+        ms = self.median * math.exp(self.sigma * float(self.rng.standard_normal()))
+        return float(min(max(ms, self.lo), self.hi))
+
+
+class LatencyStats:
+    """The last `n` plan latencies (ms) and their p50/p99."""
+
+    def __init__(self, n: int = 1000):
+        self.values: deque[float] = deque(maxlen=n)
+
+    def add(self, ms: float) -> None:
+        self.values.append(ms)
+
+    def quantile(self, q: float) -> float | None:
+        return float(np.quantile(np.asarray(self.values), q)) if self.values else None
+
+
+class _CountingExecutor:
+    """Wraps the real executor: counts what it performs and remembers where it put the pointer
+    (screen pixels), under one lock, so the human-override check never races a half-done move."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.performed = 0
+        self.by_type = {e.name: 0 for e in EventType}
+        self.pointer: tuple[float, float] | None = None
+
+    def perform(self, action: PlannedAction, origin):
+        with self.lock:
+            rec = self.inner.perform(action, origin)
+            self.performed += 1
+            self.by_type[EventType(action.type).name] += 1
+            if action.type in POINTER_TYPES:
+                self.pointer = (origin[0] + round(action.x), origin[1] + round(action.y))
+        return rec
+
+    def release_all(self) -> None:
+        self.inner.release_all()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name):  # anything else (log, listeners, ...) is the real executor's
+        return getattr(self.inner, name)
+
+
+@dataclass
+class RuntimeConfig:
+    """Knobs of the loop; the safety limits themselves live in `SafetyConfig`."""
+
+    seed: int = 0
+    temperature: float = 1.0
+    live: bool = False
+    tick_ms: float | None = None  # None: the checkpoint's tick_ms, else 600
+    override_px: float = 25.0  # live: pointer this far from where the agent put it → pause
+    kill_hotkey: str = "f12"
+    kill_switch: bool | None = None  # None: on in live mode only
+    latency_window: int = 1000  # plan latencies kept for p50/p99
+    poll_s: float = 0.002  # run(): adapter poll period when ticks come from the adapter
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_window(window, adapter=None) -> tuple[float, float, float, float]:
+    """The game window as (x, y, width, height) in screen pixels.
+
+    Accepts a `WindowGeometry` (anything with x/y/width/height), a 4-tuple/list, a dict with
+    x/y/width/height (a session's `window` meta), or a string: "X,Y,W,H" or a window title
+    (looked up on the X server by `ilbot.agent.window`). None takes the adapter's `window` if it
+    has one, else 800x600 at the screen's origin (headless runs)."""
+    from ..errors import ConfigError
+
+    if window is None:
+        window = getattr(adapter, "window", None)
+    if window is None:
+        return (0.0, 0.0, 800.0, 600.0)
+    if isinstance(window, str):
+        from .window import resolve_window as find
+
+        window = find(window)
+    if hasattr(window, "width"):
+        window = (window.x, window.y, window.width, window.height)
+    if isinstance(window, dict):
+        try:
+            window = (window["x"], window["y"], window["width"], window["height"])
+        except KeyError as e:
+            raise ConfigError(f"window: missing key {e.args[0]!r} (need x, y, width, height)") from None
+    if len(window) != 4:
+        raise ConfigError(f"window: expected x, y, width, height, got {window!r}")
+    x, y, w, h = (float(v) for v in window)
+    if not (w > 0 and h > 0):
+        raise ConfigError(f"window: width and height must be positive, got {w}x{h}")
+    return (x, y, w, h)
+
+
+class AgentRuntime:
+    """One agent: adapter → context → planner → safety → scheduler (see the module docstring)."""
+
+    def __init__(self, checkpoint, adapter, executor, safety_config=None, *, seed: int = 0,
+                 temperature: float = 1.0, live: bool = False, tick_ms: float | None = None, window=None,
+                 planner=None, config: RuntimeConfig | None = None, realtime: bool = True,
+                 clock: Callable[[], int] = time.monotonic_ns):
+        from ..safety import SafetyConfig, SafetyPipeline
+        from .scheduler import Scheduler
+
+        cfg = config or RuntimeConfig()
+        cfg.seed, cfg.temperature, cfg.live = seed, temperature, live
+        if tick_ms is not None:
+            cfg.tick_ms = tick_ms
+        self.config = cfg
+        if isinstance(checkpoint, (str, Path)):
+            from ..model.checkpoint import load_checkpoint
+
+            checkpoint = load_checkpoint(checkpoint)
+        self.checkpoint = checkpoint
+        stats = dict(getattr(checkpoint, "stats", None) or {})
+        self.tick_ms = float(cfg.tick_ms or stats.get("tick_ms") or TICK_MS)
+        self.adapter = adapter
+        self.window = resolve_window(window, adapter)
+        self.origin = (self.window[0], self.window[1])
+        self.window_size = (self.window[2], self.window[3])
+        mcfg = checkpoint.config
+        n_features = int(getattr(mcfg, "n_features", len(stats.get("feature_mean", [])) or 128))
+        mean = stats.get("feature_mean") or [0.0] * n_features
+        std = stats.get("feature_std") or [1.0] * n_features
+        self.context = ContextBuffer(mean, std, self.window_size, ticks=int(getattr(mcfg, "n_ticks", 10)),
+                                     slots=int(getattr(mcfg, "n_slots", 100)))
+        if planner is None:
+            from ..model.planner import Planner
+
+            planner = Planner(checkpoint.model, temperature=temperature, seed=seed)
+        self.planner = planner
+        self.holds = HoldSampler(stats.get("hold_ms"), seed)
+        self.safety_config = safety_config or SafetyConfig(tick_ms=self.tick_ms)
+        self.safety = SafetyPipeline(self.safety_config, self.window_size)
+        self.executor = _CountingExecutor(executor)
+        self.scheduler = Scheduler(self.executor, origin=self.origin)
+        self.realtime = realtime
+        if live and not realtime:
+            raise ValueError("live mode runs in real time (realtime=False is for dry runs)")
+        self.clock = clock
+        self.latency = LatencyStats(cfg.latency_window)
+        self.on_plan: list[Callable[[int, list[PlannedAction]], None]] = []
+        self.on_counters: list[Callable[[dict], None]] = []
+        self.on_state: list[Callable[[str, str], None]] = []  # (state, reason): running/paused/stopped
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self.pause_reason: str | None = None
+        self.stopped = False
+        self.tick = 0  # ticks planned so far
+        self._grid_start: int | None = None  # start of tick 0 on the grid
+        self._grid_k = 0
+        self._last_capture_tick: int | None = None
+        self._counts = {"ticks": 0, "planned": 0, "scheduled": 0, "late_ticks": 0, "malformed_state": 0,
+                        "stale_pauses": 0, "override_pauses": 0, "human_events": 0}
+        self.pauses: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._kill = None
+        use_kill = cfg.kill_switch if cfg.kill_switch is not None else live
+        if use_kill:
+            from ..safety import KillSwitch
+            self._kill = KillSwitch(hotkey=cfg.kill_hotkey, on_trigger=self._on_kill)
+            self._kill.start()
+        self._uninstall_guards = None
+        if live:
+            from ..safety import install_release_guards
+
+            self._uninstall_guards = install_release_guards(self.stop)
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    @property
+    def running(self) -> bool:
+        return not self.stopped and not self.paused
+
+    def pause(self, reason: str = "user") -> None:
+        """Stop planning, cancel what is scheduled and release every held key and button."""
+        with self._lock:
+            if self.stopped or self._paused.is_set():
+                return
+            self._paused.set()
+            self.pause_reason = reason
+            self.pauses[reason] = self.pauses.get(reason, 0) + 1
+            self._cancel_and_release()
+        self._emit_state("paused", reason)
+
+    def resume(self) -> None:
+        """Plan again from the next tick; the stale watchdog and the grid start afresh."""
+        with self._lock:
+            if self.stopped or not self._paused.is_set():
+                return
+            self._paused.clear()
+            self.pause_reason = None
+            self._grid_start = None
+            self.scheduler.resume()
+            self.safety.watchdog.reset()
+            if hasattr(self.adapter, "watchdog"):
+                self.adapter.watchdog.fresh()
+        self._emit_state("running", "")
+
+    def stop(self) -> None:
+        """Stop for good: end the loop, cancel everything scheduled, release all, close."""
+        with self._lock:
+            if self.stopped:
+                return
+            self.stopped = True
+            self._stop.set()
+            self._cancel_and_release()
+            self.scheduler.stop()
+            if self._kill is not None:
+                from .replay import stop_kill_switch
+
+                stop_kill_switch(self._kill)
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=5)
+        if self._uninstall_guards is not None:
+            try:
+                self._uninstall_guards()
+            except ValueError:  # signal handlers can only be restored from the main thread
+                pass
+        self._emit_state("stopped", "")
+
+    def _on_kill(self) -> None:
+        self.pauses["kill_switch"] = self.pauses.get("kill_switch", 0) + 1
+        self.stop()
+
+    def _cancel_and_release(self) -> None:
+        now = self.clock()
+        self.scheduler.pause()  # drops what is pending, waits for the action in progress, releases
+        if self.realtime:
+            self.context.discard_after(now)  # scheduled but never performed: not history
+        for action in self.safety.release_all():  # the pipeline's own bookkeeping of held keys
+            try:
+                self.executor.perform(action.with_(source="release"), self.origin)
+            except Exception:  # releasing must go on even if one release fails
+                pass
+        self.executor.release_all()
+
+    # -- input from outside -------------------------------------------------------------------
+    def observe(self, event: Event) -> None:
+        """The human's input (t_ns on the monotonic clock): it goes into the history."""
+        with self._lock:
+            self.context.add_event(event)
+            self._counts["human_events"] += 1
+
+    # -- one tick -----------------------------------------------------------------------------
+    def step(self) -> list[PlannedAction]:
+        """Plan and schedule one tick now, the next one on the grid, without sleeping. Returns
+        the plan that passed safety. In real time a tick missed by whole periods is skipped; with
+        realtime=False the grid is virtual and the plan is performed at once, in order."""
+        period = int(round(self.tick_ms * 1e6))
+        now = self.clock()
+        if self._grid_start is None:
+            self._grid_start, self._grid_k = self._anchor(now), 0
+        else:
+            self._grid_k += 1
+            behind = now - (self._grid_start + self._grid_k * period)
+            if self.realtime and behind >= period:
+                self._counts["late_ticks"] += int(behind // period)
+                self._grid_k += int(behind // period)
+        start_ns = self._grid_start + self._grid_k * period
+        cap = self._latest_capture()
+        return self._tick(start_ns, cap)
+
+    def _anchor(self, now: int) -> int:
+        """Start of a (re)started grid: now, but never before the last tick's end (a virtual grid
+        may have run ahead of the clock)."""
+        last = self.context.tick_start_ns
+        return now if last is None else max(now, last + int(round(self.tick_ms * 1e6)))
+
+    def _latest_capture(self):
+        """The adapter's newest fresh capture (adapters keep only the newest), or None."""
+        return self.adapter.poll()
+
+    def _tick(self, start_ns: int, cap) -> list[PlannedAction]:
+        with self._lock:
+            if self.stopped or self.paused:
+                return []
+            if cap is not None:
+                feats = np.asarray(cap.features, np.float32).reshape(-1)
+                if feats.shape[0] != self.context.n_features:
+                    self._counts["malformed_state"] += 1
+                    cap = None
+            stale = self.safety.observe_state(cap is not None)  # counts ticks without fresh state
+            if stale or (cap is None and self.adapter.is_stale(self.safety_config.stale_ticks)):
+                self._counts["stale_pauses"] += 1
+                self._lock.release()
+                try:
+                    self.pause("stale_state")
+                finally:
+                    self._lock.acquire()
+                return []
+            if self.config.live and self._human_moved():
+                self._counts["override_pauses"] += 1
+                self._lock.release()
+                try:
+                    self.pause("human_override")
+                finally:
+                    self._lock.acquire()
+                return []
+            if cap is not None:
+                self._last_features = feats
+            feats = getattr(self, "_last_features", None)
+            if feats is None:
+                feats = np.zeros(self.context.n_features, np.float32)  # no state yet: the mean
+            self.context.push_tick(start_ns, feats)
+            ctx = self.context.context()  # gamestate [T,F], history [T,A,8], history_mask [T,A]
+            t0 = time.perf_counter()
+            plan = self.planner.plan(ctx, tick_ms=self.tick_ms, window_size=self.window_size)
+            self.latency.add((time.perf_counter() - t0) * 1000.0)
+            plan = [a.with_(hold_ms=self.holds.sample()) if a.type == EventType.CLICK and not a.hold_ms > 0 else a
+                    for a in plan]
+            safe = self.safety.filter(plan, start_ns / 1e6)
+            for a in safe:
+                self.context.add_event(_event_of(a, start_ns))
+            if self.realtime:
+                self.scheduler.submit(safe, start_ns)
+            else:  # virtual time (dry runs only): perform now, in order
+                for a in safe:
+                    self.executor.perform(a, self.origin)
+            tick = self.tick
+            self.tick += 1
+            self._counts["ticks"] += 1
+            self._counts["planned"] += len(plan)
+            self._counts["scheduled"] += len(safe)
+        for fn in list(self.on_plan):
+            fn(tick, safe)
+        if self.on_counters:
+            c = self.counters
+            for fn in list(self.on_counters):
+                fn(c)
+        return safe
+
+    def _human_moved(self) -> bool:
+        """Live: is the pointer farther than override_px from where the agent last put it?"""
+        with self.executor.lock:
+            if self.executor.pointer is None:
+                return False
+            from pynput.mouse import Controller
+            px, py = Controller().position
+            ax, ay = self.executor.pointer
+        return math.hypot(px - ax, py - ay) > self.config.override_px
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, ticks: int | None = None) -> dict:
+        """Run until stopped (or `ticks` ticks planned); returns the counters. While paused it
+        waits for `resume()`; a finished source (a replayed session at its end) ends the run."""
+        planned = 0
+        adapter_ticks = bool(getattr(self.adapter, "reports_ticks", False))
+        while not self._stop.is_set() and (ticks is None or planned < ticks):
+            if self.paused:
+                if getattr(self.adapter, "finished", False):
+                    break
+                self._stop.wait(0.05)
+                continue
+            before = self.tick
+            if not self.realtime:
+                self.step()
+            elif adapter_ticks:
+                cap = self._wait_capture_tick()
+                if cap is None and not self.adapter.is_stale(self.safety_config.stale_ticks):
+                    continue
+                start = self.clock() if cap is None else max(int(cap.t_ns), self.context.tick_start_ns or 0)
+                self._tick(start, cap)
+            else:
+                start = self._wait_grid()
+                if start is None:
+                    continue
+                self._tick(start, self._latest_capture())
+            planned += self.tick - before
+        if self.realtime and not self._stop.is_set():
+            self.scheduler.wait_idle(timeout=self.tick_ms / 1000.0 + 1.0)
+        return self.counters
+
+    def _wait_grid(self) -> int | None:
+        now = self.clock()
+        if self._grid_start is None:
+            self._grid_start, self._grid_k = self._anchor(now), 0
+            return self._grid_start
+        period = int(round(self.tick_ms * 1e6))
+        k = self._grid_k + 1
+        due = self._grid_start + k * period
+        if now - due >= period:  # a slow plan made us miss whole ticks: skip them
+            missed = (now - due) // period
+            self._counts["late_ticks"] += int(missed)
+            k += int(missed)
+            due = self._grid_start + k * period
+        if due > now and self._stop.wait((due - now) / 1e9):
+            return None
+        if self.paused:
+            return None
+        self._grid_k = k
+        return due
+
+    def _wait_capture_tick(self):
+        """The next capture with a new tick index, or None once the state has gone stale."""
+        while not self._stop.is_set() and not self.paused:
+            cap = self.adapter.poll()
+            if cap is not None and cap.tick != self._last_capture_tick:
+                self._last_capture_tick = cap.tick
+                return cap
+            if self.adapter.is_stale(self.safety_config.stale_ticks):
+                return None
+            self._stop.wait(self.config.poll_s)
+        return None
+
+    def start(self, ticks: int | None = None) -> threading.Thread:
+        """Run the loop in a background thread (the GUI's way); `stop()` ends it."""
+        self._thread = threading.Thread(target=self.run, args=(ticks,), name="AgentRuntime", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    # -- reporting ----------------------------------------------------------------------------
+    @property
+    def counters(self) -> dict:
+        c = dict(self._counts)
+        c["performed"] = self.executor.performed
+        c["performed_by_type"] = dict(self.executor.by_type)
+        c["plan_ms_p50"] = self.latency.quantile(0.5)
+        c["plan_ms_p99"] = self.latency.quantile(0.99)
+        c["interventions"] = dict(self.safety.counters)
+        c["pauses"] = dict(self.pauses)
+        c["adapter"] = dict(getattr(self.adapter, "counters", {}))
+        c["context"] = dict(self.context.counters)
+        c["state"] = "stopped" if self.stopped else ("paused" if self.paused else "running")
+        return c
+
+    def _emit_state(self, state: str, reason: str) -> None:
+        for fn in list(self.on_state):
+            fn(state, reason)
+
+
+def _event_of(action: PlannedAction, tick_start_ns: int) -> Event:
+    """A scheduled action as the history event it becomes at its due time."""
+    return Event(tick_start_ns + int(round(action.t_ms * 1e6)), EventType(action.type), float(action.x),
+                 float(action.y), int(action.button), int(action.key_action), int(action.key_id),
+                 int(action.scroll_y), float(action.hold_ms))

@@ -1,0 +1,139 @@
+"""`ilbot eval --model RUN_OR_CHECKPOINT --data DATASET [--split NAME] --out REPORT_DIR`.
+
+Writes REPORT_DIR/report.json (layout in ilbot.eval.report) and the PNG plots of
+ilbot.eval.plots. The baselines are fitted on the dataset's training split and evaluated on the
+same slots as the model."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..training.progress import Progress
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model against the baselines: report.json + plots")
+    p.add_argument("--model", required=True, help="checkpoint folder or training run folder (its best/)")
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--max-windows", type=int, default=0, help="evaluate a seeded random subset of this many windows (0: all)")
+    p.add_argument("--baseline-windows", type=int, default=50000, help="training windows the baselines are fitted on")
+    p.add_argument("--free-running-ticks", type=int, default=300, help="ticks sampled by the planner (0: skip)")
+    p.add_argument("--temperature", type=float, default=1.0, help="planner temperature for free running")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    report = evaluate_to_dir(args.model, args.data, args.out, split=args.split, max_windows=args.max_windows,
+                             baseline_windows=args.baseline_windows, free_running_ticks=args.free_running_ticks,
+                             temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
+                             show_progress=not args.quiet)
+    print(summary_table(report))
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def evaluate_to_dir(model_path, data_path, out_dir, *, split: str = "val", max_windows: int = 0,
+                    baseline_windows: int = 50000, free_running_ticks: int = 300, temperature: float = 1.0,
+                    seed: int = 0, batch_size: int = 128, show_progress: bool = True) -> dict:
+    from ..data.dataset import open_dataset
+    from ..model.checkpoint import load_checkpoint
+    from .free_running import free_running
+    from .plots import write_plots
+    from .report import build_report, fit_on_training, pick_windows, predict_split
+
+    t0 = time.monotonic()
+    ds = open_dataset(data_path, split=split)
+    ck = load_checkpoint(model_path, expect_spec_hash=ds.spec_hash if ds.spec_hash is not None else None,
+                         expect_key_vocab=ds.key_vocab)
+    model = ck.model
+    ds_train = open_dataset(data_path, split="train") if ("train" in ds.split_names and ds.split != "train"
+                                                          and len(ds.split_names) > 1) else None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    idx = pick_windows(len(ds), max_windows, seed)
+    bar = Progress(len(idx), f"eval {split}", enabled=show_progress)
+    slots, model_pred = predict_split(model, ds, idx, batch_size=batch_size, progress=bar)
+    bar.close()
+    bar = Progress(min(baseline_windows or len(ds_train or []), len(ds_train or [])) if ds_train is not None else 0,
+                   "baselines: fit", enabled=show_progress and ds_train is not None)
+    baselines, fit_note = fit_on_training(ds_train, ds, slots, baseline_windows, seed, progress=bar)
+    bar.close()
+    report = build_report(slots, model_pred, baselines)
+
+    free_raw = None
+    if free_running_ticks:
+        fidx = pick_windows(len(ds), free_running_ticks, seed + 1)
+        tick_ms = float(ds.stats.get("tick_ms") or ck.stats.get("tick_ms") or 600.0)
+        bar = Progress(len(fidx), "free running", enabled=show_progress)
+        report["free_running"], free_raw = free_running(model, ds, fidx, tick_ms=tick_ms, temperature=temperature,
+                                                        seed=seed, progress=bar)
+        bar.close()
+    else:
+        report["free_running"] = {}
+    report["meta"] = {
+        "model": str(ck.path), "data": str(data_path), "split": ds.split, "n_windows": int(len(idx)),
+        "windows_in_split": len(ds), "baseline_fit": fit_note, "free_running_temperature": temperature,
+        "seed": seed, "checkpoint_extra": ck.meta.get("extra", {}), "elapsed_s": time.monotonic() - t0,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_json_default))
+    preds = {"model": model_pred} | {name: b.predict(slots) for name, b in baselines.items()}
+    write_plots(out, report, slots, preds, free_raw)
+    return report
+
+
+def _json_default(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+HEADLINE = [("event_macro_f1", "macro-F1", "{:.3f}"), ("dt_mae_q50_ms", "dt q50 MAE ms", "{:.1f}"),
+            ("dt_pinball_ms", "dt pinball ms (q10/q50/q90)", None), ("dt_coverage_q10_q90", "[q10,q90] cov", "{:.3f}"),
+            ("xy_mae_px", "xy MAE px", "{:.1f}"), ("xy_nll", "xy NLL", "{:.2f}"),
+            ("x_coverage_1sigma", "x 1σ cov", "{:.3f}"), ("y_coverage_1sigma", "y 1σ cov", "{:.3f}")]
+
+
+def _fmt(metric: dict, key: str, fmt: str | None) -> str:
+    if key not in metric:
+        return "—"
+    v = metric[key]
+    if isinstance(v, dict):
+        return "/".join(f"{x:.1f}" for x in v.values())
+    return fmt.format(v)
+
+
+def summary_table(report: dict, kinds=("in_window", "lookahead")) -> str:
+    """A Markdown table per slot kind: rows = metrics, columns = model and the baselines."""
+    lines = []
+    for kind in kinds:
+        r = report[kind]
+        cols = (["model"] if "model" in r else []) + list(r["baselines"])
+        get = {"model": r.get("model", {})} | r["baselines"]
+        lines.append(f"\n{kind} ({report['n_slots'][kind]} slots)\n")
+        lines.append("| metric | " + " | ".join(cols) + " |")
+        lines.append("| --- |" + " --- |" * len(cols))
+        for key, label, fmt in HEADLINE:
+            lines.append(f"| {label} | " + " | ".join(_fmt(get[c], key, fmt) for c in cols) + " |")
+    for key in ("button_acc", "key_action_acc", "key_id_acc", "scroll_acc"):
+        if key in report["all"].get("model", {}):
+            lines.append(f"\n{key} (all slots): model {report['all']['model'][key]:.3f}, "
+                         f"majority {report['all']['baselines']['majority'].get(key, float('nan')):.3f}")
+    fr = report.get("free_running") or {}
+    if fr:
+        lines.append(f"\nfree running ({fr['n_ticks']} ticks): events/tick W1 {fr['events_per_tick_wasserstein']:.3f}, "
+                     f"dt W1 {fr['dt_wasserstein_ms'] if fr['dt_wasserstein_ms'] is None else round(fr['dt_wasserstein_ms'], 1)} ms, "
+                     f"idle rate model {fr['idle_tick_rate']['model']:.3f} vs real {fr['idle_tick_rate']['real']:.3f}")
+    return "\n".join(lines)

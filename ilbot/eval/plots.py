@@ -1,0 +1,139 @@
+"""The report's PNG plots (matplotlib, headless Agg backend):
+
+- `confusion.png`: row-normalised 4×4 event confusion (true rows, predicted columns), model and
+  markov side by side, all slots;
+- `dt_calibration.png`: observed P(dt ≤ q̂) for q10/q50/q90 against the nominal 0.1/0.5/0.9,
+  in-window and look-ahead, model vs dt_quantiles (a calibrated predictor sits on the nominal);
+- `xy_calibration.png`: histogram of the standardised in-window residuals (x−μ)/σ against N(0,1),
+  and the share of slots within k·σ against the Gaussian's nominal share, model vs
+  previous_position;
+- `events_per_tick.png`: events per tick, real vs sampled by the planner (free running).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..data.schema import EVENT_NAMES  # noqa: E402
+from .metrics import QUANTILES, Prediction  # noqa: E402
+from .slots import Slots  # noqa: E402
+
+
+def _confusion_panel(ax, cm: np.ndarray, title: str) -> None:
+    cm = np.asarray(cm, np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(EVENT_NAMES)), EVENT_NAMES, fontsize=8)
+    ax.set_yticks(range(len(EVENT_NAMES)), EVENT_NAMES, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+
+
+def plot_confusion(report: dict, path: Path) -> None:
+    r = report["all"]
+    panels = [("model", r.get("model", {}).get("confusion"))] + [("markov", r["baselines"].get("markov", {}).get("confusion"))]
+    panels = [(n, cm) for n, cm in panels if cm is not None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.2), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], panels):
+        _confusion_panel(ax, cm, f"event confusion: {name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_dt_calibration(slots: Slots, preds: dict[str, Prediction], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (title, keep) in zip(axes, [("in-window slots", ~slots.lookahead), ("look-ahead slots", slots.lookahead)]):
+        names = [n for n, p in preds.items() if p.time_q is not None]
+        width = 0.8 / max(len(names) + 1, 1)
+        x = np.arange(len(QUANTILES))
+        ax.bar(x, QUANTILES, width, label="nominal", color="lightgrey")
+        for k, name in enumerate(names):
+            q = preds[name].time_q[keep]
+            dt = slots.dt[keep]
+            observed = [float((dt <= q[:, i]).mean()) if len(dt) else 0.0 for i in range(len(QUANTILES))]
+            cov = float(((dt >= q[:, 0]) & (dt <= q[:, 2])).mean()) if len(dt) else 0.0
+            ax.bar(x + (k + 1) * width, observed, width, label=f"{name} ([q10,q90] cov {cov:.2f})")
+        ax.set_xticks(x + width * len(names) / 2, [f"q{int(q * 100)}" for q in QUANTILES])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("observed P(dt ≤ predicted quantile)")
+        ax.set_title(f"dt calibration: {title}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_xy_calibration(slots: Slots, preds: dict[str, Prediction], path: Path) -> None:
+    keep = ~slots.lookahead
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    grid = np.linspace(-4, 4, 200)
+    ks = np.linspace(0.1, 3.0, 30)
+    nominal = [math.erf(k / math.sqrt(2)) for k in ks]
+    axes[1].plot(ks, nominal, "k--", label="nominal (Gaussian)")
+    for name, p in preds.items():
+        if p.x_sigma is None:
+            continue
+        zx = ((slots.x - p.x_mu) / p.x_sigma)[keep]
+        zy = ((slots.y - p.y_mu) / p.y_sigma)[keep]
+        z = np.concatenate([zx, zy])
+        if name == "model" and len(z):
+            axes[0].hist(np.clip(z, -4, 4), bins=80, density=True, alpha=0.6, label="model (x and y)")
+        if len(z):
+            axes[1].plot(ks, [float((np.abs(z) <= k).mean()) for k in ks], label=name)
+    axes[0].plot(grid, np.exp(-grid ** 2 / 2) / math.sqrt(2 * math.pi), "k--", label="N(0,1)")
+    axes[0].set_title("standardised xy residuals (in-window)")
+    axes[0].set_xlabel("(true − μ) / σ, clipped to ±4")
+    axes[0].legend(fontsize=7)
+    axes[1].set_title("sigma calibration (in-window)")
+    axes[1].set_xlabel("k")
+    axes[1].set_ylabel("share of slots within k·σ")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_events_per_tick(raw: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    real, model = raw["real_counts"], raw["model_counts"]
+    top = int(max(real.max(initial=0), model.max(initial=0))) + 1
+    bins = np.arange(top + 1) - 0.5
+    ax.hist(real, bins=bins, alpha=0.6, density=True, label=f"real (idle {float((real == 0).mean()):.2f})")
+    ax.hist(model, bins=bins, alpha=0.6, density=True, label=f"sampled (idle {float((model == 0).mean()):.2f})")
+    ax.set_xlabel("events per tick")
+    ax.set_ylabel("share of ticks")
+    ax.set_title("events per tick: real vs free-running samples")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_plots(out_dir: Path, report: dict, slots: Slots, preds: dict[str, Prediction], free_raw: dict | None) -> list[Path]:
+    """Write every plot the available data allows; returns the files written."""
+    out = Path(out_dir)
+    written = []
+    plot_confusion(report, out / "confusion.png")
+    written.append(out / "confusion.png")
+    plot_dt_calibration(slots, preds, out / "dt_calibration.png")
+    written.append(out / "dt_calibration.png")
+    plot_xy_calibration(slots, preds, out / "xy_calibration.png")
+    written.append(out / "xy_calibration.png")
+    if free_raw is not None:
+        plot_events_per_tick(free_raw, out / "events_per_tick.png")
+        written.append(out / "events_per_tick.png")
+    return written

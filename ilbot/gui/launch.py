@@ -1,0 +1,147 @@
+"""What `python main.py` runs: the desktop app on its built-in default.
+
+    python main.py                              the app on the sandbox with the shipped model, dry run
+    python main.py --model RUN --source json-dir:DIR --window "Game title"
+    python main.py --screenshot PNG [--ticks N] the app for N ticks, a screenshot, exit
+    python main.py --bench                      overlay paint time with 100 ellipses (figures)
+    python main.py --headless [--ticks N]       the agent on the headless sandbox, a summary
+
+With no display (no DISPLAY or WAYLAND_DISPLAY, and QT_QPA_PLATFORM not `offscreen`) it says so
+and runs the headless agent on the sandbox for a fixed number of ticks, printing a summary.
+By default the app starts the agent in dry run at once (so the overlay shows what the model
+would do); `--no-start` only opens it. Live mode is never the default: choose it in the window,
+which asks for confirmation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+HEADLESS_TICKS = 100
+SCREENSHOT_TICKS = 20
+
+
+def shipped_model() -> Path:
+    """The default model shipped with the sandbox (ilbot/sandbox/assets/)."""
+    try:
+        import ilbot.sandbox as sandbox
+
+        for name in ("MODEL_DIR", "SHIPPED_MODEL", "DEFAULT_MODEL"):
+            if getattr(sandbox, name, None):
+                return Path(getattr(sandbox, name))
+    except ImportError:  # pragma: no cover - part of ilbot
+        pass
+    assets = Path(__file__).resolve().parents[1] / "sandbox" / "assets"
+    for candidate in (assets / "model", assets):
+        if (candidate / "config.json").is_file():
+            return candidate
+    hits = sorted(assets.glob("*/config.json"))
+    return hits[0].parent if hits else assets / "model"
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM") == "offscreen")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python main.py", description="ilbot desktop app (dry run by default)")
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The app's options (shared by `python main.py` and `ilbot app`)."""
+    p.add_argument("--model", default=None, help="checkpoint or training-run folder (default: the shipped sandbox model)")
+    p.add_argument("--source", default="sandbox", help="sandbox | json-dir:PATH | http[:URL] | screen | replay:SESSION")
+    p.add_argument("--window", default="sandbox", help="game window: 'sandbox', a title, or a region x,y,w,h")
+    p.add_argument("--sessions", default=None, help="folder of recorded sessions (default ~/.ilbot/sessions)")
+    p.add_argument("--no-start", action="store_true", help="open the app without starting the agent")
+    p.add_argument("--screenshot", metavar="PNG", default=None, help="run N ticks, save a screenshot, exit")
+    p.add_argument("--ticks", type=int, default=None,
+                   help=f"ticks for --screenshot (default {SCREENSHOT_TICKS}) or the headless run (default {HEADLESS_TICKS})")
+    p.add_argument("--headless", action="store_true", help="run the agent on the headless sandbox and print a summary")
+    p.add_argument("--bench", action="store_true", help="measure the overlay's paint time with 100 ellipses")
+    p.add_argument("--json", action="store_true", help="with --bench or --headless: print one JSON object")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"ilbot: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
+    """Run the app from parsed options (UserErrors propagate: the `ilbot` CLI prints them)."""
+    if args.ticks is not None and args.ticks < 1:
+        raise UserError(f"--ticks must be at least 1, got {args.ticks}")
+    model = args.model or str(shipped_model())
+    if args.bench:
+        return _bench(args)
+    if args.headless or not has_display():
+        if not args.headless:
+            print("ilbot: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the headless agent on the "
+                  "sandbox instead of the app", flush=True)
+        if args.screenshot:
+            raise UserError("--screenshot needs a display (run it under Xvfb: xvfb-run -s '-screen 0 1280x800x24')")
+        from .headless import print_summary, run_headless
+
+        summary = run_headless(model, args.ticks or HEADLESS_TICKS)
+        print(json.dumps(summary) if args.json else "", end="\n" if args.json else "")
+        if not args.json:
+            print_summary(summary)
+        return 0
+    from PyQt6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    win = MainWindow(model=model, source=args.source, window=args.window,
+                     sessions_dir=Path(args.sessions) if args.sessions else None)
+    win.load_model()
+    if args.screenshot:
+        try:
+            return screenshot_run(app, win, args.screenshot, args.ticks or SCREENSHOT_TICKS)
+        finally:
+            win.shutdown()
+    if args.window.strip() in ("", "sandbox"):
+        win.ensure_sandbox()
+        win.move(win.game_window.width() + 6, 0)
+    win.show()
+    if not args.no_start and win.checkpoint is not None:
+        win.start()
+    rc = app.exec()
+    win.shutdown()
+    return rc
+
+
+def screenshot_run(app, win, path: str, ticks: int) -> int:
+    from .screenshot import take
+
+    return take(app, win, path, ticks)
+
+
+def _bench(args) -> int:
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtWidgets import QApplication
+
+    from .overlay import bench_paint
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - needed for painting
+    result = bench_paint(100, 800, 600, 300)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0

@@ -1,0 +1,125 @@
+"""`python main.py --screenshot PNG [--ticks N]`: the app and its overlay over the game, as a PNG.
+
+Runs the app on its default (sandbox + model, dry run), waits until N ticks have been planned
+and drawn, grabs the screen region holding the game window and the main window with mss (the
+real X framebuffer, so the overlay shows exactly as composited), saves it and exits.
+
+The overlay's translucency needs a compositor. When none runs on the display (nobody owns the
+`_NET_WM_CM_S0` selection) and `xcompmgr` is installed, one is started for the screenshot and
+stopped afterwards; without any, transparent pixels would be black, so this is refused with a
+clear message rather than saving a black picture.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def compositor_running() -> bool:
+    """Does a compositing manager own the display's _NET_WM_CM_S0 selection?"""
+    from Xlib import X, display as xdisplay
+
+    d = xdisplay.Display()
+    try:
+        screen = d.get_default_screen()
+        owner = d.get_selection_owner(d.intern_atom(f"_NET_WM_CM_S{screen}"))
+        return owner not in (X.NONE, 0) and getattr(owner, "id", owner) != 0
+    finally:
+        d.close()
+
+
+def ensure_compositor(timeout_s: float = 5.0) -> subprocess.Popen | None:
+    """Start xcompmgr when no compositor runs; returns the process (to stop later) or None."""
+    if compositor_running():
+        return None
+    exe = shutil.which("xcompmgr")
+    if exe is None:
+        raise UserError("the overlay needs a compositor for translucency: install xcompmgr (apt) or run one")
+    proc = subprocess.Popen([exe], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if compositor_running():
+            return proc
+        if proc.poll() is not None:
+            raise UserError(f"xcompmgr exited at once (code {proc.returncode})")
+        time.sleep(0.05)
+    proc.terminate()
+    raise UserError("xcompmgr did not take over the display within 5 s")
+
+
+def stop_compositor(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def grab(rect: tuple[int, int, int, int], path: Path) -> Path:
+    """Save the screen region (x, y, width, height) as a PNG."""
+    import mss
+    import mss.tools
+
+    x, y, w, h = rect
+    with mss.MSS() if hasattr(mss, "MSS") else mss.mss() as sct:
+        shot = sct.grab({"left": int(x), "top": int(y), "width": int(w), "height": int(h)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mss.tools.to_png(shot.rgb, shot.size, output=str(path))
+    return path
+
+
+def wait_for(app, predicate, timeout_s: float) -> bool:
+    """Process Qt events until `predicate()` or the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def take(app, win, path: str | Path, ticks: int = 20, timeout_s: float | None = None) -> int:
+    """Run the already-built main window's agent for `ticks` ticks, save the screenshot, stop.
+
+    Returns 0 on success, 1 when the agent failed (the error is printed and the picture, showing
+    the error in the window, is still saved)."""
+    path = Path(path)
+    compositor = ensure_compositor()
+    try:
+        if win.window_edit.text().strip() in ("", "sandbox"):
+            win.ensure_sandbox()
+        game = win.game_window
+        if game is not None:
+            game.move(0, 0)
+        win.move(game.width() + 6 if game is not None else 0, 0)
+        win.show()
+        win.raise_()
+        wait_for(app, lambda: False, 0.3)  # let the windows map
+        started = win.start()
+        limit = timeout_s if timeout_s is not None else 30.0 + ticks * 1.5 * win.tick_ms / 1000.0
+        ok = started and wait_for(app, lambda: win.ticks_seen >= ticks or not win.running, limit)
+        ok = ok and win.ticks_seen >= ticks
+        win.overlay.raise_()
+        wait_for(app, lambda: False, 0.1)  # the last plan painted
+        frame = win.frameGeometry()
+        right = max(frame.right() + 1, game.width() if game is not None else 0)
+        bottom = max(frame.bottom() + 1, game.height() if game is not None else 0)
+        grab((0, 0, right, bottom), path)
+        # keep the overlay's last plan in the picture, then stop
+        win.stop()
+    finally:
+        stop_compositor(compositor)
+    if not ok:
+        err = win.errors[-1] if win.errors else f"only {win.ticks_seen} of {ticks} ticks ran"
+        print(f"ilbot: screenshot saved to {path}, but the agent did not run {ticks} ticks: {err}")
+        return 1
+    print(f"ilbot: screenshot after {win.ticks_seen} ticks saved to {path}")
+    return 0

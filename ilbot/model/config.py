@@ -1,0 +1,60 @@
+"""ModelConfig: the sizes of the unified-event model (DESIGN §6).
+
+The default is small enough to plan a tick on a CPU in a few milliseconds (about 1 M
+parameters, under the 3 M ceiling); every size is configurable and is stored in the checkpoint's
+config.json, so a checkpoint rebuilds exactly the model that wrote it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..data.keys import VOCAB_SIZE
+from ..data.schema import A, F, LOOKAHEAD_CLIP_MS, T
+
+
+@dataclass
+class ModelConfig:
+    # window geometry (DESIGN §5)
+    n_ticks: int = T  # T: ticks of context
+    n_features: int = F  # F: game-state features per tick
+    n_slots: int = A  # A: event slots per tick window (history and targets)
+    key_vocab_size: int = VOCAB_SIZE  # V: size of the key vocabulary (ilbot.data.keys)
+    # widths
+    d_model: int = 128
+    n_heads: int = 4
+    ff_mult: int = 4  # feed-forward width = ff_mult · d_model
+    n_context_layers: int = 2  # TemporalEncoder layers (over the T ticks)
+    n_decoder_layers: int = 2  # ActionDecoder layers (over the A slots)
+    dropout: float = 0.1
+    # input transforms: dt enters as log1p(ms) / dt_log_scale (≈ 0..2 for 0..10 s)
+    dt_log_scale: float = 5.0
+    # bounds of log σ of the position head, in normalised window units: σ ∈ [e^-7, e^1] ≈
+    # [0.001, 2.7] windows, i.e. ~1 px on a 1000 px window up to far outside it.
+    logsig_min: float = -7.0
+    logsig_max: float = 1.0
+    # the time head's log1p(ms) outputs are clamped here before expm1 (ms), so a wild
+    # prediction cannot overflow; 10 × the look-ahead horizon.
+    time_max_ms: float = 10 * LOOKAHEAD_CLIP_MS
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.logsig_min >= self.logsig_max:
+            raise ValueError("ModelConfig: logsig_min must be below logsig_max")
+        for name in ("n_ticks", "n_features", "n_slots", "key_vocab_size", "d_model", "n_heads", "ff_mult"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"ModelConfig: {name} must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Build from a dict; unknown keys raise KeyError naming them (callers turn it into
+        their own error with the file name)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        return cls(**d)

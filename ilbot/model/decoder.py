@@ -1,0 +1,48 @@
+"""ActionDecoder (DESIGN §6): a causal transformer over the A target slots, cross-attending to
+the context.
+
+Slot i's input is the embedding of event i−1 (teacher forcing in training, the planner's own
+sample at inference) plus a learned slot position; slot 0 gets a learned start token instead.
+Each event is embedded with its time since the tick start (the cumulative dt up to and including
+it), so the decoder always knows how far into the tick it is — what it needs to place the
+look-ahead event past the tick's end.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.schema import TG
+from .attention import DecoderBlock
+from .config import ModelConfig
+from .encoders import EventEmbedding
+from .fields import target_to_history_rows
+
+
+class ActionDecoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.embed = EventEmbedding(cfg)
+        self.start = nn.Parameter(torch.zeros(d))
+        self.pos = nn.Parameter(torch.zeros(cfg.n_slots, d))
+        nn.init.normal_(self.start, std=0.02)
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.ModuleList(DecoderBlock(d, cfg.n_heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.n_decoder_layers))
+        self.ln = nn.LayerNorm(d)
+
+    def slot_inputs(self, targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced inputs: targets [B,A,7], mask [B,A] → [B,A,d] (slot i ← event i−1)."""
+        tg = torch.where(target_mask.bool().unsqueeze(-1), targets, torch.zeros_like(targets))  # [B,A,7] invalid → 0
+        since_start = torch.cumsum(tg[..., TG["dt_ms"]].clamp(min=0.0), dim=-1)  # [B,A] ms
+        e = self.embed(target_to_history_rows(tg), since_start)  # [B,A,d] embedding of event i
+        B, L, d = e.shape
+        start = self.start.expand(B, 1, d)  # [B,1,d]
+        return torch.cat([start, e[:, :-1]], dim=1) + self.pos[:L]  # [B,A,d]
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Slot inputs [B,L,d] and context [B,T,d] → per-slot states [B,L,d]."""
+        for block in self.blocks:
+            x = block(x, context)
+        return self.ln(x)

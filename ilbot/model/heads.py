@@ -1,0 +1,127 @@
+"""Distribution heads (DESIGN §6): one interface, one class per kind of distribution.
+
+A head maps the decoder's per-slot state h [..., d] to named distribution parameters
+(`forward(h) -> dict`), scores a target under them (`nll(out, target) -> [...]`, the per-slot
+loss: a negative log-likelihood, or for the quantile head its proper scoring rule, the pinball
+loss) and draws from them (`sample(out, temperature, generator) -> [...]`). A new head is one
+class here plus one line in UnifiedEventModel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .loss import gaussian_nll, pinball_loss
+from .sampling import sample_categorical, sample_time, sample_xy
+
+
+def _inv_softplus(y: float) -> float:
+    return math.log(math.expm1(y))
+
+
+class DistributionHead(nn.Module):
+    """Base: a linear projection `proj` of h, turned into parameters by `params(raw)`."""
+
+    keys: tuple[str, ...] = ()
+
+    def __init__(self, d: int, n_out: int):
+        super().__init__()
+        self.proj = nn.Linear(d, n_out)
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.params(self.proj(h))
+
+    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def nll(self, out: dict, target: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class CategoricalHead(DistributionHead):
+    """Classes: `<name>_logits [..., C]`."""
+
+    def __init__(self, d: int, name: str, n_classes: int):
+        super().__init__(d, n_classes)
+        self.key = f"{name}_logits"
+        self.keys = (self.key,)
+
+    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {self.key: raw}
+
+    def nll(self, out: dict, target: torch.Tensor) -> torch.Tensor:
+        logits = out[self.key]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1).long(), reduction="none").view(target.shape)
+
+    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_categorical(out[self.key], temperature, generator)
+
+
+class TimeQuantileHead(DistributionHead):
+    """q10, q50, q90 of dt: `time_q [..., 3]` in ms and `time_q_log [..., 3]` = log1p(ms).
+
+    Non-negative and non-crossing by construction: in log1p(ms) space
+    q10 = softplus(r0), q50 = q10 + softplus(r1), q90 = q50 + softplus(r2), so every quantile is
+    ≥ 0 ms and the gaps are ≥ 0. The log scale suits gaps that span 1 ms … 10 s. time_q_log is
+    clamped at log1p(time_max_ms) before expm1, so the ms values cannot overflow; the loss uses
+    the unclamped log values."""
+
+    keys = ("time_q", "time_q_log")
+
+    def __init__(self, d: int, cfg: ModelConfig):
+        super().__init__(d, 3)
+        self.log_max = math.log1p(cfg.time_max_ms)
+        with torch.no_grad():  # start near q10 ≈ 20 ms, q50 ≈ 55 ms, q90 ≈ 250 ms, for every slot
+            self.proj.weight.mul_(0.01)
+            self.proj.bias.copy_(torch.tensor([_inv_softplus(3.0), _inv_softplus(1.0), _inv_softplus(1.5)]))
+
+    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        log_q = torch.cumsum(F.softplus(raw), dim=-1)  # [..., 3] log1p(ms), ascending
+        return {"time_q": torch.expm1(log_q.clamp(max=self.log_max)), "time_q_log": log_q}
+
+    def nll(self, out: dict, target: torch.Tensor) -> torch.Tensor:
+        return pinball_loss(out["time_q_log"], torch.log1p(target.clamp(min=0.0)))
+
+    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_time(out["time_q"], temperature, generator)
+
+
+class GaussianXYHead(DistributionHead):
+    """Heteroscedastic Gaussian over the normalised position: `x_mu, x_logsig, y_mu, y_logsig [...]`.
+
+    log σ is bounded smoothly to [logsig_min, logsig_max] (a scaled sigmoid). Unbounded, the NLL
+    runs to −∞ on exactly repeated positions (a resting cursor repeats its pixel) by shrinking σ
+    without limit, and σ can explode early in training; the bounds keep both finite."""
+
+    keys = ("x_mu", "x_logsig", "y_mu", "y_logsig")
+
+    def __init__(self, d: int, cfg: ModelConfig):
+        super().__init__(d, 4)
+        self.lo, self.span = cfg.logsig_min, cfg.logsig_max - cfg.logsig_min
+        with torch.no_grad():  # start at the window centre with σ ≈ e^-2 ≈ 0.14 windows, for every slot
+            self.proj.weight.mul_(0.01)  # (a random start puts σ near its floor somewhere: NLL in the hundreds)
+            p = (-2.0 - self.lo) / self.span
+            b = math.log(p / (1 - p)) if 0 < p < 1 else 0.0
+            self.proj.bias.copy_(torch.tensor([0.0, b, 0.0, b]))
+
+    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        logsig = self.lo + self.span * torch.sigmoid(raw[..., 1::2])  # [..., 2]
+        return {"x_mu": 0.5 + raw[..., 0], "x_logsig": logsig[..., 0], "y_mu": 0.5 + raw[..., 2], "y_logsig": logsig[..., 1]}
+
+    def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+        """target [..., 2] (x, y) → NLL of the point [...]."""
+        return (gaussian_nll(out["x_mu"], out["x_logsig"], target[..., 0], beta)
+                + gaussian_nll(out["y_mu"], out["y_logsig"], target[..., 1], beta))
+
+    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """[..., 2] (x, y)."""
+        return torch.stack([sample_xy(out["x_mu"], out["x_logsig"], temperature, generator),
+                            sample_xy(out["y_mu"], out["y_logsig"], temperature, generator)], dim=-1)

@@ -1,0 +1,127 @@
+"""UnifiedEventLoss (DESIGN §6): one loss over every head, each component its own function.
+
+    total = w_event·CE(event, class weights by name) + w_time·pinball(q10, q50, q90)
+          + w_xy·GaussianNLL(x, y) + w_aux·(CE(button|CLICK) + CE(key_action|KEY)
+          + CE(key_id|KEY) + CE(scroll_y|SCROLL))
+
+Every component is averaged over the valid slots of the whole batch (not per sequence); the
+conditional parts over the valid slots of their event type. Invalid slots contribute exactly
+zero, to the value and to the gradient (their values are selected away with torch.where, and
+their targets are zeroed first so no NaN can be produced there). A batch without any slot of a
+type gives that part 0, never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.schema import TG, EventType, class_weights as weights_by_name
+from .fields import target_event_types
+from .sampling import QUANTILE_LEVELS
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values [...] over mask [...] (bool); exactly 0 (with zero gradient) when the mask is empty."""
+    picked = torch.where(mask, values, torch.zeros_like(values))
+    return picked.sum() / mask.sum().clamp(min=1)
+
+
+def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles=QUANTILE_LEVELS) -> torch.Tensor:
+    """Pinball (quantile) loss per slot, averaged over the quantiles: pred [..., Q], target [...] → [...].
+
+    For level q and error e = target − pred: max(q·e, (q−1)·e)."""
+    q = torch.tensor(quantiles, dtype=pred.dtype, device=pred.device)  # [Q]
+    e = target.unsqueeze(-1) - pred  # [..., Q]
+    return torch.maximum(q * e, (q - 1) * e).mean(-1)
+
+
+def gaussian_nll(mu: torch.Tensor, logsig: torch.Tensor, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+    """Negative log-likelihood of target under N(mu, σ²), σ = exp(logsig), per element.
+
+    beta > 0 is β-NLL (Seitzer et al. 2022): each element's NLL is weighted by (σ²)^β with the
+    weight detached, so badly-fit points with a large σ are not ignored; β = 0.5 is the usual
+    choice, β = 0 the plain NLL."""
+    z = (target - mu) * torch.exp(-logsig)
+    nll = 0.5 * z * z + logsig + _HALF_LOG_2PI
+    if beta > 0:
+        nll = nll * torch.exp(2.0 * beta * logsig).detach()
+    return nll
+
+
+def event_cross_entropy(logits: torch.Tensor, types: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Class-weighted CE of event_logits [B,A,4] against types [B,A]: Σ w[type]·CE over valid
+    slots, divided by the number of valid slots (not by Σ w), so the weights raise the rare
+    types' share of the loss instead of renormalising it away."""
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), types.reshape(-1), reduction="none").view(types.shape)
+    return masked_mean(weights[types] * ce, mask)
+
+
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean CE of logits [..., C] against target [...] over mask [...]; 0 when the mask is empty."""
+    target = torch.where(mask, target, torch.zeros_like(target)).clamp(0, logits.shape[-1] - 1)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none").view(target.shape)
+    return masked_mean(ce, mask)
+
+
+def time_loss(time_q_log: torch.Tensor, dt_ms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Pinball loss of the quantile head on the log1p(ms) scale.
+
+    Quantiles commute with monotonic transforms (the q-quantile of log1p(dt) is log1p of the
+    q-quantile of dt), so the minimiser is the same as on raw ms; the log scale keeps 10 s
+    look-ahead gaps from swamping the ~10 ms gaps between moves."""
+    return masked_mean(pinball_loss(time_q_log, torch.log1p(dt_ms.clamp(min=0.0))), mask)
+
+
+def xy_loss(out: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+    """Gaussian NLL of the position, x and y summed (the NLL of the point), mean over valid slots."""
+    nll = gaussian_nll(out["x_mu"], out["x_logsig"], x, beta) + gaussian_nll(out["y_mu"], out["y_logsig"], y, beta)
+    return masked_mean(nll, mask)
+
+
+class UnifiedEventLoss(nn.Module):
+    """The training loss. `class_weights`: a name → weight table (missing names 1.0), None for
+    the defaults (MOVE 1, CLICK 8, KEY 6, SCROLL 12) or "auto" for inverse frequency from
+    `event_counts` (a dataset's `stats["event_counts"]`). `beta` > 0 switches the position NLL
+    to β-NLL (0.5 is the usual value).
+
+    forward(out, targets [B,A,7], target_mask [B,A]) → (total, parts) where parts maps
+    event, time, xy, button, key_action, key_id, scroll_y and aux (their sum) to scalars."""
+
+    def __init__(self, class_weights: dict | str | None = None, event_counts: dict | None = None, *,
+                 w_event: float = 1.0, w_time: float = 1.0, w_xy: float = 1.0, w_aux: float = 1.0, beta: float = 0.0):
+        super().__init__()
+        # not persistent: the weights belong to the training config, not to the checkpoint
+        self.register_buffer("class_weights", torch.tensor(weights_by_name(class_weights, event_counts)), persistent=False)
+        self.w_event, self.w_time, self.w_xy, self.w_aux, self.beta = w_event, w_time, w_xy, w_aux, beta
+
+    def forward(self, out: dict, targets: torch.Tensor, target_mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        mask = target_mask.bool()  # [B,A]
+        tg = torch.where(mask.unsqueeze(-1), targets, torch.zeros_like(targets))  # [B,A,7] invalid → 0
+        types = target_event_types(tg)  # [B,A]
+
+        def col(name: str) -> torch.Tensor:
+            return tg[..., TG[name]]
+
+        def cls(name: str) -> torch.Tensor:
+            return col(name).long()
+
+        click, key, scroll = (mask & (types == int(t)) for t in (EventType.CLICK, EventType.KEY, EventType.SCROLL))
+        parts = {
+            "event": event_cross_entropy(out["event_logits"], types, mask, self.class_weights.to(out["event_logits"].dtype)),
+            "time": time_loss(out["time_q_log"], col("dt_ms"), mask),
+            "xy": xy_loss(out, col("x"), col("y"), mask, self.beta),
+            "button": masked_cross_entropy(out["button_logits"], cls("button"), click),
+            "key_action": masked_cross_entropy(out["key_action_logits"], cls("key_action"), key),
+            "key_id": masked_cross_entropy(out["key_id_logits"], cls("key_id"), key),
+            "scroll_y": masked_cross_entropy(out["scroll_y_logits"], cls("scroll_y"), scroll),
+        }
+        parts["aux"] = parts["button"] + parts["key_action"] + parts["key_id"] + parts["scroll_y"]
+        total = (self.w_event * parts["event"] + self.w_time * parts["time"] + self.w_xy * parts["xy"]
+                 + self.w_aux * parts["aux"])
+        return total, parts

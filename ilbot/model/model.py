@@ -1,0 +1,88 @@
+"""UnifiedEventModel (DESIGN §6): encoders → context; causal slot decoder → heads; loss.
+
+`model(batch)` returns the head dict for teacher-forced slots; `model(batch, targets)` adds
+`loss` and `loss_parts`. batch: `gamestate [B,T,F]`, `history [B,T,A,8]`, `history_mask [B,T,A]`
+and, for teacher forcing, `targets [B,A,7]`, `target_mask [B,A]`. `targets` may be a dict with
+`targets` and `target_mask` (the contract), or the targets tensor itself (its mask then comes
+from the batch).
+
+Outputs (shapes [B, A, …]): event_logits 4, time_q 3 (ms) and time_q_log 3 (log1p ms), x_mu,
+x_logsig, y_mu, y_logsig (normalised window units), button_logits 4, key_action_logits 3,
+key_id_logits V, scroll_y_logits 3. All heads run on every slot here (their losses are masked);
+the planner runs the event-specific ones only where the sampled event needs them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL
+from .config import ModelConfig
+from .decoder import ActionDecoder
+from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
+from .heads import CategoricalHead, GaussianXYHead, TimeQuantileHead
+from .loss import UnifiedEventLoss
+
+
+class UnifiedEventModel(nn.Module):
+    def __init__(self, cfg: ModelConfig | None = None, loss: UnifiedEventLoss | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or ModelConfig()
+        d = cfg.d_model
+        self.gamestate_encoder = GamestateEncoder(cfg)
+        self.action_encoder = ActionEncoder(cfg)
+        self.temporal_encoder = TemporalEncoder(cfg)
+        self.decoder = ActionDecoder(cfg)
+        # heads every slot needs (event, time, position) …
+        self.event_head = CategoricalHead(d, "event", N_EVENT_TYPES)
+        self.time_head = TimeQuantileHead(d, cfg)
+        self.xy_head = GaussianXYHead(d, cfg)
+        # … and the event-specific ones (CLICK: button; KEY: key_action, key_id; SCROLL: scroll_y)
+        self.button_head = CategoricalHead(d, "button", N_BUTTONS)
+        self.key_action_head = CategoricalHead(d, "key_action", N_KEY_ACTIONS)
+        self.key_id_head = CategoricalHead(d, "key_id", cfg.key_vocab_size)
+        self.scroll_y_head = CategoricalHead(d, "scroll_y", N_SCROLL)
+        self.loss_fn = loss or UnifiedEventLoss()
+
+    @property
+    def core_heads(self) -> tuple:
+        return (self.event_head, self.time_head, self.xy_head)
+
+    @property
+    def event_heads(self) -> tuple:
+        return (self.button_head, self.key_action_head, self.key_id_head, self.scroll_y_head)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, batch: dict) -> torch.Tensor:
+        """The context: gamestate [B,T,F], history [B,T,A,8], history_mask [B,T,A] → [B,T,d]."""
+        g = self.gamestate_encoder(batch["gamestate"].float())  # [B,T,d]
+        a = self.action_encoder(batch["history"].float(), batch["history_mask"].bool())  # [B,T,d]
+        return self.temporal_encoder(g + a)  # [B,T,d]
+
+    def heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every head on per-slot states h [B,L,d]."""
+        out: dict[str, torch.Tensor] = {}
+        for head in self.core_heads + self.event_heads:
+            out.update(head(h))
+        return out
+
+    def forward(self, batch: dict, targets=None) -> dict[str, torch.Tensor]:
+        if isinstance(targets, dict):
+            tg, tmask = targets["targets"], targets["target_mask"]
+        elif targets is not None:
+            tg, tmask = targets, batch["target_mask"]
+        elif "targets" in batch:
+            tg, tmask = batch["targets"], batch["target_mask"]
+        else:
+            raise ValueError("UnifiedEventModel: teacher forcing needs targets [B,A,7] and target_mask [B,A] "
+                             "(in the batch or as the targets argument); use ilbot.model.Planner to sample")
+        tg, tmask = tg.float(), tmask.bool()
+        context = self.encode(batch)  # [B,T,d]
+        h = self.decoder(self.decoder.slot_inputs(tg, tmask), context)  # [B,A,d]
+        out = self.heads(h)
+        if targets is not None:
+            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask)
+        return out

@@ -1,0 +1,108 @@
+"""`SafetyConfig`: every limit the safety layers enforce, with defaults for a 600 ms-tick game.
+
+Loadable from a plain dict or a TOML section (`[safety]`), so the CLI, the app and the agent
+config file share one definition. Unknown keys and wrong types are `ConfigError`s naming the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..data.schema import EVENT_NAMES, LOOKAHEAD_CLIP_MS, TICK_MS
+from ..errors import ConfigError
+
+
+def _default_cooldowns() -> dict[str, float]:
+    return {"CLICK": 60.0, "KEY": 30.0, "SCROLL": 30.0, "MOVE": 0.0}
+
+
+def _default_rates() -> dict[str, float]:
+    return {"CLICK": 10.0, "KEY": 20.0, "SCROLL": 20.0}
+
+
+@dataclass
+class SafetyConfig:
+    # time floor: minimum gap between any two performed actions (ms)
+    min_dt_ms: float = 8.0
+    # per-type cooldown: minimum gap between two actions of the same type, by EVENT_NAMES name (ms).
+    # KEY counts presses only; releases are never held back by a cooldown.
+    cooldown_ms: dict[str, float] = field(default_factory=_default_cooldowns)
+    # rate limit over any sliding 1 s window: all actions together, and per type by name.
+    # 70/s total leaves room for human-like motion (moves thinned at 15 ms arrive at ≤ 66/s);
+    # clicks and key presses are the actions that do things in a game, so they get tight limits.
+    max_actions_per_s: float = 70.0
+    max_per_s: dict[str, float] = field(default_factory=_default_rates)
+    # key pairing
+    max_hold_ms: float = 2000.0  # a key held longer is force-released
+    max_click_hold_ms: float = 500.0  # a CLICK's hold time is clamped into [0, this]
+    max_keys_held: int = 4  # a key storm cannot press more than this many keys at once
+    # bounds: optional user region (x, y, width, height) in window pixels, intersected with the window
+    region: tuple[float, float, float, float] | None = None
+    # a planned time beyond this (ms after the tick start) is a model fault: dropped
+    max_plan_ms: float = LOOKAHEAD_CLIP_MS
+    # stale-state watchdog: this many ticks in a row without fresh game state → pause
+    stale_ticks: int = 5
+    # tick length, used to emit forced releases that fall due before the tick ends
+    tick_ms: float = TICK_MS
+    # how many recent interventions the pipeline keeps for the GUI and logs
+    log_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("min_dt_ms", "max_actions_per_s", "max_hold_ms", "max_click_hold_ms", "max_plan_ms", "tick_ms"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"safety.{name}: expected a finite number >= 0, got {v!r}")
+        for name in ("max_keys_held", "stale_ticks", "log_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"safety.{name}: expected an integer >= 1, got {v!r}")
+        for name, default in (("cooldown_ms", _default_cooldowns()), ("max_per_s", {})):
+            table = getattr(self, name)
+            if not isinstance(table, dict):
+                raise ConfigError(f"safety.{name}: expected a table of event type → number, got {table!r}")
+            for k, v in table.items():
+                if k not in EVENT_NAMES:
+                    raise ConfigError(f"safety.{name}.{k}: unknown event type; expected one of {list(EVENT_NAMES)}")
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                    raise ConfigError(f"safety.{name}.{k}: expected a finite number >= 0, got {v!r}")
+            setattr(self, name, {**default, **{k: float(v) for k, v in table.items()}})
+        if self.region is not None:
+            r = self.region
+            if (not isinstance(r, (list, tuple)) or len(r) != 4
+                    or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in r) or r[2] <= 0 or r[3] <= 0):
+                raise ConfigError(f"safety.region: expected [x, y, width, height] with width, height > 0, got {r!r}")
+            self.region = tuple(float(v) for v in r)
+
+    @classmethod
+    def from_dict(cls, d: dict | None, where: str = "safety") -> "SafetyConfig":
+        """A config from a mapping; `where` names the source in errors (a file and section)."""
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        try:
+            return cls(**d)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, section: str = "safety") -> "SafetyConfig":
+        """The `[section]` table of a TOML file (defaults when the file has no such section)."""
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        table = doc.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        return cls.from_dict(table, where=f"{path} [{section}]")

@@ -1,0 +1,56 @@
+"""What the X server itself says is held: the ground truth behind "nothing is left pressed".
+
+The agent's bookkeeping (the pipeline's held keys, the executor's held set) can only say what it
+*thinks* it pressed; `XInputState` asks the server (`QueryKeymap` for keys, the pointer's button
+mask for buttons). The tests and `ilbot bench killswitch` use it to check releases. X11 only;
+python-xlib comes with pynput there and is imported on first use.
+"""
+
+from __future__ import annotations
+
+BUTTON_MASKS = {1: 1 << 8, 2: 1 << 9, 3: 1 << 10}  # X button number (1 left, 2 middle, 3 right) → mask bit
+
+
+class XInputState:
+    def __init__(self, display_name: str | None = None) -> None:
+        from Xlib import display
+
+        self.display = display.Display(display_name)
+        self.root = self.display.screen().root
+
+    def keys_down(self) -> set[int]:
+        """Keycodes the server has down now."""
+        keymap = self.display.query_keymap()  # 32 bytes, bit k = keycode k
+        return {i * 8 + b for i, byte in enumerate(keymap) for b in range(8) if byte >> b & 1}
+
+    def buttons_down(self) -> set[int]:
+        """X button numbers down now (1 left, 2 middle, 3 right)."""
+        mask = self.root.query_pointer().mask
+        return {n for n, bit in BUTTON_MASKS.items() if mask & bit}
+
+    def pointer(self) -> tuple[int, int]:
+        p = self.root.query_pointer()
+        return p.root_x, p.root_y
+
+    def keycode(self, key_id: int) -> int:
+        """The keycode the server uses for a key-vocabulary index (0 when it has none)."""
+        from pynput.keyboard import Key
+
+        from ..data.keys import KEY_VOCAB, key_char
+
+        name = KEY_VOCAB[int(key_id)]
+        char = key_char(name)
+        keysym = ord(char) if char is not None else Key[name].value.vk  # Latin-1 keysyms are the code points
+        return self.display.keysym_to_keycode(keysym)
+
+    def anything_held(self) -> bool:
+        return bool(self.keys_down() or self.buttons_down())
+
+    def close(self) -> None:
+        self.display.close()
+
+    def __enter__(self) -> "XInputState":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,364 @@
+"""The training loop: `train(data, out, cfg)` — single process or one rank of a torchrun job.
+
+Per step: a batch of windows (the epoch's seeded order, this rank's shard), the teacher-forced
+forward pass with UnifiedEventLoss (bf16 autocast on a GPU only: CPU bf16 is slower and less
+exact here), backward, global grad-norm clipping, AdamW, and the learning rate of a linear
+warm-up followed by a cosine decay to `min_lr_ratio · lr` over the run's total steps.
+
+Validation runs at each epoch end (and every `val_every_steps` if set) on a fixed, seeded subset
+of the validation split, on rank 0. Each validation writes `RUN/last/` (checkpoint + resume
+state) and, when the validation loss improved, `RUN/best/`. `RUN/metrics.jsonl` logs one JSON
+object per line (`kind` = "train" or "val").
+
+Resuming (`resume=True`) restores the model, the optimizer state (moments and step counts), the
+step, the torch RNG and the data position: the epoch order is a pure function of the seed and
+the epoch (ilbot.training.data.EpochSampler), so the run recomputes it and skips the batches it
+already took. The resume state is `train_state.safetensors` (tensors) + `train_state.json`
+(everything else); nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError, ConfigError
+from . import ddp
+from .config import TrainConfig, config_from_dict
+from .data import EpochSampler, idle_windows, iterate_batches
+from .progress import Progress
+
+LOG_PARTS = ("event", "time", "xy", "aux")  # loss parts shown on the progress bar
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def open_split(data_path, split: str, key: str):
+    """The dataset's split `split`; a missing split is a ConfigError naming `key`."""
+    from ..data.dataset import open_dataset
+
+    probe = open_dataset(data_path)
+    names = list(getattr(probe, "split_names", []) or [])
+    if split not in names:
+        raise ConfigError(f"config key '{key}': dataset {data_path} has no split {split!r} (it has: {', '.join(names) or 'none'})")
+    return open_dataset(data_path, split=split)
+
+
+def build_model(cfg: TrainConfig, ds):
+    """ModelConfig from the config's [model] table, with the geometry taken from the dataset,
+    and the model with its UnifiedEventLoss from the [loss] table."""
+    from ..model.config import ModelConfig
+    from ..model.loss import UnifiedEventLoss
+    from ..model.model import UnifiedEventModel
+
+    geometry = {"n_ticks": int(ds["gamestate"].shape[1]), "n_features": int(ds["gamestate"].shape[2]),
+                "n_slots": int(ds["targets"].shape[1]), "key_vocab_size": len(ds.key_vocab)}
+    try:
+        mcfg = ModelConfig.from_dict({**geometry, **cfg.model})
+    except KeyError as e:
+        raise ConfigError(f"unknown config key 'model.{e.args[0]}' (not a ModelConfig field)") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"config table 'model': {e}") from None
+    cw = cfg.loss.class_weights
+    loss = UnifiedEventLoss(None if cw == "default" else cw, ds.stats.get("event_counts"), w_event=cfg.loss.w_event,
+                            w_time=cfg.loss.w_time, w_xy=cfg.loss.w_xy, w_aux=cfg.loss.w_aux, beta=cfg.loss.beta_nll)
+    return UnifiedEventModel(mcfg, loss=loss)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (not on biases, norms or embeddings' 1-D params)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2))
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over warmup_steps, then cosine decay to min_lr_ratio·lr at `total`."""
+    o = cfg.optim
+    if o.warmup_steps and step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    span = max(total - o.warmup_steps, 1)
+    progress = min(max(step - o.warmup_steps, 0) / span, 1.0)
+    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# ---------------------------------------------------------------- resume state
+
+
+def save_train_state(folder: Path, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """train_state.safetensors: optimizer moments/steps and RNG; train_state.json: the rest."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for pid, pstate in sd["state"].items():
+        for name, value in pstate.items():
+            t = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"optim.{pid}.{name}"] = t.detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    save_file(tensors, str(folder / "train_state.safetensors"))
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    doc = {**state, "optim_param_groups": groups}
+    (folder / "train_state.json").write_text(json.dumps(doc, indent=1))
+
+
+def load_train_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore the optimizer and RNG from `folder`; returns train_state.json's dict."""
+    js, st = folder / "train_state.json", folder / "train_state.safetensors"
+    if not js.is_file() or not st.is_file():
+        raise CheckpointError(f"cannot resume: {folder} has no train_state.json / train_state.safetensors")
+    try:
+        doc = json.loads(js.read_text())
+        tensors = load_file(str(st))
+    except (json.JSONDecodeError, OSError, Exception) as e:  # safetensors raises its own error type
+        raise CheckpointError(f"cannot resume: {folder}: damaged train state ({e})") from None
+    state: dict = {}
+    for key, t in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = t
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in doc["optim_param_groups"]]
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"cannot resume: {folder}: optimizer state does not fit this model ({e})") from None
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available():
+        cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+    return doc
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Swap a freshly written folder into place (the old one survives until the new one is whole)."""
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def write_checkpoint(out: Path, name: str, model, ds, extra: dict, optimizer=None, state: dict | None = None) -> Path:
+    from ..model.checkpoint import save_checkpoint
+
+    tmp = out / f".{name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_checkpoint(tmp, model, spec_hash=ds.spec_hash, key_vocab=list(ds.key_vocab), stats=ds.stats, extra=extra)
+    if optimizer is not None and state is not None:
+        save_train_state(tmp, optimizer, state)
+    _replace_dir(tmp, out / name)
+    return out / name
+
+
+# ---------------------------------------------------------------- validation
+
+
+@torch.no_grad()
+def validate(model, ds, indices: np.ndarray, batch_size: int, device, autocast) -> dict:
+    """Loss and its parts, averaged over the valid slots of all validation windows."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    n_total = 0
+    for batch in iterate_batches(ds, [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]):
+        b = {k: v.to(device) for k, v in batch.items()}
+        with autocast():
+            out = model(b, targets={"targets": b["targets"], "target_mask": b["target_mask"]})
+        n = int(b["target_mask"].sum())
+        sums["loss"] = sums.get("loss", 0.0) + float(out["loss"]) * n
+        for k, v in out["loss_parts"].items():
+            sums[k] = sums.get(k, 0.0) + float(v) * n
+        n_total += n
+    model.train(was_training)
+    return {k: v / max(n_total, 1) for k, v in sums.items()}
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = False, overrides=(),
+          show_progress: bool = True) -> dict:
+    """Train on dataset `data_path`, writing the run folder `out_dir`. Returns a summary dict
+    (steps, epochs, best/last validation loss, windows per second, run folder)."""
+    out = Path(out_dir)
+    saved = None
+    if resume:
+        js = out / "last" / "train_state.json"
+        if not js.is_file():
+            raise CheckpointError(f"cannot resume: {out / 'last'} has no train_state.json (is {out} a run folder?)")
+        saved = json.loads(js.read_text())
+        if cfg is None:
+            cfg = config_from_dict(saved["config"])
+            if overrides:
+                from .config import _apply, _nest, parse_override, validate as validate_cfg
+
+                for item in overrides:
+                    k, v = parse_override(item)
+                    _apply(cfg, _nest(k, v), "", "--set: ")
+                validate_cfg(cfg)
+    cfg = cfg or TrainConfig()
+
+    info = ddp.setup(cfg.device)
+    try:
+        return _train(data_path, out, cfg, info, saved, show_progress)
+    finally:
+        ddp.teardown(info)
+
+
+def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: dict | None, show_progress: bool) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + info.rank)
+    device = info.device
+    use_bf16 = cfg.bf16 and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+
+    ds = open_split(data_path, cfg.data.train_split, "data.train_split")
+    ds_val = open_split(data_path, cfg.data.val_split, "data.val_split") if cfg.data.val_split else None
+    model = build_model(cfg, ds).to(device)
+    optimizer = make_optimizer(model, cfg)
+
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": None, "elapsed_s": 0.0}
+    if saved is not None:
+        from ..model.checkpoint import load_checkpoint
+
+        last = out / "last"
+        ck = load_checkpoint(last, expect_spec_hash=ds.spec_hash)
+        model.load_state_dict(ck.model.state_dict())
+        doc = load_train_state(last, optimizer)
+        if doc.get("world_size", 1) != info.world_size:
+            raise CheckpointError(f"cannot resume {out}: saved with {doc.get('world_size')} processes, now {info.world_size}")
+        state.update({k: doc[k] for k in state if k in doc})
+        if info.rank:  # every rank restored rank 0's RNG; keep their dropout streams apart
+            torch.manual_seed(cfg.seed + info.rank + 1000 * state["step"])
+
+    if info.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    net = model
+    if info.distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+    idle = idle_windows(ds) if cfg.data.idle_keep < 1.0 else None
+    sampler = EpochSampler(len(ds), seed=cfg.seed, idle=idle, idle_keep=cfg.data.idle_keep,
+                           epoch_windows=cfg.data.epoch_windows, rank=info.rank, world_size=info.world_size)
+    bs = cfg.data.batch_size
+    steps_per_epoch = len(sampler.batches(0, bs))
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    val_idx = np.array([], np.int64)
+    if ds_val is not None:
+        n_val = len(ds_val) if not cfg.data.val_windows else min(cfg.data.val_windows, len(ds_val))
+        val_idx = np.sort(np.random.default_rng(cfg.seed).permutation(len(ds_val))[:n_val])
+
+    log = (out / "metrics.jsonl").open("a") if info.main else None
+    t_start = time.monotonic() - state["elapsed_s"]
+    bar = Progress(total_steps, "train", enabled=show_progress and info.main)
+    bar.n = state["step"]
+    last_val: dict | None = None
+    windows_seen, t_rate = 0, time.monotonic()
+    running: dict[str, float] = {}
+    n_running = 0
+
+    def emit(doc: dict) -> None:
+        if log is not None:
+            log.write(json.dumps(doc) + "\n")
+            log.flush()
+
+    def checkpoint_and_validate() -> None:
+        nonlocal last_val
+        state["elapsed_s"] = time.monotonic() - t_start
+        if info.main:
+            extra = {"train_config": cfg.to_dict(), "step": state["step"], "epoch": state["epoch"]}
+            if ds_val is not None and len(val_idx):
+                last_val = validate(model, ds_val, val_idx, bs, device, autocast)
+                emit({"kind": "val", "step": state["step"], "epoch": state["epoch"], **last_val})
+                extra["val_loss"] = last_val["loss"]
+            improved = last_val is None or state["best_val"] is None or last_val["loss"] < state["best_val"]
+            if improved:
+                state["best_val"] = None if last_val is None else last_val["loss"]
+            doc = {**state, "world_size": info.world_size, "config": cfg.to_dict(),
+                   "data_order": {"seed": cfg.seed, "idle_keep": cfg.data.idle_keep,
+                                  "epoch_windows": cfg.data.epoch_windows, "batch_size": bs}}
+            write_checkpoint(out, "last", model, ds, extra, optimizer, doc)
+            if improved:
+                write_checkpoint(out, "best", model, ds, extra)
+        ddp.barrier(info)
+
+    stop = state["step"] >= total_steps
+    validated_at = state["step"] if saved is not None else -1
+    net.train()
+    while not stop and state["epoch"] < cfg.epochs:
+        batches = sampler.batches(state["epoch"], bs)
+        skip = state["batch_in_epoch"]
+        for batch in iterate_batches(ds, batches[skip:], cfg.data.num_workers):
+            b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            lr = lr_at(state["step"], total_steps, cfg)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            with autocast():
+                res = net(b, targets={"targets": b["targets"], "target_mask": b["target_mask"]})
+            loss = res["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip) if cfg.optim.grad_clip else None
+            optimizer.step()
+            state["step"] += 1
+            state["batch_in_epoch"] += 1
+            windows_seen += len(b["targets"]) * info.world_size
+            running["loss"] = running.get("loss", 0.0) + float(loss)
+            for k in LOG_PARTS:
+                running[k] = running.get(k, 0.0) + float(res["loss_parts"][k])
+            n_running += 1
+            bar.update(1, **{k: running[k] / n_running for k in ("loss",) + LOG_PARTS})
+            if state["step"] % cfg.log_every_steps == 0 or state["step"] == total_steps:
+                now = time.monotonic()
+                emit({"kind": "train", "step": state["step"], "epoch": state["epoch"], "lr": lr,
+                      **{k: v / n_running for k, v in running.items()},
+                      "grad_norm": None if gnorm is None else float(gnorm),
+                      "windows_per_s": windows_seen / max(now - t_rate, 1e-9), "time_s": now - t_start})
+                running, n_running, windows_seen, t_rate = {}, 0, 0, now
+            out_of_time = cfg.max_minutes and (time.monotonic() - t_start) >= cfg.max_minutes * 60
+            if info.distributed:  # every rank must agree to stop at the same step
+                out_of_time = ddp.all_reduce_mean(float(bool(out_of_time)), info) > 0
+            if state["step"] >= total_steps or out_of_time:
+                stop = True
+                break
+            if cfg.val_every_steps and state["step"] % cfg.val_every_steps == 0:
+                checkpoint_and_validate()
+                validated_at = state["step"]
+        else:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            checkpoint_and_validate()
+            validated_at = state["step"]
+            continue
+        if state["batch_in_epoch"] >= len(batches):
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+    if validated_at != state["step"]:
+        checkpoint_and_validate()
+    bar.close()
+    if log is not None:
+        log.close()
+    elapsed = time.monotonic() - t_start
+    return {"run": str(out), "steps": state["step"], "epochs": state["epoch"], "best_val_loss": state["best_val"],
+            "last_val": last_val, "elapsed_s": elapsed, "rank": info.rank, "world_size": info.world_size}

@@ -1,0 +1,221 @@
+"""The main window's flows with the real parts underneath: model loading, sources, errors in
+the window, safety settings, the session list, and (tests at the end) dry runs, recording and
+replay with the real agent runtime."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication, QMessageBox
+
+from ilbot.data.schema import Event
+from ilbot.data.store import SessionWriter
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def answer_next_dialog(button=QMessageBox.StandardButton.Yes, delay_ms: int = 50) -> list:
+    """Click `button` on the next modal message box (a real click on the real dialog)."""
+    seen = []
+
+    def poll():
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            seen.append(box.text())
+            box.button(button).click()
+        else:
+            QTimer.singleShot(delay_ms, poll)
+
+    QTimer.singleShot(delay_ms, poll)
+    return seen
+
+
+def write_session(path: Path, n: int = 5) -> Path:
+    with SessionWriter(path, {"source": "test", "window": {"x": 0, "y": 0, "width": 800, "height": 600}}) as w:
+        for i in range(n):
+            w.add_event(Event.make(i * 20_000_000, 100 + i, 100, button=1 if i == 2 else 0, hold_ms=50 if i == 2 else 0))
+    return path
+
+
+@pytest.fixture
+def sessions_dir(tmp_path):
+    d = tmp_path / "sessions"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def window(qtbot, sessions_dir):
+    from ilbot.gui.main_window import MainWindow
+
+    win = MainWindow(sessions_dir=sessions_dir)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.shutdown()
+
+
+# ------------------------------------------------------------------------------------------ errors
+def test_bad_checkpoint_shows_an_error_and_the_app_keeps_running(window, tmp_path):
+    bad = tmp_path / "bad_ckpt"
+    bad.mkdir()
+    (bad / "config.json").write_text("{ not json")
+    (bad / "model.safetensors").write_bytes(b"garbage")
+    assert window.load_model(str(bad)) is False
+    assert window.errors and str(bad) in window.errors[-1]
+    assert "error:" in window.messages.toPlainText()
+    assert window.checkpoint is None and window.model_label.text() == "no model loaded"
+    # a missing folder and an empty field are errors too, and start refuses without a model
+    assert window.load_model(str(tmp_path / "nowhere")) is False
+    assert "no such checkpoint folder" in window.errors[-1]
+    window.model_edit.setText("")
+    assert window.start() is False
+    assert "no model chosen" in window.errors[-1]
+    assert window.isVisible() and not window.running
+    assert window.start_button.isEnabled()
+
+
+def test_sources_are_chosen_by_name_and_argument(window):
+    window.set_source("json-dir:/tmp/state")
+    assert window.source_combo.currentText() == "json-dir" and window.source_string() == "json-dir:/tmp/state"
+    window.set_source("http")
+    assert window.source_string() == "http"
+    window.set_source("replay:/x/s.ilbot.sqlite")
+    assert window.source_string() == "replay:/x/s.ilbot.sqlite"
+    window.set_source("screen")
+    assert window.source_string() == "screen" and not window.source_arg.isEnabled()
+    window.set_source("carrier-pigeon")
+    assert "unknown source" in window.errors[-1]
+    assert window.source_string() == "screen"
+
+
+def test_a_bad_game_window_shows_an_error(window, own_display):
+    window.window_edit.setText("no window has this title 12345")
+    with pytest.raises(Exception):
+        window.game_rect()
+    assert window.start_recording() is False
+    assert "no visible window" in window.errors[-1]
+    window.window_edit.setText("10,20,300,200")
+    r = window.game_rect()
+    assert (r.x(), r.y(), r.width(), r.height()) == (10, 20, 300, 200)
+
+
+# ------------------------------------------------------------------------------------------ settings
+def test_safety_settings_dialog_edits_every_limit(window, qtbot):
+    from PyQt6.QtWidgets import QDoubleSpinBox, QLineEdit
+
+    from ilbot.gui.settings import SafetySettingsDialog
+    from ilbot.safety import SafetyConfig
+
+    dlg = SafetySettingsDialog(window.safety_config, window)
+    qtbot.addWidget(dlg)
+    assert {"min_dt_ms", "cooldown_ms", "max_per_s", "region", "stale_ticks"} <= set(dlg.editors)
+    dlg.editors["min_dt_ms"].setValue(25.0)
+    dlg.editors["cooldown_ms"].editors["CLICK"].setValue(150.0)
+    dlg.editors["stale_ticks"].setValue(9)
+    dlg.editors["region"].setText("0, 0, 400, 300")
+    new = dlg.values()
+    assert isinstance(new, SafetyConfig)
+    assert new.min_dt_ms == 25.0 and new.cooldown_ms["CLICK"] == 150.0 and new.stale_ticks == 9
+    assert new.region == (0.0, 0.0, 400.0, 300.0)
+    assert window.apply_settings(dlg) and window.safety_config.min_dt_ms == 25.0
+    # a bad value is refused with the config's own message and the old limits stay
+    dlg.editors["region"].setText("0, 0, -4, 300")
+    assert window.apply_settings(dlg) is False
+    assert "region" in window.errors[-1] and window.safety_config.region == (0.0, 0.0, 400.0, 300.0)
+    dlg.editors["region"].setText("a, b")
+    assert window.apply_settings(dlg) is False
+    dlg.editors["region"].setText("")
+    assert dlg.values().region is None
+    # through the menu: the real dialog, cancelled, leaves the config alone
+    QTimer.singleShot(100, lambda: window.settings_dialog.reject())
+    before = window.safety_config
+    window.safety_action.trigger()
+    assert window.safety_config is before
+
+
+def test_settings_dialog_rejects_non_dataclasses():
+    from ilbot.gui.settings import SafetySettingsDialog
+
+    with pytest.raises(TypeError):
+        SafetySettingsDialog(object())
+
+
+# ------------------------------------------------------------------------------------------ sessions
+def test_session_list_open_and_delete_with_confirmation(window, sessions_dir):
+    a = write_session(sessions_dir / "a.ilbot.sqlite", 5)
+    time.sleep(0.01)
+    b = write_session(sessions_dir / "b.ilbot.sqlite", 3)
+    (sessions_dir / "broken.ilbot.sqlite").write_bytes(b"not sqlite at all")
+    s = window.sessions
+    s.refresh()
+    assert set(s.paths()) == {a, b, sessions_dir / "broken.ilbot.sqlite"}
+    info = {i.path.name: i for i in s.infos}
+    assert info["a.ilbot.sqlite"].n_events == 5 and info["b.ilbot.sqlite"].n_events == 3
+    assert "not a session store" in info["broken.ilbot.sqlite"].error
+    # nothing selected: an error in the window
+    s.tree.setCurrentItem(None)
+    s.open_selected()
+    assert window.errors[-1] == "select a session first"
+    s.select(a)
+    opened = s.open_selected()
+    assert opened.n_events == 5 and s.info_box.isVisible()
+    s.info_box.close()
+    s.select(sessions_dir / "broken.ilbot.sqlite")
+    s.open_selected()
+    assert "not a session store" in window.errors[-1]
+    # delete: "No" keeps it, "Yes" removes it (with its WAL companions)
+    s.select(b)
+    answer_next_dialog(QMessageBox.StandardButton.No)
+    assert s.delete_selected() is False and b.exists()
+    s.select(b)
+    seen = answer_next_dialog(QMessageBox.StandardButton.Yes)
+    assert s.delete_selected() is True
+    assert not b.exists() and not Path(str(b) + "-wal").exists()
+    assert "b.ilbot.sqlite" in seen[0]
+    assert b not in s.paths()
+    with pytest.raises(KeyError):
+        s.select(b)
+    assert s.new_session_path("a") == sessions_dir / "a-1.ilbot.sqlite"
+    s.set_folder(sessions_dir / "missing")
+    assert s.paths() == []
+
+
+# ------------------------------------------------------------------------------------------ with a model
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny randomly initialised model for the sandbox's feature spec, saved as a checkpoint."""
+    import torch
+
+    from ilbot.data.featurespec import load_spec
+    from ilbot.data.keys import KEY_VOCAB
+    from ilbot.data.schema import F
+    from ilbot.model import ModelConfig, UnifiedEventModel, save_checkpoint
+
+    torch.manual_seed(0)
+    model = UnifiedEventModel(ModelConfig(d_model=32, n_heads=2, n_context_layers=1, n_decoder_layers=1, dropout=0.0))
+    stats = {"feature_mean": [0.0] * F, "feature_std": [1.0] * F, "tick_ms": 600.0,
+             "hold_ms": {"median": 100.0, "q10": 60.0, "q90": 160.0}}
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", model, spec_hash=load_spec("sandbox").hash,
+                           key_vocab=KEY_VOCAB, stats=stats)
+
+
+def test_load_a_model(window, tiny_model):
+    assert window.load_model(str(tiny_model)) is True
+    assert window.checkpoint is not None and window.checkpoint_path == str(tiny_model)
+    assert "M parameters" in window.model_label.text()
+    assert "model loaded" in window.messages.toPlainText()
+
+
+def test_dead_source_shows_an_error_and_the_app_keeps_running(window, tiny_model, tmp_path, qtbot):
+    window.load_model(str(tiny_model))
+    window.set_source(f"json-dir:{tmp_path / 'no_such_folder'}")
+    window.window_edit.setText("0,0,800,600")
+    with qtbot.waitSignal(window.message, timeout=10_000, check_params_cb=lambda m: m.startswith("error:")):
+        assert window.start() is True
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert "no_such_folder" in window.errors[-1] and "not a folder" in window.errors[-1]
+    assert window.start_button.isEnabled() and window.isVisible()
