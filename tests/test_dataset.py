@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ilbot.cli import main
-from ilbot.data import open_dataset, open_session
+from ilbot.data import open_dataset
 from ilbot.data.build import build_dataset
 from ilbot.data.encoding import history_rows, target_rows
 from ilbot.data.schema import A, F, T, Event
@@ -253,6 +253,37 @@ def test_bad_inputs_one_line(tmp_path, capsys):
                  {"feature_spec_hash": "other"})
     with pytest.raises(DataError, match="different feature specs"):
         build_dataset(p + [q], tmp_path / "ds5", progress=False)
+    bare = tmp_path / "bare.ilbot.sqlite"  # no spec in its meta and no ticks: the empty spec
+    with SessionWriter(bare, {}) as w:
+        w.add_events([Event.make(0, 1, 1), Event.make(700 * MS, 2, 2)])
+    build_dataset([bare], tmp_path / "ds7", progress=False)
+    from ilbot.data import load_spec
+    assert open_dataset(tmp_path / "ds7").spec_hash == load_spec("empty").hash
     empty = _session(tmp_path / "e.ilbot.sqlite", [Event.make(0, 1, 1)])
     with pytest.raises(DataError, match="no window"):
         build_dataset([empty], tmp_path / "ds6", progress=False)
+
+
+def test_progress_bar_on_a_terminal_and_in_logs():
+    import io
+
+    from ilbot.data.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, log = Tty(), io.StringIO()
+    with Progress(3, "work", stream=tty) as p:
+        for _ in range(3):
+            p.update(1, "step")
+    assert "\r" in tty.getvalue() and "3/3" in tty.getvalue() and tty.getvalue().endswith("\n")
+    with Progress(20, "work", stream=log) as p:
+        for _ in range(20):
+            p.update()
+    lines = log.getvalue().splitlines()
+    assert 2 <= len(lines) <= 11 and lines[-1].startswith("work: 20/20")
+    quiet = io.StringIO()
+    with Progress(2, "work", stream=quiet, enabled=False) as p:
+        p.update(2)
+    assert quiet.getvalue() == ""

@@ -86,7 +86,10 @@ def test_sources_are_chosen_by_name_and_argument(window):
     window.set_source("replay:/x/s.ilbot.sqlite")
     assert window.source_string() == "replay:/x/s.ilbot.sqlite"
     window.set_source("screen")
-    assert window.source_string() == "screen" and not window.source_arg.isEnabled()
+    assert window.source_string() == "screen"
+    window.set_source("sandbox:/tmp/elsewhere")
+    assert window.source_string() == "sandbox:/tmp/elsewhere"
+    window.set_source("screen")
     window.set_source("carrier-pigeon")
     assert "unknown source" in window.errors[-1]
     assert window.source_string() == "screen"
@@ -219,3 +222,118 @@ def test_dead_source_shows_an_error_and_the_app_keeps_running(window, tiny_model
     qtbot.waitUntil(lambda: not window.running, timeout=10_000)
     assert "no_such_folder" in window.errors[-1] and "not a folder" in window.errors[-1]
     assert window.start_button.isEnabled() and window.isVisible()
+
+
+def test_record_then_the_session_appears_then_replay_it(window, own_display, qtbot, sessions_dir):
+    """Record real pynput input on the in-process sandbox, find the session in the list, replay it dry."""
+    from pynput.mouse import Button, Controller
+
+    window.set_source("sandbox")
+    window.window_edit.setText("sandbox")
+    assert window.start_recording() is True
+    assert window.sandbox is not None and window.game_window.isVisible()
+    qtbot.waitExposed(window.game_window)
+    origin = window.game_window.mapToGlobal(window.game_window.rect().topLeft())
+    mouse = Controller()
+    points = [(100, 120), (300, 200), (450, 400)]
+    for x, y in points:
+        mouse.position = (origin.x() + x, origin.y() + y)
+        qtbot.wait(30)
+        mouse.click(Button.left)
+        qtbot.wait(60)
+    qtbot.wait(700)  # at least one game tick recorded
+    path = window.stop_recording()
+    assert path is not None and path.exists()
+    assert path in window.sessions.paths()  # the session appears in the list, selected
+    assert window.sessions.selected() == path
+    info = next(i for i in window.sessions.infos if i.path == path)
+    assert info.n_events >= 3 and info.n_ticks >= 1
+    from ilbot.data.store import open_session
+
+    with open_session(path) as s:
+        clicks = [(round(e.x), round(e.y)) for e in s.events() if e.button]
+    assert clicks == points
+    # replay it, dry, from the session list's button
+    with qtbot.waitSignal(window.message, timeout=20_000,
+                          check_params_cb=lambda m: m.startswith("replay stopped")):
+        window.sessions.buttons["Replay (dry)"].click()
+        assert window.running and window.run_kind == "replay"
+        assert not window.pause_button.isEnabled()
+    summary = window.last_summary
+    assert summary["error"] is None and summary["performed"] >= 3
+    shown = [line for line in window.panels.recent.lines if "CLICK" in line]
+    assert len(shown) == 3  # the three clicks were shown (dry run performs nothing)
+
+
+def test_start_pause_and_stop_a_dry_run_on_the_sandbox(window, tiny_model, qtbot, own_display):
+    """Load a model, choose the sandbox source, start a dry run: plans reach the overlay and the
+    panels every tick through Qt signals; pause, resume, stop."""
+    assert window.load_model(str(tiny_model))
+    window.set_source("sandbox")
+    window.window_edit.setText("sandbox")
+    assert window.start() is True
+    assert window.running and not window.start_button.isEnabled()
+    assert window.thread is not None and window.thread.isRunning()
+    qtbot.waitUntil(lambda: window.ticks_seen >= 3, timeout=15_000)
+    overlay = window.overlay
+    assert overlay.isVisible() and overlay.tick >= 0
+    game = window.game_window
+    assert overlay.geometry().topLeft() == game.mapToGlobal(game.rect().topLeft())
+    assert overlay.geometry().size() == game.size()
+    assert "ticks/s" in window.rate_label.text() and window.rate_label.text() != "– ticks/s"
+    assert window.latency_label.text().startswith("plan ") and "ms" in window.latency_label.text()
+    assert "interventions" in window.interventions_label.text()
+    assert window.last_stats["ticks"] >= 3 and window.last_stats["state"] == "running"
+    qtbot.waitUntil(lambda: len(window.panels.recent.lines) > 0, timeout=15_000)  # dry run shows actions
+    # pause (F6's slot): the runtime stops planning; resume; stop
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.thread.paused, timeout=5_000)
+    assert window.pause_button.text().startswith("Resume")
+    seen = window.ticks_seen
+    qtbot.wait(1500)
+    assert window.ticks_seen <= seen + 1  # at most a tick in flight
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.ticks_seen >= seen + 2, timeout=15_000)
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert window.thread is None and window.start_button.isEnabled()
+    assert window.last_summary["error"] is None and window.last_summary["state"] == "stopped"
+    assert overlay.actions == []
+    assert "agent stopped after" in window.messages.toPlainText()
+    assert not window.errors
+
+
+def test_a_source_that_stops_producing_pauses_with_an_error(window, tiny_model, tmp_path, qtbot, own_display):
+    state = tmp_path / "state"
+    state.mkdir()  # an existing but silent json-dir source: the stale watchdog must pause the agent
+    window.load_model(str(tiny_model))
+    window.set_source(f"json-dir:{state}")
+    window.window_edit.setText("0,0,800,600")
+    from ilbot.data.featurespec import load_spec
+    from ilbot.gui import wiring
+
+    # the json-dir default spec is "empty": a model for the sandbox spec is refused with a clear error
+    assert load_spec("empty").hash != window.checkpoint.spec_hash
+    assert window.start() is True
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert "feature spec" in window.errors[-1]
+    # with the same spec, the silent source trips the watchdog: an error in the window, the app goes on
+    window.safety_config = wiring.default_safety_config()
+    window.set_source(f"sandbox:{state}")
+    assert window.start() is True
+    qtbot.waitUntil(lambda: any("no fresh game state" in e for e in window.errors), timeout=20_000)
+    assert window.running and window.thread.paused
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+
+
+def test_live_mode_asks_first_and_declining_stays_dry(window, tiny_model, qtbot):
+    window.load_model(str(tiny_model))
+    window.live_radio.setChecked(True)
+    seen = answer_next_dialog(QMessageBox.StandardButton.No)
+    assert window.start() is False
+    assert seen and "F12" in seen[0] and "terms of service" in seen[0]
+    assert window.dry_radio.isChecked() and not window.running
+    seen = answer_next_dialog(QMessageBox.StandardButton.No)
+    assert window.replay("whatever.ilbot.sqlite", live=True) is False
+    assert "declined" in window.messages.toPlainText()

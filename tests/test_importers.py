@@ -13,7 +13,6 @@ from ilbot.data.importers import ImportOptions, run_import
 from ilbot.data.importers.balabit import repair_wraps
 from ilbot.data.keys import key_id
 from ilbot.data.schema import EventType
-from ilbot.errors import DataError
 
 BAL_HEADER = "record timestamp,client timestamp,button,state,x,y\n"
 WRAP_S = 2**32 / 1000.0  # a 32-bit millisecond clock wraps after this many seconds
@@ -221,3 +220,15 @@ def test_import_then_build_real_samples(tmp_path, shared_data):
     assert main(["build", str(tmp_path / "s"), "--out", str(tmp_path / "ds"), "--no-progress"]) == 0
     stats = json.loads((tmp_path / "ds" / "stats.json").read_text())
     assert stats["event_counts_raw"]["CLICK"] == matched + 8
+
+
+def test_bench_import_on_small_data(tmp_path, capsys):
+    for user in ("user7", "user12"):
+        rows = [f"0.0,{i * 0.05:.3f},NoButton,Move,{i % 50},{i % 40}" for i in range(200)]
+        rows += ["0.0,10.5,Left,Pressed,3,3", "0.0,10.6,Left,Released,3,3", "0.0,11.0,NoButton,Move,1,1"]
+        _balabit(tmp_path, rows, user=user, name="session_9")
+    assert main(["bench", "import", "--data", str(tmp_path / "in"), "--holdout", "7", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["sessions"] == 2 and res["events"] == 2 * 202 and res["clicks"] == 2
+    assert res["windows"] > 0 and res["total_s"] >= res["import_s"] and res["gather_windows_per_s"] > 0
+    assert main(["bench", "import", "--data", str(tmp_path / "nope")]) == 2

@@ -75,11 +75,11 @@ def test_human_moving_the_mouse_pauses_live_mode(own_display, ckpt):
     rt = _live_runtime(ckpt, tick_ms=100)
     rt.executor.perform(PlannedAction(EventType.MOVE, 0.0, 200, 150), rt.origin)
     assert Controller().position == (300, 250)
-    rt.step()  # the pointer is where the agent put it (or moved by the agent's own plan): no pause
-    assert not rt.paused or rt.pause_reason != "human_override"
-    rt.scheduler.pause()  # no more agent moves from here on
+    rt.step()  # the pointer is where the agent put it: no pause
+    assert not rt.paused
+    rt.scheduler.pause()  # no more agent moves from here on (the executor remembers the last one)
     rt.scheduler.resume()
-    rt.executor.pointer = Controller().position
+    assert Controller().position == rt.executor.pointer
     Controller().position = (900, 700)  # the human takes the mouse
     rt.step()
     assert rt.paused and rt.pause_reason == "human_override"
@@ -106,3 +106,36 @@ def test_kill_switch_stops_a_running_agent(own_display, ckpt):
     assert buttons == [] and key_id("c") not in keys and len(keys) <= 1  # at most F12 itself, released soon
     time.sleep(0.1)
     assert x_held() == ([], [])
+
+
+def test_human_input_goes_into_the_history_and_agent_echo_does_not(own_display, ckpt):
+    from pynput.keyboard import Controller as Keyboard
+    from pynput.mouse import Button as PButton, Controller as Mouse
+
+    rt = _live_runtime(ckpt, tick_ms=100)
+    # the agent's own actions: seen by the listeners, recognised as its echo
+    rt.executor.perform(PlannedAction(EventType.MOVE, 0.0, 20, 30), rt.origin)
+    rt.executor.perform(_press("e"), rt.origin)
+    rt.executor.perform(_press("e").with_(key_action=KeyAction.RELEASE), rt.origin)
+    time.sleep(0.2)
+    assert rt.human.counters["human"] == 0 and rt.human.counters["echo"] >= 3
+    # the person types and clicks near the agent's pointer (no override)
+    kb, m = Keyboard(), Mouse()
+    kb.press("q")
+    kb.release("q")
+    m.position = (100 + 25, 100 + 35)
+    m.press(PButton.left)
+    time.sleep(0.05)
+    m.release(PButton.left)
+    time.sleep(0.3)
+    human = [e for e in rt.context.events() if e.type != EventType.MOVE]
+    assert [(e.type, e.key_id, e.key_action) for e in human if e.type == EventType.KEY] == [
+        (EventType.KEY, key_id("q"), KeyAction.PRESS), (EventType.KEY, key_id("q"), KeyAction.RELEASE)]
+    click = [e for e in human if e.type == EventType.CLICK]
+    assert len(click) == 1 and (click[0].x, click[0].y) == (25, 35) and 30 < click[0].hold_ms < 500
+    assert rt.counters["human_events"] >= 3 and not rt.paused
+    # the person moves the mouse away: paused at once, by the listener
+    m.position = (900, 700)
+    time.sleep(0.3)
+    assert rt.paused and rt.pause_reason == "human_override"
+    rt.stop()

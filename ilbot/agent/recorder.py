@@ -287,12 +287,36 @@ class Recorder:
             mouse.Listener(on_move=self._on_move, on_click=self._on_click, on_scroll=self._on_scroll),
             keyboard.Listener(on_press=self._on_press, on_release=self._on_release),
         ]
+        live = [self._watch_enabled(lst) for lst in self._listeners]
         for lst in self._listeners:
             lst.daemon = True
             lst.start()
-        for lst in self._listeners:
-            lst.wait()  # until its RECORD context is live: nothing before this is seen
+        for lst, enabled in zip(self._listeners, live):
+            lst.wait()
+            if enabled is None or not enabled.wait(2.0):  # pragma: no cover - not the X backend
+                time.sleep(0.1)  # give it a moment
         return self
+
+    @staticmethod
+    def _watch_enabled(listener) -> threading.Event | None:
+        """An Event set once the listener's X RECORD context is live.
+
+        pynput's `wait()` returns just *before* its thread enables the RECORD context, so input
+        right after `start()` could be missed. The server answers the enable request with a
+        first reply (StartOfData) as soon as recording runs; pynput passes every reply to
+        `listener._handler` (looked up when the context is enabled), so wrapping it tells us.
+        Returns None on backends without that handler."""
+        handler = getattr(listener, "_handler", None)
+        if handler is None or not type(listener).__module__.endswith("_xorg"):
+            return None  # pragma: no cover - other platforms
+        enabled = threading.Event()
+
+        def first_reply(reply, _handler=handler):
+            enabled.set()
+            return _handler(reply)
+
+        listener._handler = first_reply
+        return enabled
 
     def wait(self, duration: float | None = None, progress=None, every_s: float = 5.0) -> str:
         """Block until the stop hotkey ("hotkey") or `duration` seconds ("duration").

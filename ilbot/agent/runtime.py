@@ -91,10 +91,13 @@ class LatencyStats:
 
 class _CountingExecutor:
     """Wraps the real executor: counts what it performs and remembers where it put the pointer
-    (screen pixels), under one lock, so the human-override check never races a half-done move."""
+    (screen pixels), under one lock, so the human-override check never races a half-done move.
+    With an `AgentEcho` it notes each action *before* performing it, so the human-input
+    listeners can tell the agent's own injected events from the person's."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, echo=None):
         self.inner = inner
+        self.echo = echo
         self.lock = threading.Lock()
         self.performed = 0
         self.by_type = {e.name: 0 for e in EventType}
@@ -102,11 +105,14 @@ class _CountingExecutor:
 
     def perform(self, action: PlannedAction, origin):
         with self.lock:
+            sx, sy = origin[0] + round(action.x), origin[1] + round(action.y)
+            if action.type in POINTER_TYPES:
+                self.pointer = (sx, sy)
+            if self.echo is not None:
+                self.echo.note_action(action, int(round(sx)), int(round(sy)))
             rec = self.inner.perform(action, origin)
             self.performed += 1
             self.by_type[EventType(action.type).name] += 1
-            if action.type in POINTER_TYPES:
-                self.pointer = (origin[0] + round(action.x), origin[1] + round(action.y))
         return rec
 
     def release_all(self) -> None:
@@ -130,6 +136,7 @@ class RuntimeConfig:
     override_px: float = 25.0  # live: pointer this far from where the agent put it → pause
     kill_hotkey: str = "f12"
     kill_switch: bool | None = None  # None: on in live mode only
+    observe_human: bool | None = None  # listen to the human's input; None: in live mode only
     latency_window: int = 1000  # plan latencies kept for p50/p99
     poll_s: float = 0.002  # run(): adapter poll period when ticks come from the adapter
     extra: dict = field(default_factory=dict)
@@ -207,7 +214,12 @@ class AgentRuntime:
         self.holds = HoldSampler(stats.get("hold_ms"), seed)
         self.safety_config = safety_config or SafetyConfig(tick_ms=self.tick_ms)
         self.safety = SafetyPipeline(self.safety_config, self.window_size)
-        self.executor = _CountingExecutor(executor)
+        self.echo = None
+        if cfg.observe_human if cfg.observe_human is not None else live:
+            from .human_input import AgentEcho
+
+            self.echo = AgentEcho()
+        self.executor = _CountingExecutor(executor, self.echo)
         self.scheduler = Scheduler(self.executor, origin=self.origin)
         self.realtime = realtime
         if live and not realtime:
@@ -236,6 +248,13 @@ class AgentRuntime:
             from ..safety import KillSwitch
             self._kill = KillSwitch(hotkey=cfg.kill_hotkey, on_trigger=self._on_kill)
             self._kill.start()
+        self.human = None
+        if self.echo is not None:
+            from .human_input import HumanInput
+
+            self.human = HumanInput(self.window, self.observe, self.echo, agent_pointer=lambda: self.executor.pointer,
+                                    on_override=self._on_override, override_px=cfg.override_px)
+            self.human.start()
         self._uninstall_guards = None
         if live:
             from ..safety import install_release_guards
@@ -289,6 +308,12 @@ class AgentRuntime:
                 from .replay import stop_kill_switch
 
                 stop_kill_switch(self._kill)
+            if self.human is not None:
+                human, self.human = self.human, None
+                if threading.current_thread() in human._listeners:
+                    threading.Thread(target=human.stop, daemon=True).start()
+                else:
+                    human.stop()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=5)
@@ -298,6 +323,12 @@ class AgentRuntime:
             except ValueError:  # signal handlers can only be restored from the main thread
                 pass
         self._emit_state("stopped", "")
+
+    def _on_override(self) -> None:
+        """The human moved the pointer away from the agent's (a listener thread): pause now."""
+        if not self.paused and not self.stopped:
+            self._counts["override_pauses"] += 1
+            self.pause("human_override")
 
     def _on_kill(self) -> None:
         self.pauses["kill_switch"] = self.pauses.get("kill_switch", 0) + 1

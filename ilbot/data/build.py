@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import DataError
 from .encoding import normalise_features
+from .featurespec import load_spec
 from .keys import KEY_VOCAB, KEY_VOCAB_VERSION
 from .progress import Progress
 from .schema import A, EVENT_NAMES, F, LOOKAHEAD_CLIP_MS, T, TICK_MS, EventType
@@ -285,6 +286,10 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
             parts.append(part)
             metas.append(meta)
             bar.update(1, p.name)
+    empty_hash = load_spec("empty").hash
+    for m, part in zip(metas, parts):  # a store without spec and without ticks has no game state: the empty spec
+        if not m.get("feature_spec_hash") and part.features is None:
+            m["feature_spec_hash"], m["feature_spec"] = empty_hash, "empty"
     hashes = {m.get("feature_spec_hash") for m in metas}
     if len(hashes) > 1:
         by = {m.get("feature_spec_hash"): p for p, m in zip(paths, metas)}

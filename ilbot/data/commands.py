@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from .schema import EVENT_NAMES
 
 
 def register(sub) -> None:
@@ -150,5 +149,3 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"spec hash {ds.spec_hash}, key vocabulary {len(ds.key_vocab)} keys, splits {', '.join(ds.split_names)}")
     return 0
 
-
-__all__ = ["register", "EVENT_NAMES"]

@@ -1,7 +1,7 @@
 """Free-running evaluation (DESIGN §10): the model samples whole ticks with its Planner, and the
 sampled ticks are compared with the real ones of the same windows.
 
-For each evaluated window the planner gets the real context (game state and history) and plans
+For each evaluated window the planner (its batched `sample_slots` path) gets the real context (game state and history) and plans
 tick t on its own (no teacher forcing): events are drawn slot by slot until their cumulative
 time crosses the tick's end. Compared with tick t's real events:
 
@@ -26,23 +26,12 @@ def real_ticks(batch: dict) -> tuple[np.ndarray, list[np.ndarray]]:
     return n_in, dts
 
 
-def plan_windows(planner, batch: dict, tick_ms: float) -> list[list]:
-    """The planner's plan for every window of a numpy batch."""
-    plans = []
-    for i in range(len(batch["target_mask"])):
-        ctx = {"gamestate": batch["gamestate"][i], "history": batch["history"][i], "history_mask": batch["history_mask"][i]}
-        w, h = (float(v) for v in batch["window_size"][i])
-        plans.append(planner.plan(ctx, tick_ms=tick_ms, window_size=(w, h)))
-    return plans
-
-
-def plan_stats(plans: list[list]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Events per planned tick [B] and each plan's dts (ms, from the tick start for the first)."""
-    counts = np.array([len(p) for p in plans], np.int64)
-    dts = []
-    for p in plans:
-        t = np.array([a.t_ms for a in p], np.float64)
-        dts.append(np.diff(np.concatenate([[0.0], t])) if len(t) else t)
+def sampled_ticks(planner, batch: dict, tick_ms: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Events per planned tick [B] and each plan's dts (ms; the first from the tick start), from
+    the planner's batched path (one decoder step serves every row)."""
+    s = planner.sample_slots({k: batch[k] for k in ("gamestate", "history", "history_mask")}, tick_ms=tick_ms)
+    counts = np.asarray(s["n_events"], np.int64)  # [B]
+    dts = [np.asarray(s["dt_ms"][i][s["performed"][i]], np.float64) for i in range(len(counts))]
     return counts, dts
 
 
@@ -71,7 +60,7 @@ def free_running(model, ds, indices: np.ndarray, *, tick_ms: float, temperature:
         c, d = real_ticks(b)
         real_c.append(c)
         real_d += d
-        mc, md = plan_stats(plan_windows(planner, b, tick_ms))
+        mc, md = sampled_ticks(planner, b, tick_ms)
         model_c.append(mc)
         model_d += md
         if progress is not None:

@@ -20,6 +20,7 @@ a replay goes through the same thread.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import traceback
@@ -97,6 +98,10 @@ class AgentThread(QThread):
 
     # -- the run (agent thread) ----------------------------------------------------------------
     def run(self) -> None:  # noqa: D401 - QThread's entry point
+        _inherit_python_thread_hooks()  # takes effect from the next call: the body runs in _run
+        self._run()
+
+    def _run(self) -> None:
         counters: dict = {}
         try:
             self.runtime = self.build(self)
@@ -120,6 +125,18 @@ class AgentThread(QThread):
                         self.error = describe_error(e)
                         self.failed.emit(self.error)
             self.finished_run.emit({"error": self.error, **counters})
+
+
+def _inherit_python_thread_hooks() -> None:
+    """A QThread is not started through `threading`, so the trace and profile hooks that tools
+    install for every new Python thread (`threading.settrace`/`setprofile`: coverage, profilers)
+    never reach it; install them here the way `threading.Thread` would."""
+    trace = getattr(threading, "_trace_hook", None)
+    if trace is not None:
+        sys.settrace(trace)
+    profile = getattr(threading, "_profile_hook", None)
+    if profile is not None:
+        sys.setprofile(profile)
 
 
 def plain(counters: dict) -> dict:

@@ -73,7 +73,7 @@ def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, o
     c = runtime.counters
     summary = {
         "ticks": ticks, "score": game.score, "banked": game.banked, "actions": sum(by_type.values()),
-        "actions_by_type": by_type, "interventions": dict(c.get("interventions", {})),
+        "actions_by_type": by_type, "interventions": wiring.interventions(c),
         "plan_ms_p50": c.get("plan_ms_p50"), "plan_ms_p99": c.get("plan_ms_p99"), "seconds": round(elapsed, 2),
     }
     return summary

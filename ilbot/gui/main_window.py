@@ -29,7 +29,7 @@ from PyQt6.QtCore import QRect, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QColor, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
-                             QRadioButton, QTabWidget, QVBoxLayout, QWidget)
+                             QRadioButton, QTabWidget, QVBoxLayout, QWidget, QGridLayout)
 
 from ..errors import UserError
 from . import wiring
@@ -41,10 +41,10 @@ from .settings import SafetySettingsDialog
 
 SOURCES = ("sandbox", "json-dir", "http", "screen", "replay")
 SOURCE_HINTS = {
-    "sandbox": "built-in practice game (opens here)",
+    "sandbox": "built-in game here (or the state folder of one elsewhere)",
     "json-dir": "folder of tick_<n>.json files",
     "http": "http://127.0.0.1:8081 (loopback)",
-    "screen": "(grabs the game window)",
+    "screen": "the game window (or a region x,y,w,h)",
     "replay": "session file *.ilbot.sqlite",
 }
 
@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self._build_shortcuts()
         self._build_status()
         self._set_running(False)
-        self.resize(480, 780)
+        self.resize(470, 770)
 
     # ---------------------------------------------------------------------------------- layout
     def _build_controls(self, model, source, window) -> None:
@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.model_edit = QLineEdit(model or "")
         self.model_edit.setPlaceholderText("checkpoint folder (or training run folder)")
         browse = QPushButton("…")
+        browse.setMaximumWidth(30)
         browse.clicked.connect(self.browse_model)
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(lambda: self.load_model())
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self.source_arg = QLineEdit()
         self.source_combo.currentTextChanged.connect(self._source_changed)
         src_browse = QPushButton("…")
+        src_browse.setMaximumWidth(30)
         src_browse.clicked.connect(self.browse_source)
         row = QHBoxLayout()
         row.addWidget(self.source_combo)
@@ -140,10 +142,10 @@ class MainWindow(QMainWindow):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self.record_button.clicked.connect(self.toggle_record)
-        row = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.stop_button, self.record_button):
-            row.addWidget(b)
-        form.addRow(row)
+        grid = QGridLayout()
+        for i, b in enumerate((self.start_button, self.pause_button, self.stop_button, self.record_button)):
+            grid.addWidget(b, i // 2, i % 2)
+        form.addRow(grid)
         self.controls = box
 
     def _build_layout(self, sessions_dir) -> None:
@@ -160,7 +162,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.sessions, "Sessions")
         msg_box = QGroupBox("Messages")
         QVBoxLayout(msg_box).addWidget(self.messages)
-        msg_box.setMaximumHeight(140)
+        msg_box.setMaximumHeight(120)
+        self.messages.setMinimumHeight(40)
         central = QWidget()
         cv = QVBoxLayout(central)
         cv.addWidget(self.controls)
@@ -214,7 +217,6 @@ class MainWindow(QMainWindow):
 
     def _source_changed(self, name: str) -> None:
         self.source_arg.setPlaceholderText(SOURCE_HINTS.get(name, ""))
-        self.source_arg.setEnabled(name not in ("sandbox", "screen"))
 
     def set_source(self, source: str) -> None:
         """Select a source from its string form: 'sandbox', 'json-dir:PATH', 'http[:URL]', 'replay:S'."""
@@ -228,7 +230,7 @@ class MainWindow(QMainWindow):
 
     def source_string(self) -> str:
         name, arg = self.source_combo.currentText(), self.source_arg.text().strip()
-        return f"{name}:{arg}" if arg and name not in ("sandbox", "screen") else name
+        return f"{name}:{arg}" if arg else name
 
     def browse_model(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Checkpoint folder", self.model_edit.text())
@@ -460,6 +462,7 @@ class MainWindow(QMainWindow):
             rect = self.game_rect()
             source = self.source_string()
             if source == "sandbox":
+                self.ensure_sandbox()
                 source = self.sandbox.source
             path = self.sessions.new_session_path(time.strftime("session-%Y%m%d-%H%M%S"))
             self.recorder = wiring.start_recorder(path, (rect.x(), rect.y(), rect.width(), rect.height()), source,

@@ -71,6 +71,7 @@ class TimeQuantilePanel(QGroupBox):
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         layout.addWidget(self.table)
         self.rows: list[tuple] = []
@@ -83,7 +84,8 @@ class TimeQuantilePanel(QGroupBox):
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             for c, v in enumerate(row):
-                self.table.setItem(r, c, QTableWidgetItem(v if isinstance(v, str) else f"{v:.0f}"))
+                text = v if isinstance(v, str) else ("–" if v != v else f"{v:.0f}")  # v != v: NaN (no quantiles)
+                self.table.setItem(r, c, QTableWidgetItem(text))
 
 
 class RecentActionsPanel(QGroupBox):

@@ -100,6 +100,7 @@ def take(app, win, path: str | Path, ticks: int = 20, timeout_s: float | None = 
         if game is not None:
             game.move(0, 0)
         win.move(game.width() + 6 if game is not None else 0, 0)
+        win.grabbed_plan = []
         win.show()
         win.raise_()
         wait_for(app, lambda: False, 0.3)  # let the windows map
@@ -107,12 +108,22 @@ def take(app, win, path: str | Path, ticks: int = 20, timeout_s: float | None = 
         limit = timeout_s if timeout_s is not None else 30.0 + ticks * 1.5 * win.tick_ms / 1000.0
         ok = started and wait_for(app, lambda: win.ticks_seen >= ticks or not win.running, limit)
         ok = ok and win.ticks_seen >= ticks
+        # freeze the picture: no new plan reaches the overlay, then give the compositor time to
+        # put the last one on screen; `win.grabbed_plan` is exactly what the picture shows
+        if win.thread is not None:
+            try:
+                win.thread.planned.disconnect(win.on_plan)
+            except TypeError:  # already finished
+                pass
         win.overlay.raise_()
-        wait_for(app, lambda: False, 0.1)  # the last plan painted
+        win.overlay.repaint()
+        wait_for(app, lambda: False, 0.4)
+        win.grabbed_plan = list(win.overlay.actions)
         frame = win.frameGeometry()
         right = max(frame.right() + 1, game.width() if game is not None else 0)
         bottom = max(frame.bottom() + 1, game.height() if game is not None else 0)
-        grab((0, 0, right, bottom), path)
+        screen = app.primaryScreen().geometry()
+        grab((0, 0, min(right, screen.width()), min(bottom, screen.height())), path)
         # keep the overlay's last plan in the picture, then stop
         win.stop()
     finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+from PyQt6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QLabel, QMessageBox, QPushButton,
                              QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..errors import UserError
@@ -89,14 +89,14 @@ class SessionList(QGroupBox):
         self.tree.setRootIsDecorated(False)
         self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
         layout.addWidget(self.tree)
-        row = QHBoxLayout()
+        row = QGridLayout()
         self.buttons: dict[str, QPushButton] = {}
         for name, slot in (("Folder…", self.choose_folder), ("Refresh", self.refresh), ("Open", self.open_selected),
                            ("Replay (dry)", lambda: self.replay_selected(False)),
                            ("Replay (live)", lambda: self.replay_selected(True)), ("Delete", self.delete_selected)):
             b = QPushButton(name)
             b.clicked.connect(lambda _=False, s=slot: s())
-            row.addWidget(b)
+            row.addWidget(b, len(self.buttons) // 3, len(self.buttons) % 3)
             self.buttons[name] = b
         layout.addLayout(row)
         self.refresh()

@@ -9,17 +9,18 @@ Three parts, one job each:
   drifts the mouse, hovers toward the next node when the current one is about to deplete, or
   scrolls 1–2 notches (keeping the zoom near 1). With probability `distracted_prob` a due
   decision waits 1–3 ticks instead (idle ticks). Timing and paths come from `HumanMotion`.
-- `PynputPerformer`: performs steps with pynput controllers on the current X display (real
-  input, window-relative → screen by the window's origin), and logs what it performed.
+- `GesturePerformer`: turns steps into `PlannedAction`s and performs them at their due times
+  through an executor (`ilbot.agent.executors.PynputExecutor`: real input on the current X
+  display, window-relative → screen by the window's origin).
 - `Demonstrator`: the loop. It reads game state only through a capture adapter (json-dir, the
   path a real game's plugin uses) on a polling thread, decides on each state published *after*
   its previous gesture ended (so it never acts twice on the same stale state), and performs.
 
 `record_session` runs the whole thing: the game as its own process (`ilbot sandbox`), the
-demonstrator here, and the recorder capturing input and ticks into an ordinary
-`*.ilbot.sqlite` store. The recorder is `ilbot.agent.recorder.Recorder` when that module is
-present (the real recorder: pynput listeners, exactly what a person's recording goes
-through); until then the demonstrator writes its own performed events with `SessionWriter`.
+demonstrator here, and the real recorder (`ilbot.agent.recorder.Recorder`: pynput listeners for
+the input, its own json-dir adapter for the ticks — exactly what a person's recording goes
+through) writing an ordinary `*.ilbot.sqlite` store. F12 (the kill switch) stops the
+demonstrator and releases everything; the recorder's stop hotkey (F10) ends the session early.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from ..data.keys import key_id
 from ..data.schema import Button, EventType, KeyAction, ScrollY
 from ..errors import UserError
 from .motion import HumanMotion, MotionConfig
+
+
+RELEASE_MARGIN_MS = 20.0  # after a gesture's last hold, before the next decision or the end
 
 
 @dataclass(frozen=True)
@@ -242,9 +246,10 @@ class GesturePerformer:
             self.executor.perform(a, self.origin)
             self.performed += 1
             end_ms = max(end_ms, a.t_ms + a.hold_ms)
-        delay = (start_ns + int(end_ms * 1e6) - time.monotonic_ns()) / 1e9
+        # let a click's hold finish (the executor releases on its own thread) before going on
+        delay = (start_ns + int((end_ms + RELEASE_MARGIN_MS) * 1e6) - time.monotonic_ns()) / 1e9
         if delay > 0:
-            time.sleep(delay)  # let a click's hold finish before deciding again
+            time.sleep(delay)
         return len(actions)
 
 
@@ -341,14 +346,6 @@ class Demonstrator:
 
 # --- a whole recorded session -------------------------------------------------------------
 
-def _load_sandbox_spec():
-    try:
-        from ..data.featurespec import load_spec
-    except ModuleNotFoundError:
-        return None
-    return load_spec("sandbox")
-
-
 def _game_process(state_dir: Path, seed: int, ticks: int, tick_ms: float) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "ilbot.cli", "sandbox", "--state-dir", str(state_dir), "--seed", str(seed),
            "--ticks", str(ticks), "--tick-ms", str(tick_ms)]
@@ -367,7 +364,9 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
     from ..agent.executors import PynputExecutor
     from ..agent.recorder import Recorder
     from ..agent.window import WindowGeometry
+    from ..data.featurespec import load_spec
     from ..data.store import open_session
+    from ..safety import KillSwitch
 
     if not os.environ.get("DISPLAY"):
         raise UserError("the sandbox demonstrator needs a display: DISPLAY is not set")
@@ -375,10 +374,10 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
     if out_path.exists():
         raise UserError(f"{out_path}: already exists (refusing to overwrite a session)")
     cfg = config or DemoConfig(seed=seed)
-    spec = _load_sandbox_spec()
+    spec = load_spec("sandbox")
     state_dir = Path(tempfile.mkdtemp(prefix="ilbot-sandbox-demo-"))
     game = _game_process(state_dir, seed, ticks, tick_ms)
-    feed = recorder = executor = None
+    feed = recorder = executor = kill = None
     final: dict = {}
     try:
         feed = StateFeed(JsonDirAdapter(state_dir, spec, tick_ms=tick_ms)).start()
@@ -394,10 +393,20 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
         executor = PynputExecutor()
         performer = GesturePerformer(executor, (window.x, window.y))
         demo = Demonstrator(DemoPolicy(cfg), performer, feed)
+
+        def kill_now():
+            demo.stop()
+            executor.release_all()
+
+        kill = KillSwitch("f12", on_trigger=kill_now).start()
         final = demo.run(until_tick=ticks, timeout_s=timeout_s or ticks * tick_ms / 1000.0 * 3 + 30,
-                         alive=lambda: game.poll() is None)
+                         alive=lambda: game.poll() is None and not recorder.stop_requested.is_set())
+        executor.release_all()
+        time.sleep(0.3)  # the last input reaches the recorder's listeners before it stops
         counters = recorder.stop()
     finally:
+        if kill is not None:
+            kill.stop()
         if executor is not None:
             executor.close()
         if recorder is not None:
@@ -420,7 +429,8 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
     return {"path": str(out_path), "ticks": n_ticks, "items": int(final.get("score", 0)),
             "banked": int(final.get("banked", 0)), "misclicks": int(final.get("misclicks", 0)),
             "events": counts, "events_per_tick": sum(counts.values()) / max(1, n_ticks),
-            "recorder": {k: v for k, v in counters.items() if v}}
+            "recorder": {k: v for k, v in counters.items() if v},
+            "stopped_early": bool(kill.triggered.is_set() or int(final.get("tick", 0)) < ticks)}
 
 
 def record_sessions(out_dir: Path, *, sessions: int, ticks: int, seed: int = 0, tick_ms: float = 600.0) -> list[dict]:
@@ -437,4 +447,7 @@ def record_sessions(out_dir: Path, *, sessions: int, ticks: int, seed: int = 0, 
         print(f"[{i + 1}/{sessions}] {path.name}: {r['items']} items, {r['events_per_tick']:.1f} events/tick, "
               f"events {r['events']}", flush=True)
         results.append(r)
+        if r["stopped_early"]:
+            print(f"stopped early at tick {r['ticks']}: no further sessions", flush=True)
+            break
     return results

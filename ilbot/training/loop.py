@@ -83,13 +83,17 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2))
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over warmup_steps, then cosine decay to min_lr_ratio·lr at `total`."""
+def lr_at(step: int, total: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
+    """Linear warm-up over warmup_steps, then cosine decay to min_lr_ratio·lr at `total`.
+
+    A run capped by wall time (`max_minutes`) passes `time_frac` = elapsed / cap: the decay then
+    follows whichever is further along, steps or time, so a time-capped run still anneals fully
+    however fast the machine turns out to be."""
     o = cfg.optim
     if o.warmup_steps and step < o.warmup_steps:
         return o.lr * (step + 1) / o.warmup_steps
     span = max(total - o.warmup_steps, 1)
-    progress = min(max(step - o.warmup_steps, 0) / span, 1.0)
+    progress = min(max(max(step - o.warmup_steps, 0) / span, time_frac), 1.0)
     return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -194,9 +198,12 @@ def validate(model, ds, indices: np.ndarray, batch_size: int, device, autocast) 
 
 
 def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = False, overrides=(),
-          show_progress: bool = True) -> dict:
+          show_progress: bool = True, stop_at_step: int = 0) -> dict:
     """Train on dataset `data_path`, writing the run folder `out_dir`. Returns a summary dict
-    (steps, epochs, best/last validation loss, windows per second, run folder)."""
+    (steps, epochs, best/last validation loss, run folder).
+
+    `stop_at_step` pauses the run at that step (validation + checkpoint, as at any stop) without
+    changing its schedule, so `resume=True` continues it as if it had never stopped."""
     out = Path(out_dir)
     saved = None
     if resume:
@@ -217,12 +224,13 @@ def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = 
 
     info = ddp.setup(cfg.device)
     try:
-        return _train(data_path, out, cfg, info, saved, show_progress)
+        return _train(data_path, out, cfg, info, saved, show_progress, stop_at_step)
     finally:
         ddp.teardown(info)
 
 
-def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: dict | None, show_progress: bool) -> dict:
+def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: dict | None, show_progress: bool,
+           stop_at_step: int = 0) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + info.rank)
@@ -311,7 +319,10 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         skip = state["batch_in_epoch"]
         for batch in iterate_batches(ds, batches[skip:], cfg.data.num_workers):
             b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            lr = lr_at(state["step"], total_steps, cfg)
+            time_frac = (time.monotonic() - t_start) / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0
+            if cfg.max_minutes and info.distributed:  # every rank must use the same lr and stop together
+                time_frac = ddp.all_reduce_mean(time_frac, info)
+            lr = lr_at(state["step"], total_steps, cfg, time_frac)
             for g in optimizer.param_groups:
                 g["lr"] = lr
             with autocast():
@@ -324,9 +335,9 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             state["step"] += 1
             state["batch_in_epoch"] += 1
             windows_seen += len(b["targets"]) * info.world_size
-            running["loss"] = running.get("loss", 0.0) + float(loss)
+            running["loss"] = running.get("loss", 0.0) + float(loss.detach())
             for k in LOG_PARTS:
-                running[k] = running.get(k, 0.0) + float(res["loss_parts"][k])
+                running[k] = running.get(k, 0.0) + float(res["loss_parts"][k].detach())
             n_running += 1
             bar.update(1, **{k: running[k] / n_running for k in ("loss",) + LOG_PARTS})
             if state["step"] % cfg.log_every_steps == 0 or state["step"] == total_steps:
@@ -336,10 +347,8 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
                       "grad_norm": None if gnorm is None else float(gnorm),
                       "windows_per_s": windows_seen / max(now - t_rate, 1e-9), "time_s": now - t_start})
                 running, n_running, windows_seen, t_rate = {}, 0, 0, now
-            out_of_time = cfg.max_minutes and (time.monotonic() - t_start) >= cfg.max_minutes * 60
-            if info.distributed:  # every rank must agree to stop at the same step
-                out_of_time = ddp.all_reduce_mean(float(bool(out_of_time)), info) > 0
-            if state["step"] >= total_steps or out_of_time:
+            out_of_time = bool(cfg.max_minutes) and time_frac >= 1.0
+            if state["step"] >= total_steps or out_of_time or state["step"] == stop_at_step:
                 stop = True
                 break
             if cfg.val_every_steps and state["step"] % cfg.val_every_steps == 0:

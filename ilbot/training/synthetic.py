@@ -1,11 +1,12 @@
 """A small generated dataset with learnable structure, for tests and `ilbot bench train`.
 
-A scripted "player" repeats one action: a straight run of `moves` MOVEs towards a target at a
-constant pace (each action draws its own pace, 20–80 ms), a CLICK on the target, a KEY press and
-its release ~90 ms later (the key follows the target's screen quadrant), then a pause of
-0.3–2 s. Everything a good model needs is in the history (pace, direction, how many moves so
-far), while each baseline misses a part: markov cannot count moves to the click, dt_quantiles
-cannot know this action's pace, previous_position lags the moving cursor by one step.
+A scripted "player" follows a tick-locked routine (600 ms ticks): in an active tick it moves to
+point P1, clicks there, jumps to P2, presses a key and releases it, each at its own time in the
+tick (with a few ms and pixels of jitter); about a third of the ticks are idle. Every baseline misses a
+part of the routine: markov cannot tell which event follows a MOVE (the CLICK after the first,
+the KEY after the second), dt_quantiles mixes the slots' distinct gaps, previous_position misses
+every jump between P1 and P2 — while all of it is plain to a model that sees the slot order and
+the history.
 
 The sessions are real session stores (ilbot.data.store) and the dataset is built by the real
 builder (ilbot.data.build), split by session.
@@ -20,28 +21,30 @@ import numpy as np
 from ..data.schema import Event, KeyAction
 
 WIDTH, HEIGHT = 800, 600
-QUADRANT_KEYS = (2, 3, 4, 5)  # key ids by target quadrant (any valid ids of the vocabulary)
+TICK_S = 0.6
+# (type, time in the tick s) of the routine's events; positions: P1 for the first two, P2 after
+P1, P2, KEY = (200.0, 150.0), (600.0, 420.0), 7
+ROUTINE = (("move", 0.05), ("click", 0.15), ("move", 0.17), ("press", 0.40), ("release", 0.48))
 
 
-def player_events(rng: np.random.Generator, duration_s: float, moves: int = 8) -> list[Event]:
+def player_events(rng: np.random.Generator, duration_s: float, idle_p: float = 0.33) -> list[Event]:
+    p1, p2, key = np.array(P1), np.array(P2), KEY
     events: list[Event] = []
-    t = 0.2
-    x, y = WIDTH / 2, HEIGHT / 2
-    while t < duration_s:
-        tx, ty = rng.uniform(40, WIDTH - 40), rng.uniform(40, HEIGHT - 40)
-        pace = rng.uniform(0.020, 0.080)  # s between moves, constant within the action
-        for k in range(1, moves + 1):
-            t += pace
-            events.append(Event.make(int(t * 1e9), x + (tx - x) * k / moves, y + (ty - y) * k / moves))
-        x, y = tx, ty
-        t += pace
-        events.append(Event.make(int(t * 1e9), x, y, button=1, hold_ms=float(rng.uniform(80, 140))))
-        key = QUADRANT_KEYS[int(x > WIDTH / 2) + 2 * int(y > HEIGHT / 2)]
-        t += rng.uniform(0.05, 0.07)
-        events.append(Event.make(int(t * 1e9), x, y, key_action=int(KeyAction.PRESS), key_id=key))
-        t += 0.09
-        events.append(Event.make(int(t * 1e9), x, y, key_action=int(KeyAction.RELEASE), key_id=key))
-        t += rng.uniform(0.3, 2.0)
+    for tick in range(int(duration_s / TICK_S)):
+        if rng.random() < idle_p:
+            continue
+        t0 = tick * TICK_S
+        for i, (kind, at) in enumerate(ROUTINE):
+            t = t0 + at + rng.normal(0, 0.004)
+            x, y = (p1 if i < 2 else p2) + rng.normal(0, 3, 2)
+            ns = int(t * 1e9)
+            if kind == "move":
+                events.append(Event.make(ns, x, y))
+            elif kind == "click":
+                events.append(Event.make(ns, x, y, button=1, hold_ms=float(rng.uniform(80, 140))))
+            else:
+                action = KeyAction.PRESS if kind == "press" else KeyAction.RELEASE
+                events.append(Event.make(ns, x, y, key_action=int(action), key_id=key))
     return events
 
 

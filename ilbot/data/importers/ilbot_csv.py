@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import DataError
 from ..keys import UNK, key_id
 from ..schema import Button, EventType, KeyAction, scroll_class
-from .common import BadRows, ImportedSession, ImportOptions, base_meta, rows_array, sort_rows
+from .common import BadRows, ImportedSession, ImportOptions, base_meta, sort_rows
 
 NAME = "ilbot-csv"
 COLUMNS = ["timestamp", "event_type", "x_in_window", "y_in_window", "btn", "key", "scroll_dx", "scroll_dy"]
