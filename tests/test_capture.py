@@ -168,6 +168,7 @@ def test_registry_builds_each_source(tmp_path, hp_spec):
     with make_adapter(f"json-dir:{tmp_path}", hp_spec) as ad:
         assert isinstance(ad, JsonDirAdapter) and ad.path == tmp_path and ad.spec is hp_spec
         assert ad.describe() == f"json-dir:{tmp_path}"
+        assert ad.reports_ticks  # each file is a game tick: the runtime starts ticks on them
     ad = make_adapter(f"json-dir:{tmp_path}")  # default spec for json-dir: empty
     assert ad.spec_name == "empty" and ad.spec_hash == load_spec("empty").hash
     ad = make_adapter(f"json-dir:{tmp_path}", "osrs")  # a spec by name
@@ -211,3 +212,17 @@ def test_registry_errors_are_one_line_user_errors(source, message):
 
 def test_parse_region():
     assert parse_region("1, 2,30,40") == (1, 2, 30, 40)
+
+
+def test_json_dir_without_a_spec_gives_zero_features(tmp_path):
+    ad = JsonDirAdapter(tmp_path)
+    write_state(tmp_path, 1, {"tick": 1, "hp": 3})
+    cap = ad.poll()
+    assert cap.tick == 1 and not cap.features.any() and ad.spec_name is None and ad.spec_hash is None
+
+
+def test_json_dir_folder_removed_counts_errors(tmp_path):
+    folder = tmp_path / "state"
+    ad = JsonDirAdapter(folder, create=True)
+    folder.rmdir()
+    assert ad.poll() is None and ad.counters["errors"] == 1

@@ -74,6 +74,7 @@ def test_screen_features_are_the_downsampled_grey_window(half_window):
     assert doc["screen"]["region"] == [200, 150, 320, 160] and len(doc["screen"]["grey"]) == 128
     assert ad.poll() is None  # one grab per tick
     assert ad.spec_name == "screen" and ad.spec_hash
+    assert not ad.reports_ticks  # no tick of its own: the runtime keeps its grid
     ad.close()
     assert ad.poll() is None
 
@@ -101,3 +102,55 @@ def test_grey_grid_is_an_area_average():
     img[0, 0] = 255  # one white pixel in the top-left block of 4
     g = grey_grid(img).reshape(GRID_H, GRID_W)
     assert g[0, 0] == pytest.approx(0.25, abs=1e-3) and g.sum() == pytest.approx(0.25, abs=1e-3)
+
+
+@pytest.fixture
+def xlib_window(own_display):
+    """A bare X window with only the old WM_NAME title, as some game clients set, at 40,50."""
+    from Xlib import X, display
+
+    d = display.Display()
+    root = d.screen().root
+    w = root.create_window(40, 50, 120, 90, 0, d.screen().root_depth, X.InputOutput, X.CopyFromParent,
+                           background_pixel=d.screen().white_pixel, override_redirect=True)
+    w.set_wm_name("old style game")
+    w.map()
+    d.sync()
+    yield w
+    w.destroy()
+    d.close()
+
+
+def test_title_from_wm_name_with_a_tree_walk(xlib_window):
+    from ilbot.agent.window import list_windows
+
+    assert "old style game" in [t for t, _ in list_windows()]
+    geo = find_window("old style game")
+    assert (geo.x, geo.y, geo.width, geo.height) == (40, 50, 120, 90)
+
+
+def test_window_manager_client_list_is_used_when_present(half_window, xlib_window):
+    """With a window manager, only `_NET_CLIENT_LIST` counts (its frames are not clients). We
+    play the window manager's part by setting that property on the root window."""
+    from Xlib import X, Xatom, display
+
+    d = display.Display()
+    root = d.screen().root
+    atom = d.intern_atom("_NET_CLIENT_LIST")
+    root.change_property(atom, Xatom.WINDOW, 32, [xlib_window.id])
+    d.sync()
+    try:
+        assert find_window("old style game").width == 120
+        with pytest.raises(UserError, match="no visible window"):
+            find_window(TITLE)  # a Qt window the "window manager" does not list
+    finally:
+        root.delete_property(atom)
+        d.sync()
+        d.close()
+    assert find_window(TITLE).width == 320
+
+
+def test_no_display_is_a_user_error(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":4242")
+    with pytest.raises(UserError, match="cannot connect to the X display"):
+        find_window("anything")

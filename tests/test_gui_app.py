@@ -337,3 +337,97 @@ def test_live_mode_asks_first_and_declining_stays_dry(window, tiny_model, qtbot)
     seen = answer_next_dialog(QMessageBox.StandardButton.No)
     assert window.replay("whatever.ilbot.sqlite", live=True) is False
     assert "declined" in window.messages.toPlainText()
+
+
+def test_shortcuts_work_while_the_game_window_has_focus(window, tiny_model, qtbot, own_display):
+    """F6 pauses and F12 (the kill-switch key) stops the agent, pressed with real input while the
+    sandbox game window has the keyboard focus."""
+    from pynput.keyboard import Controller, Key
+
+    window.load_model(str(tiny_model))
+    window.set_source("sandbox")
+    window.window_edit.setText("sandbox")
+    assert window.start()
+    qtbot.waitUntil(lambda: window.ticks_seen >= 1, timeout=15_000)
+    game = window.game_window
+    game.raise_()
+    game.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is game, timeout=5_000)
+    keyboard = Controller()
+    keyboard.tap(Key.f6)
+    qtbot.waitUntil(lambda: window.thread is not None and window.thread.paused, timeout=5_000)
+    assert QApplication.activeWindow() is game
+    keyboard.tap(Key.f12)
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert window.last_summary["state"] == "stopped" and window.last_summary["error"] is None
+
+
+def test_live_replay_performs_the_recorded_clicks_on_the_game(window, own_display, qtbot, sessions_dir):
+    """Record three clicks, then replay the session live (after confirming): the game window
+    receives the same clicks at the same window positions, through real pynput input."""
+    from PyQt6.QtCore import QEvent, QObject
+    from pynput.mouse import Button, Controller
+
+    window.set_source("sandbox")
+    window.window_edit.setText("sandbox")
+    assert window.start_recording()
+    qtbot.waitExposed(window.game_window)
+    game = window.game_window
+    origin = game.mapToGlobal(game.rect().topLeft())
+    mouse = Controller()
+    points = [(60, 500), (250, 80), (520, 330)]
+    for x, y in points:
+        mouse.position = (origin.x() + x, origin.y() + y)
+        qtbot.wait(30)
+        mouse.click(Button.left)
+        qtbot.wait(60)
+    path = window.stop_recording()
+
+    class Presses(QObject):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def eventFilter(self, obj, e):  # noqa: N802
+            if e.type() == QEvent.Type.MouseButtonPress:
+                self.seen.append((round(e.position().x()), round(e.position().y())))
+            return False
+
+    presses = Presses()
+    game.installEventFilter(presses)
+    mouse.position = (origin.x() + 700, origin.y() + 550)  # park the pointer elsewhere
+    window.sessions.select(path)
+    seen = answer_next_dialog(QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(window.message, timeout=20_000, check_params_cb=lambda m: m.startswith("replay stopped")):
+        window.sessions.buttons["Replay (live)"].click()
+    assert seen and "Kill switch: F12" in seen[0]
+    game.removeEventFilter(presses)
+    assert presses.seen == points
+    assert window.last_summary["error"] is None
+
+
+def test_overlay_follows_a_game_window_found_by_title(window, tiny_model, qtbot, tmp_path, own_display):
+    from PyQt6.QtWidgets import QWidget
+
+    game = QWidget()
+    qtbot.addWidget(game)
+    game.setWindowTitle("ilbot tracked game")
+    game.setGeometry(300, 200, 320, 240)
+    game.show()
+    qtbot.waitExposed(game)
+    window.load_model(str(tiny_model))
+    window.set_source(f"sandbox:{tmp_path}")  # a silent source is enough here
+    window.window_edit.setText("ilbot tracked game")
+    assert window.start()
+
+    def on_game():
+        tl = game.mapToGlobal(game.rect().topLeft())
+        return window.overlay.geometry() == QRect(tl, game.size())
+
+    from PyQt6.QtCore import QRect
+
+    qtbot.waitUntil(on_game, timeout=5_000)
+    game.move(100, 50)
+    qtbot.waitUntil(on_game, timeout=5_000)  # re-found by title within a second or two
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)

@@ -242,3 +242,51 @@ def test_hold_stats_and_hotkey_names():
     assert RecorderHotkeys(stop="F11", pause="Key.pause").stop == "f11"
     with pytest.raises(ConfigError):
         RecorderHotkeys(stop="nonsense")
+
+
+def test_bench_record_runs_on_its_own_xvfb(own_display, capsys):
+    """`ilbot bench record` starts a private Xvfb (never the caller's display) and prints JSON."""
+    assert main(["bench", "record", "--json", "--rate", "1000", "--seconds", "0.5"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["lost"] == 0 and r["injected"] == 500 and r["events_per_s"] > 0
+    assert os.environ["DISPLAY"] == own_display  # restored
+
+
+def test_middle_click_horizontal_scroll_progress_and_context_manager(own_display, xinput, tmp_path):
+    m = xinput.m
+    m.position = (200, 200)
+    reports = []
+    with Recorder(tmp_path / "m.ilbot.sqlite", REGION, settle_ms=30) as rec:
+        m.click(xinput.Button.middle)
+        m.scroll(1, 0)  # horizontal: not in the schema
+        assert rec.wait(0.25, progress=lambda r: reports.append(dict(r.counters)), every_s=0.1) == "duration"
+    assert rec.counters["CLICK"] == 1 and rec.counters["hscroll"] >= 1 and rec.counters["SCROLL"] == 0
+    assert reports and reports[-1]["CLICK"] == 1
+    with open_session(tmp_path / "m.ilbot.sqlite") as s:
+        (click,) = [e for e in s.events() if e.type == EventType.CLICK]
+        assert click.button == Button.MIDDLE and (click.x, click.y) == (100, 100)
+
+
+def test_cli_record_screen_source(own_display, tmp_path):
+    out = tmp_path / "scr.ilbot.sqlite"
+    assert main(["record", "--source", "screen", "--window", REGION, "--out", str(out), "--duration", "0.3",
+                 "--tick-ms", "100"]) == 0
+    with open_session(out) as s:
+        assert s.meta["source"] == "screen:100,100,400,300" and s.meta["feature_spec"] == "screen"
+        assert s.n_ticks >= 2
+
+
+def test_no_display_is_a_user_error_and_writes_nothing(tmp_path):
+    """pynput cannot load without an X display: a one-line error, no store left behind."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ilbot.agent.recorder import Recorder\nfrom ilbot.errors import UserError\n"
+            "from ilbot.agent.window import WindowGeometry\n"
+            "try:\n    Recorder(sys.argv[1], WindowGeometry(0, 0, 10, 10)).start()\n"
+            "except UserError as e:\n    print(e)\n")
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "n.ilbot.sqlite")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("recording needs an X display"), out.stderr
+    assert not (tmp_path / "n.ilbot.sqlite").exists()

@@ -141,3 +141,9 @@ def test_missing_split_names_the_config_key(dataset, tmp_path, capsys):
     assert cli(["train", "--data", str(dataset), "--out", str(tmp_path / "r"), "--set", "data.val_split=holdout2"]) == 2
     err = capsys.readouterr().err
     assert "data.val_split" in err and "holdout2" in err
+
+
+def test_bench_train_reports_windows_per_second(capsys):
+    assert cli(["bench", "train", "--json", "--config", str(ROOT / "configs" / "tiny.toml"), "--steps", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert doc["device"] == "cpu" and doc["windows_per_s"] > 0 and doc["per_device"]["cpu"] == doc["windows_per_s"]

@@ -11,7 +11,11 @@ so each observed event is first matched against what the executor just performed
 (`AgentEcho.claim`): same kind, same button/key, same screen position (±1 px), within
 `echo_ms` (60 ms) — a match is the agent's echo and is dropped. Mouse moves are thinned as the
 dataset builder does (one per 15 ms), presses and releases of a button become one CLICK at the
-press time with its hold, and a scroll becomes one SCROLL per notch direction.
+press time with its hold, and a scroll becomes one SCROLL per notch direction. A key with no key
+symbol (keycode 0: the nudge that wakes a stopping listener) is ignored. On X, pynput's keyboard
+Controller also hands each key it injects straight to listeners in its own process
+(`injected=True`) besides sending it through XTest (which RECORD reports): those in-process
+copies are dropped, as the recorder does.
 """
 
 from __future__ import annotations
@@ -59,8 +63,10 @@ class AgentEcho:
         now = time.monotonic_ns()
         with self._lock:
             for i, (t, k, d, x, y) in enumerate(self._recent):
-                if now - t > self.echo_ns or k != kind or d != detail:
+                if now - t > self.echo_ns or k != kind:
                     continue
+                if d != detail and not (kind == "key" and detail[0] == 0 and d[1] == detail[1]):
+                    continue  # (a key pynput could not name — UNK — matches the agent's key action)
                 if x >= 0 and (abs(x - sx) > 1 or abs(y - sy) > 1):
                     continue
                 del self._recent[i]
@@ -146,7 +152,14 @@ class HumanInput:
         t = time.monotonic_ns()
         from ..safety.killswitch import pressed_name
 
-        kid = key_id(pressed_name(key))
+        if getattr(key, "vk", None) == 0 and getattr(key, "char", None) is None:
+            return  # a keycode with no key symbol: the listener-stop nudge, never a person's key
+
+        vk = getattr(key, "vk", None)
+        if getattr(key, "char", None) is None and isinstance(vk, int) and 32 < vk < 127:
+            kid = key_id(chr(vk))  # RECORD sometimes reports a printable key by its keysym only
+        else:
+            kid = key_id(pressed_name(key))
         if self.echo.claim("key", (kid, action), -1, -1):
             self.counters["echo"] += 1
             return
@@ -159,8 +172,8 @@ class HumanInput:
         self._pos = mouse.Controller().position
         self._listeners = [
             mouse.Listener(on_move=self._on_move, on_click=self._on_click, on_scroll=self._on_scroll),
-            keyboard.Listener(on_press=lambda k, injected=False: self._on_key(k, KeyAction.PRESS),
-                              on_release=lambda k, injected=False: self._on_key(k, KeyAction.RELEASE)),
+            keyboard.Listener(on_press=lambda k, injected=False: injected or self._on_key(k, KeyAction.PRESS),
+                              on_release=lambda k, injected=False: injected or self._on_key(k, KeyAction.RELEASE)),
         ]
         for lst in self._listeners:
             lst.daemon = True

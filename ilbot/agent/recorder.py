@@ -30,6 +30,7 @@ How it works (DESIGN §2, §4):
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -41,7 +42,7 @@ import numpy as np
 
 from ..data.keys import KEY_VOCAB_VERSION, UNK, key_id, key_name
 from ..data.schema import TICK_MS, Button, Event, KeyAction, scroll_class
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 from .window import WindowGeometry, resolve_window
 
 _STOP = ("stop",)
@@ -267,9 +268,13 @@ class Recorder:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "Recorder":
-        from pynput import keyboard, mouse  # lazily: needs a display
-
         from ..data.store import SessionWriter
+
+        try:
+            from pynput import keyboard, mouse  # lazily: needs a display
+        except ImportError as e:
+            raise UserError(f"recording needs an X display (DISPLAY={os.environ.get('DISPLAY')!r}): "
+                            f"{str(e).splitlines()[0]}") from None
 
         self._writer = SessionWriter(self.out_path, self._meta(), overwrite=self.overwrite)
         self._cursor = mouse.Controller().position
@@ -346,8 +351,9 @@ class Recorder:
         self._accepting = False
         for lst in self._listeners:
             lst.stop()
+        deadline = time.monotonic() + 0.2
         for lst in self._listeners:
-            lst.join(0.3)
+            lst.join(max(0.0, deadline - time.monotonic()))
         if any(lst.is_alive() for lst in self._listeners):
             self._nudge()
             for lst in self._listeners:

@@ -229,7 +229,8 @@ class AgentRuntime:
         self.on_plan: list[Callable[[int, list[PlannedAction]], None]] = []
         self.on_counters: list[Callable[[dict], None]] = []
         self.on_state: list[Callable[[str, str], None]] = []  # (state, reason): running/paused/stopped
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # tick state: planning, pause/stop
+        self._ctx_lock = threading.Lock()  # the context buffers only: held briefly, never while planning
         self._stop = threading.Event()
         self._paused = threading.Event()
         self.pause_reason: str | None = None
@@ -239,7 +240,7 @@ class AgentRuntime:
         self._grid_k = 0
         self._last_capture_tick: int | None = None
         self._counts = {"ticks": 0, "planned": 0, "scheduled": 0, "late_ticks": 0, "malformed_state": 0,
-                        "stale_pauses": 0, "override_pauses": 0, "human_events": 0}
+                        "human_events": 0}
         self.pauses: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._kill = None
@@ -327,8 +328,9 @@ class AgentRuntime:
     def _on_override(self) -> None:
         """The human moved the pointer away from the agent's (a listener thread): pause now."""
         if not self.paused and not self.stopped:
-            self._counts["override_pauses"] += 1
-            self.pause("human_override")
+            # on a helper thread: a listener callback must not block on releases the X server
+            # would echo back to that very listener
+            threading.Thread(target=self.pause, args=("human_override",), name="ilbot-override", daemon=True).start()
 
     def _on_kill(self) -> None:
         self.pauses["kill_switch"] = self.pauses.get("kill_switch", 0) + 1
@@ -338,7 +340,8 @@ class AgentRuntime:
         now = self.clock()
         self.scheduler.pause()  # drops what is pending, waits for the action in progress, releases
         if self.realtime:
-            self.context.discard_after(now)  # scheduled but never performed: not history
+            with self._ctx_lock:
+                self.context.discard_after(now)  # scheduled but never performed: not history
         for action in self.safety.release_all():  # the pipeline's own bookkeeping of held keys
             try:
                 self.executor.perform(action.with_(source="release"), self.origin)
@@ -348,8 +351,9 @@ class AgentRuntime:
 
     # -- input from outside -------------------------------------------------------------------
     def observe(self, event: Event) -> None:
-        """The human's input (t_ns on the monotonic clock): it goes into the history."""
-        with self._lock:
+        """The human's input (t_ns on the monotonic clock): it goes into the history. Called on
+        listener threads: it takes only the context's short lock, never waits for a plan."""
+        with self._ctx_lock:
             self.context.add_event(event)
             self._counts["human_events"] += 1
 
@@ -393,7 +397,6 @@ class AgentRuntime:
                     cap = None
             stale = self.safety.observe_state(cap is not None)  # counts ticks without fresh state
             if stale or (cap is None and self.adapter.is_stale(self.safety_config.stale_ticks)):
-                self._counts["stale_pauses"] += 1
                 self._lock.release()
                 try:
                     self.pause("stale_state")
@@ -401,7 +404,6 @@ class AgentRuntime:
                     self._lock.acquire()
                 return []
             if self.config.live and self._human_moved():
-                self._counts["override_pauses"] += 1
                 self._lock.release()
                 try:
                     self.pause("human_override")
@@ -413,16 +415,18 @@ class AgentRuntime:
             feats = getattr(self, "_last_features", None)
             if feats is None:
                 feats = np.zeros(self.context.n_features, np.float32)  # no state yet: the mean
-            self.context.push_tick(start_ns, feats)
-            ctx = self.context.context()  # gamestate [T,F], history [T,A,8], history_mask [T,A]
+            with self._ctx_lock:
+                self.context.push_tick(start_ns, feats)
+                ctx = self.context.context()  # gamestate [T,F], history [T,A,8], history_mask [T,A]
             t0 = time.perf_counter()
             plan = self.planner.plan(ctx, tick_ms=self.tick_ms, window_size=self.window_size)
             self.latency.add((time.perf_counter() - t0) * 1000.0)
             plan = [a.with_(hold_ms=self.holds.sample()) if a.type == EventType.CLICK and not a.hold_ms > 0 else a
                     for a in plan]
             safe = self.safety.filter(plan, start_ns / 1e6)
-            for a in safe:
-                self.context.add_event(_event_of(a, start_ns))
+            with self._ctx_lock:
+                for a in safe:
+                    self.context.add_event(_event_of(a, start_ns))
             if self.realtime:
                 self.scheduler.submit(safe, start_ns)
             else:  # virtual time (dry runs only): perform now, in order
@@ -530,6 +534,8 @@ class AgentRuntime:
         c["plan_ms_p99"] = self.latency.quantile(0.99)
         c["interventions"] = dict(self.safety.counters)
         c["pauses"] = dict(self.pauses)
+        c["stale_pauses"] = self.pauses.get("stale_state", 0)
+        c["override_pauses"] = self.pauses.get("human_override", 0)
         c["adapter"] = dict(getattr(self.adapter, "counters", {}))
         c["context"] = dict(self.context.counters)
         c["state"] = "stopped" if self.stopped else ("paused" if self.paused else "running")

@@ -60,7 +60,7 @@ def _title(d, w, net_wm_name, utf8) -> str:
         if isinstance(name, bytes):
             name = name.decode("latin-1")
         return name or ""
-    except Exception:  # noqa: BLE001 - a window may vanish while we look (BadWindow)
+    except Exception:  # noqa: BLE001  # pragma: no cover - vanished while we looked (BadWindow)
         return ""
 
 
@@ -85,7 +85,7 @@ def list_windows(display=None) -> list[tuple[str, object]]:
             if depth[w.id] < 3:
                 try:
                     kids = w.query_tree().children
-                except Exception:  # noqa: BLE001 - vanished
+                except Exception:  # noqa: BLE001  # pragma: no cover - vanished while we looked
                     continue
                 for k in kids:
                     depth[k.id] = depth[w.id] + 1
@@ -95,7 +95,7 @@ def list_windows(display=None) -> list[tuple[str, object]]:
         try:
             if w.get_attributes().map_state != X.IsViewable:
                 continue
-        except Exception:  # noqa: BLE001 - vanished
+        except Exception:  # noqa: BLE001  # pragma: no cover - vanished while we looked
             continue
         title = _title(d, w, net_wm_name, utf8)
         if title:

@@ -15,6 +15,7 @@ The benchmark injects keys, so it never touches the display you work on: it star
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import statistics
@@ -134,5 +135,6 @@ def run(args) -> dict:
         else:
             os.environ["DISPLAY"] = saved
         if proc is not None:
+            gc.collect()  # close pynput's X connections before their server goes away
             proc.terminate()
             proc.wait(5)

@@ -68,6 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"ticks for --screenshot (default {SCREENSHOT_TICKS}) or the headless run (default {HEADLESS_TICKS})")
     p.add_argument("--headless", action="store_true", help="run the agent on the headless sandbox and print a summary")
     p.add_argument("--bench", action="store_true", help="measure the overlay's paint time with 100 ellipses")
+    p.add_argument("--frames", type=int, default=300, help="frames painted by --bench (default 300)")
     p.add_argument("--json", action="store_true", help="with --bench or --headless: print one JSON object")
 
 
@@ -138,7 +139,7 @@ def _bench(args) -> int:
     from .overlay import bench_paint
 
     app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - needed for painting
-    result = bench_paint(100, 800, 600, 300)
+    result = bench_paint(100, 800, 600, max(1, args.frames))
     if args.json:
         print(json.dumps(result))
     else:

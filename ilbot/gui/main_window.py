@@ -20,7 +20,6 @@ Decisions where the design is silent:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from pathlib import Path
@@ -28,8 +27,8 @@ from pathlib import Path
 from PyQt6.QtCore import QRect, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QColor, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                             QLabel, QLineEdit, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
-                             QRadioButton, QTabWidget, QVBoxLayout, QWidget, QGridLayout)
+                             QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QPushButton,
+                             QRadioButton, QTabWidget, QVBoxLayout, QWidget, QGridLayout, QApplication)
 
 from ..errors import UserError
 from . import wiring
@@ -39,6 +38,7 @@ from .panels import LivePanels
 from .sessions import SessionList, ask
 from .settings import SafetySettingsDialog
 
+TRACK_MS = 1000  # how often the overlay re-finds a game window given by title
 SOURCES = ("sandbox", "json-dir", "http", "screen", "replay")
 SOURCE_HINTS = {
     "sandbox": "built-in game here (or the state folder of one elsewhere)",
@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         self.game_window = None  # the in-process sandbox window, when the source is the sandbox
         self.sandbox = None  # wiring.SandboxHost
         self.overlay = Overlay()
+        self._track_timer = QTimer(self)
+        self._track_timer.timeout.connect(self._track_window)
         self.errors: list[str] = []
         self.ticks_seen = 0
         self.last_stats: dict = {}
@@ -369,8 +371,12 @@ class MainWindow(QMainWindow):
         thread.failed.connect(self.show_error)
         thread.state.connect(self.on_state)
         thread.finished_run.connect(self.on_finished)
-        if self.game_window is None or self.window_edit.text().strip() not in ("", "sandbox"):
+        spec = self.window_edit.text().strip()
+        if spec not in ("", "sandbox"):
+            self.overlay.unfollow()
             self.overlay.align_to(rect)
+            if not wiring.is_region(spec):  # a window found by title: follow it as it moves
+                self._track_timer.start(TRACK_MS)
         self.overlay.clear()
         self.overlay.show()
         self.overlay.raise_()
@@ -379,6 +385,17 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"{kind} running")
         self.log(text)
         thread.start()
+
+    def _track_window(self) -> None:
+        """Re-align the overlay with a game window found by title (it may move or resize)."""
+        if not self.running:
+            self._track_timer.stop()
+            return
+        try:
+            x, y, w, h = wiring.resolve_window(self.window_edit.text().strip())
+        except Exception:  # noqa: BLE001 - the window may be gone for a moment; keep the last place
+            return
+        self.overlay.align_to(QRect(int(x), int(y), int(w), int(h)))
 
     def toggle_pause(self) -> None:
         if not self.running:
@@ -398,9 +415,7 @@ class MainWindow(QMainWindow):
         if not th.wait(wait_ms):
             self.show_error(f"the {self.run_kind} did not stop within {wait_ms} ms")
             return
-        # deliver the thread's last queued signals (finished_run) before forgetting it
-        from PyQt6.QtWidgets import QApplication
-        QApplication.processEvents()
+        QApplication.processEvents()  # deliver the thread's last queued signals (finished_run)
 
     # ---------------------------------------------------------------------------------- signals
     def on_plan(self, tick: int, actions: list, tick_ms: float) -> None:
@@ -542,5 +557,3 @@ class MainWindow(QMainWindow):
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
-
-__all__ = ["MainWindow", "SOURCES", "UserError", "dataclasses", "QMessageBox"]

@@ -119,11 +119,15 @@ class Overlay(QWidget):
 
     def follow(self, widget: QWidget) -> None:
         """Stay aligned with `widget`'s client area (moves and resizes are tracked)."""
-        if self._followed is not None:
-            self._followed.removeEventFilter(self)
+        self.unfollow()
         self._followed = widget
         widget.installEventFilter(self)
         self._realign()
+
+    def unfollow(self) -> None:
+        if self._followed is not None:
+            self._followed.removeEventFilter(self)
+            self._followed = None
 
     def _realign(self) -> None:
         w = self._followed

@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from ..errors import ConfigError
 from PyQt6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
                              QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+
+from ..errors import ConfigError
 
 INT_RANGE = (0, 1_000_000_000)
 FLOAT_RANGE = (0.0, 1e9)

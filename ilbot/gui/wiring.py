@@ -57,6 +57,13 @@ def describe_checkpoint(ckpt, path: str) -> str:
     return f"{Path(path).name}: {n / 1e6:.2f} M parameters, tick {tick:g} ms, spec {str(ckpt.spec_hash)[:10]}"
 
 
+def is_region(spec: str) -> bool:
+    """Is the game-window text a region "x,y,w,h" (rather than a title)?"""
+    from ..agent.window import _REGION
+
+    return bool(_REGION.match(spec))
+
+
 def resolve_window(spec: str) -> tuple[int, int, int, int]:
     """'x,y,w,h' or a window title → (x, y, width, height) of its client area on screen."""
     from ..agent.window import resolve_window as _resolve

@@ -55,7 +55,8 @@ class FeedForward(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.down(F.gelu(self.up(x))))
+        # tanh-approximated GELU: numpy has no erf, and the planner's step runs in numpy
+        return self.drop(self.down(F.gelu(self.up(x), approximate="tanh")))
 
 
 class EncoderBlock(nn.Module):

@@ -63,7 +63,7 @@ class GamestateEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(cfg.n_features, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
+        self.net = nn.Sequential(nn.Linear(cfg.n_features, cfg.d_model), nn.GELU(approximate="tanh"), nn.Linear(cfg.d_model, cfg.d_model))
 
     def forward(self, gamestate: torch.Tensor) -> torch.Tensor:
         return self.net(gamestate)  # [B,T,d]
@@ -81,16 +81,22 @@ class ActionEncoder(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.embed = EventEmbedding(cfg)
-        self.mlp = nn.Sequential(nn.GELU(), nn.Linear(d, d))
+        self.mlp = nn.Sequential(nn.GELU(approximate="tanh"), nn.Linear(d, d))
         self.count = nn.Linear(1, d)
 
     def forward(self, history: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
-        history = torch.where(history_mask.unsqueeze(-1), history, torch.zeros_like(history))  # invalid rows → 0
-        m = history_mask.to(history.dtype)  # [B,T,A]
-        since_start = torch.cumsum(history[..., H["dt_ms"]].clamp(min=0.0) * m, dim=-1)  # [B,T,A] ms
-        e = self.mlp(self.embed(history, since_start))  # [B,T,A,d]
-        n = m.sum(-1, keepdim=True)  # [B,T,1]
-        pooled = (e * m.unsqueeze(-1)).sum(-2) / n.clamp(min=1.0)  # [B,T,d]
+        B, T, A, _ = history.shape
+        mask = history_mask.bool()
+        dt = torch.where(mask, history[..., H["dt_ms"]], torch.zeros_like(history[..., 0])).clamp(min=0.0)  # [B,T,A]
+        since_start = torch.cumsum(dt, dim=-1)  # [B,T,A] ms since the window start
+        # only the valid events are embedded (most history slots are padding: ~70 % of real
+        # ticks are idle), then summed back into their tick
+        idx = mask.reshape(-1).nonzero().squeeze(1)  # [n] flat indices of valid events
+        rows = history.reshape(-1, history.shape[-1])[idx]  # [n,8]
+        e = self.mlp(self.embed(rows, since_start.reshape(-1)[idx]))  # [n,d]
+        pooled = e.new_zeros(B * T, e.shape[-1]).index_add_(0, idx // A, e)  # [BT,d] sum per tick
+        n = mask.sum(-1, keepdim=True).to(e.dtype)  # [B,T,1]
+        pooled = pooled.view(B, T, -1) / n.clamp(min=1.0)  # [B,T,d] mean over valid events
         return pooled + self.count(torch.log1p(n))  # [B,T,d]
 
 

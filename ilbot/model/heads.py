@@ -1,7 +1,8 @@
 """Distribution heads (DESIGN §6): one interface, one class per kind of distribution.
 
 A head maps the decoder's per-slot state h [..., d] to named distribution parameters
-(`forward(h) -> dict`), scores a target under them (`nll(out, target) -> [...]`, the per-slot
+(`forward(h) -> dict`; `params(raw)` turns the projection's output into them and takes torch
+tensors or numpy arrays, so the planner's numpy loop uses the same transforms), scores a target under them (`nll(out, target) -> [...]`, the per-slot
 loss: a negative log-likelihood, or for the quantile head its proper scoring rule, the pinball
 loss) and draws from them (`sample(out, temperature, generator) -> [...]`). A new head is one
 class here plus one line in UnifiedEventModel.
@@ -18,6 +19,7 @@ from torch import nn
 from .config import ModelConfig
 from .loss import gaussian_nll, pinball_loss
 from .sampling import sample_categorical, sample_time, sample_xy
+from .xp import cap, module, sigmoid, softplus
 
 
 def _inv_softplus(y: float) -> float:
@@ -54,7 +56,7 @@ class CategoricalHead(DistributionHead):
         self.key = f"{name}_logits"
         self.keys = (self.key,)
 
-    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+    def params(self, raw) -> dict:
         return {self.key: raw}
 
     def nll(self, out: dict, target: torch.Tensor) -> torch.Tensor:
@@ -83,9 +85,10 @@ class TimeQuantileHead(DistributionHead):
             self.proj.weight.mul_(0.01)
             self.proj.bias.copy_(torch.tensor([_inv_softplus(3.0), _inv_softplus(1.0), _inv_softplus(1.5)]))
 
-    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-        log_q = torch.cumsum(F.softplus(raw), dim=-1)  # [..., 3] log1p(ms), ascending
-        return {"time_q": torch.expm1(log_q.clamp(max=self.log_max)), "time_q_log": log_q}
+    def params(self, raw) -> dict:
+        """raw [..., 3] (torch or numpy) → time_q, time_q_log [..., 3]."""
+        log_q = softplus(raw).cumsum(-1)  # [..., 3] log1p(ms), ascending
+        return {"time_q": module(raw).expm1(cap(log_q, self.log_max)), "time_q_log": log_q}
 
     def nll(self, out: dict, target: torch.Tensor) -> torch.Tensor:
         return pinball_loss(out["time_q_log"], torch.log1p(target.clamp(min=0.0)))
@@ -112,8 +115,9 @@ class GaussianXYHead(DistributionHead):
             b = math.log(p / (1 - p)) if 0 < p < 1 else 0.0
             self.proj.bias.copy_(torch.tensor([0.0, b, 0.0, b]))
 
-    def params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-        logsig = self.lo + self.span * torch.sigmoid(raw[..., 1::2])  # [..., 2]
+    def params(self, raw) -> dict:
+        """raw [..., 4] (torch or numpy) → x_mu, x_logsig, y_mu, y_logsig [...]."""
+        logsig = self.lo + self.span * sigmoid(raw[..., 1::2])  # [..., 2]
         return {"x_mu": 0.5 + raw[..., 0], "x_logsig": logsig[..., 0], "y_mu": 0.5 + raw[..., 2], "y_logsig": logsig[..., 1]}
 
     def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:

@@ -5,21 +5,24 @@ i+1's input, so the decoder runs one slot per step. Re-running the prefix every 
 O(A²); this keeps each layer's self-attention keys and values in a preallocated cache
 [B, 2, heads, A, d_head] and computes only the new slot's row.
 
-Speed: at these sizes (d = 128, one row) the time goes to per-op dispatch (a few µs per torch
-call), not to arithmetic, so the step is written as few, plain functional calls on weights
-prepared once (no nn.Module calls):
+Speed. At these sizes (d = 128, one row) the time goes to per-op dispatch, not arithmetic: a
+torch op costs ~3–8 µs here, a numpy op on a few hundred numbers ~1 µs, and a slot step is a
+few dozen ops. So the context is encoded with torch (one call per tick) and the slot loop runs
+in numpy float32 on weights prepared once, with as few ops per step as the maths allows:
 
-- self-attention: one fused q/k/v matmul, the 1/√d_head scale folded into the query weights,
-  one copy of the new key and value into the cache, hand-written attention over slots 0..i;
+- every LayerNorm's scale and shift are folded into the linear map that follows it
+  (LN(x)·W + c = x̂·(g⊙W) + (b·W + c)), leaving a plain standardisation;
+- self-attention: one fused q/k/v matmul with 1/√d_head folded into the query weights, one
+  copy of the new key and value into the cache, hand-written attention over slots 0..i;
 - cross-attention to the T context vectors is folded per tick into two matrices per layer: the
-  scores are LN(x)·M + c with M = W_qᵀK (all heads at once, [d, heads·T]) and the output is
-  softmax(scores)·V' with V' = V·W_outᵀ (+ b_out/heads, exact because each head's weights sum to
-  1), so the whole block is two batched matmuls and a softmax;
-- the event, time and position heads share one matmul.
+  scores are x̂·M + c with M = (g⊙W_q)ᵀK for all heads at once ([d, heads·T]) and the output is
+  softmax(scores)·V' with V' = V·W_outᵀ + b_out/heads (exact: each head's weights sum to 1), so
+  the block is two matmuls and a softmax;
+- the event, time and position heads share one matmul; the event-specific heads run only on
+  the rows that need them (the planner decides).
 
-The result equals the teacher-forced full pass (tests/test_model_incremental.py). Build it after
-training or loading: it copies the weights it fuses. The slot-input embedding of a sampled event
-(`embed_numpy`) runs in numpy on the same weights: a handful of numbers per slot.
+The step's result equals the teacher-forced full pass (tests/test_model_incremental.py). Build
+it after training or loading: it copies the weights. The GELU is the tanh form in both paths.
 """
 
 from __future__ import annotations
@@ -32,6 +35,29 @@ import torch.nn.functional as F
 
 from .model import UnifiedEventModel
 
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_tanh(a: np.ndarray) -> np.ndarray:
+    """0.5·a·(1 + tanh(√(2/π)(a + 0.044715a³))) = a / (1 + exp(−2√(2/π)(a + 0.044715a³))), in place."""
+    t = a * a
+    t *= -2.0 * _GELU_C * 0.044715
+    t -= 2.0 * _GELU_C
+    t *= a
+    np.exp(t, out=t)
+    t += 1.0
+    return np.divide(a, t, out=t)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float32).numpy().copy()
+
+
+def _fold_ln(ln, linear_w: torch.Tensor, linear_b: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """LN affine (g, b) followed by y = W·z + c → (Wᵀ with g folded in [d_in, d_out], bias [d_out])."""
+    g, b = ln.weight.detach(), ln.bias.detach()
+    return _np((linear_w * g).T), _np(linear_b + linear_w @ b)
+
 
 class IncrementalDecoder:
     def __init__(self, model: UnifiedEventModel):
@@ -40,6 +66,7 @@ class IncrementalDecoder:
         self.d, self.n_heads = cfg.d_model, cfg.n_heads
         self.dh = cfg.d_model // cfg.n_heads
         self.n_slots = cfg.n_slots
+        self.inv_d = np.float32(1.0 / self.d)
         scale = 1.0 / math.sqrt(self.dh)
         d = self.d
         dec = model.decoder
@@ -47,90 +74,125 @@ class IncrementalDecoder:
             self.layers = []
             for blk in dec.blocks:
                 sa, ca = blk.self_attn, blk.cross_attn
-                qkv_w, qkv_b = sa.qkv.weight.detach().clone(), sa.qkv.bias.detach().clone()
+                qkv_w, qkv_b = sa.qkv.weight.clone(), sa.qkv.bias.clone()
                 qkv_w[:d] *= scale  # fold 1/√d_head into the queries
                 qkv_b[:d] *= scale
                 self.layers.append(dict(
-                    ln1=(blk.ln1.weight.detach(), blk.ln1.bias.detach(), blk.ln1.eps),
-                    qkv=(qkv_w, qkv_b), sa_out=(sa.out.weight.detach(), sa.out.bias.detach()),
-                    ln2=(blk.ln2.weight.detach(), blk.ln2.bias.detach(), blk.ln2.eps),
-                    q=(ca.q.weight.detach() * scale, ca.q.bias.detach() * scale),
-                    kv=(ca.kv.weight.detach(), ca.kv.bias.detach()),
-                    ca_out=(ca.out.weight.detach(), ca.out.bias.detach()),
-                    ln3=(blk.ln3.weight.detach(), blk.ln3.bias.detach(), blk.ln3.eps),
-                    up=(blk.ff.up.weight.detach(), blk.ff.up.bias.detach()),
-                    down=(blk.ff.down.weight.detach(), blk.ff.down.bias.detach()),
+                    eps=(blk.ln1.eps, blk.ln2.eps, blk.ln3.eps),
+                    qkv=_fold_ln(blk.ln1, qkv_w, qkv_b),  # [d,3d], [3d]
+                    sa_out=(_np(sa.out.weight.T), _np(sa.out.bias)),
+                    ln2=(blk.ln2.weight.detach().clone(), blk.ln2.bias.detach().clone()),
+                    q=(ca.q.weight.detach() * scale, ca.q.bias.detach() * scale),  # torch, folded per tick
+                    kv=(ca.kv.weight.detach().clone(), ca.kv.bias.detach().clone()),
+                    ca_out=(ca.out.weight.detach().clone(), ca.out.bias.detach().clone()),
+                    up=_fold_ln(blk.ln3, blk.ff.up.weight, blk.ff.up.bias),  # [d,4d], [4d]
+                    down=(_np(blk.ff.down.weight.T), _np(blk.ff.down.bias)),
                 ))
-            self.ln = (dec.ln.weight.detach(), dec.ln.bias.detach(), dec.ln.eps)
-            heads = model.core_heads  # event [4], time [3], xy [4] in one matmul: [11, d]
-            self.core_w = torch.cat([h.proj.weight.detach() for h in heads]).contiguous()
-            self.core_b = torch.cat([h.proj.bias.detach() for h in heads]).contiguous()
-            self.core_split = [h.proj.out_features for h in heads]
-            self.start_in = (dec.start + dec.pos[0]).detach()  # [d] slot 0's input
-            # numpy copies for the slot-input embedding of sampled events
+            self.final_eps = dec.ln.eps
+            heads = model.core_heads  # event [4], time [3], xy [4]: one matmul [d, 11]
+            self.core_w, self.core_b = _fold_ln(dec.ln, torch.cat([h.proj.weight for h in heads]),
+                                                torch.cat([h.proj.bias for h in heads]))
+            self.core_split = np.cumsum([h.proj.out_features for h in heads])[:-1].tolist()
+            self.event_heads = {h.key.removesuffix("_logits"): _fold_ln(dec.ln, h.proj.weight, h.proj.bias)
+                                for h in model.event_heads}
+            self.start_in = _np(dec.start + dec.pos[0])  # [d] slot 0's input
+            # the slot-input embedding of sampled events
             emb = dec.embed
-            self.np_cont_w = emb.cont.weight.detach().numpy().T.copy()  # [4, d]
-            self.np_cont_b = emb.cont.bias.detach().numpy().copy()
-            self.np_tables = [t.weight.detach().numpy().copy() for t in
-                              (emb.event_type, emb.button, emb.key_action, emb.key_id, emb.scroll_y)]
-            self.np_pos = dec.pos.detach().numpy().copy()  # [A, d]
+            self.cont_w, self.cont_b = _np(emb.cont.weight.T), _np(emb.cont.bias)  # [4, d], [d]
+            self.tables = [_np(t.weight) for t in (emb.event_type, emb.button, emb.key_action, emb.key_id, emb.scroll_y)]
+            self.pos = _np(dec.pos)  # [A, d]
             self.dt_log_scale = emb.dt_log_scale
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
-        """Prepare a batch's caches: context [B,T,d] → state (self k/v cache, folded cross-attention)."""
+        """Prepare a batch's caches: context [B,T,d] (torch) → state (numpy: empty self k/v
+        cache, folded cross-attention matrices)."""
         B, T, d = context.shape
         h, dh = self.n_heads, self.dh
-        state = {"kv": [], "cross_m": [], "cross_c": [], "cross_v": []}
-        for L in self.layers:
-            kv = F.linear(context, *L["kv"]).view(B, T, 2, h, dh)
-            K, V = kv[:, :, 0], kv[:, :, 1]  # [B,T,h,dh]
-            wq, bq = L["q"][0].view(h, dh, d), L["q"][1].view(h, dh)
-            wo, bo = L["ca_out"][0].view(d, h, dh), L["ca_out"][1]
-            # scores[b, h·T+t] = LN(x)·(W_q,hᵀ K[b,t,h]) + b_q,h·K[b,t,h]
-            state["cross_m"].append(torch.einsum("hkd,bthk->bdht", wq, K).reshape(B, d, h * T))  # [B,d,hT]
-            state["cross_c"].append(torch.einsum("hk,bthk->bht", bq, K).reshape(B, 1, h * T))  # [B,1,hT]
-            # out = Σ_h,t w[h,t]·(W_out,h V[b,t,h] + b_out/h)
-            state["cross_v"].append((torch.einsum("dhk,bthk->bhtd", wo, V) + bo / h).reshape(B, h * T, d))  # [B,hT,d]
-            state["kv"].append(context.new_zeros(B, 2, h, self.n_slots, dh))
-        state["T"] = T
+        state = {"T": T, "kv": [], "cross_m": [], "cross_c": [], "cross_v": []}
+        with torch.no_grad():
+            for L in self.layers:
+                kv = F.linear(context, *L["kv"]).view(B, T, 2, h, dh)
+                K, V = kv[:, :, 0], kv[:, :, 1]  # [B,T,h,dh]
+                g2, b2 = L["ln2"]
+                wq, bq = L["q"][0].view(h, dh, d), L["q"][1].view(h, dh)
+                M = torch.einsum("hkd,bthk->bdht", wq, K).reshape(B, d, h * T)  # [B,d,hT] scores = LN(x)·M + c
+                c = torch.einsum("hk,bthk->bht", bq, K).reshape(B, h * T)  # [B,hT]
+                state["cross_m"].append(_np(M * g2[None, :, None]))  # LN scale folded
+                state["cross_c"].append(_np(c + torch.einsum("d,bdn->bn", b2, M)))  # LN shift folded
+                wo, bo = L["ca_out"][0].view(d, h, dh), L["ca_out"][1]
+                state["cross_v"].append(_np((torch.einsum("dhk,bthk->bhtd", wo, V) + bo / h).reshape(B, h * T, d)))
+                state["kv"].append(np.zeros((B, 2, h, self.n_slots, dh), np.float32))
         return state
 
-    def step(self, state: dict, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Slot i's input x [B,d] → its decoder state [B,d] (after the final LayerNorm); caches slot i."""
-        B, d, h, dh, T = x.shape[0], self.d, self.n_heads, self.dh, state["T"]
-        x = x.view(B, 1, d)
-        for li, L in enumerate(self.layers):
-            # causal self-attention over slots 0..i
-            qkv = F.linear(F.layer_norm(x, (d,), *L["ln1"]), *L["qkv"]).view(B, 3, h, 1, dh)
-            KV = state["kv"][li]  # [B,2,h,A,dh]
-            KV[:, :, :, i : i + 1] = qkv[:, 1:]
-            w = torch.softmax(qkv[:, 0] @ KV[:, 0, :, : i + 1].transpose(-1, -2), dim=-1)  # [B,h,1,i+1]
-            x = x + F.linear((w @ KV[:, 1, :, : i + 1]).view(B, 1, d), *L["sa_out"])  # [B,1,d]
-            # cross-attention to the context (folded, see start())
-            s = torch.baddbmm(state["cross_c"][li], F.layer_norm(x, (d,), *L["ln2"]), state["cross_m"][li])  # [B,1,hT]
-            w = torch.softmax(s.view(B, h, T), dim=-1).view(B, 1, h * T)
-            x = torch.baddbmm(x, w, state["cross_v"][li])  # [B,1,d]
-            # feed-forward
-            x = x + F.linear(F.gelu(F.linear(F.layer_norm(x, (d,), *L["ln3"]), *L["up"])), *L["down"])
-        return F.layer_norm(x, (d,), *self.ln).view(B, d)  # [B,d]
+    def _standardise(self, x: np.ndarray, eps: float) -> np.ndarray:
+        """LayerNorm without its affine (folded into the next linear map): [B,d] → [B,d].
+        One row (the live agent) takes a shorter path: its mean and variance are scalars."""
+        if x.shape[0] == 1:
+            xc = x - np.add.reduce(x, axis=None) * self.inv_d
+            r = xc[0]
+            return xc * (1.0 / math.sqrt(float(np.dot(r, r)) * self.inv_d + eps))
+        xc = x - np.add.reduce(x, axis=-1, keepdims=True) * self.inv_d
+        var = np.add.reduce(xc * xc, axis=-1, keepdims=True) * self.inv_d
+        return xc / np.sqrt(var + eps)
 
-    def core_heads(self, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Event, time and position heads of decoder states [B,d] in one matmul → the head dict."""
-        raw = F.linear(hidden, self.core_w, self.core_b)  # [B,11]
-        ev, tq, xy = raw.split(self.core_split, dim=-1)
-        out = self.model.event_head.params(ev)
-        out.update(self.model.time_head.params(tq))
-        out.update(self.model.xy_head.params(xy))
+    def step(self, state: dict, x: np.ndarray, i: int) -> np.ndarray:
+        """Slot i's input x [B,d] → its standardised decoder state [B,d] (the final LayerNorm's
+        affine is folded into the heads: use core() and event_logits()); caches slot i."""
+        B, d, h, dh, T = x.shape[0], self.d, self.n_heads, self.dh, state["T"]
+        for li, L in enumerate(self.layers):
+            e1, e2, e3 = L["eps"]
+            # causal self-attention over slots 0..i
+            qkv = self._standardise(x, e1) @ L["qkv"][0] + L["qkv"][1]  # [B,3d]
+            KV = state["kv"][li]  # [B,2,h,A,dh]
+            KV[:, :, :, i] = qkv[:, d:].reshape(B, 2, h, dh)
+            s = qkv[:, :d].reshape(B, h, 1, dh) @ KV[:, 0, :, : i + 1].swapaxes(-1, -2)  # [B,h,1,i+1]
+            w = np.exp(s - np.maximum.reduce(s, axis=-1, keepdims=True))
+            w /= np.add.reduce(w, axis=-1, keepdims=True)
+            x = x + (w @ KV[:, 1, :, : i + 1]).reshape(B, d) @ L["sa_out"][0]  # [B,d]
+            x += L["sa_out"][1]
+            # cross-attention to the context (folded per tick, see start())
+            xn = self._standardise(x, e2)
+            if B == 1:
+                s = (xn @ state["cross_m"][li][0] + state["cross_c"][li]).reshape(B, h, T)  # [B,h,T]
+            else:
+                s = (xn[:, None, :] @ state["cross_m"][li]).reshape(B, h, T) + state["cross_c"][li].reshape(B, h, T)
+            w = np.exp(s - np.maximum.reduce(s, axis=-1, keepdims=True))
+            w /= np.add.reduce(w, axis=-1, keepdims=True)
+            if B == 1:
+                x = x + w.reshape(1, h * T) @ state["cross_v"][li][0]
+            else:
+                x = x + (w.reshape(B, 1, h * T) @ state["cross_v"][li]).reshape(B, d)
+            # feed-forward, tanh GELU
+            a = self._standardise(x, e3) @ L["up"][0]  # [B,4d]
+            a += L["up"][1]
+            a = _gelu_tanh(a)
+            x = x + a @ L["down"][0]
+            x += L["down"][1]
+        return self._standardise(x, self.final_eps)  # [B,d]
+
+    def core(self, hn: np.ndarray) -> dict[str, np.ndarray]:
+        """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy)."""
+        raw = hn @ self.core_w + self.core_b  # [B,11]
+        ev, tq, xy = np.split(raw, self.core_split, axis=-1)
+        m = self.model
+        out = {"event_logits": ev}
+        out.update(m.time_head.params(tq))
+        out.update(m.xy_head.params(xy))
         return out
 
-    def embed_numpy(self, etype, dt_ms, x, y, button, key_action, key_id, scroll_y, since_start_ms, slot: int) -> np.ndarray:
-        """Slot `slot`'s input: the embedding of a sampled event (numpy [B] fields) plus the slot's
-        position → [B,d] float32; the same function as ActionDecoder.slot_inputs."""
+    def event_logits(self, name: str, hn: np.ndarray) -> np.ndarray:
+        """An event-specific head (button, key_action, key_id, scroll_y) on states [n,d] → [n,C]."""
+        w, b = self.event_heads[name]
+        return hn @ w + b
+
+    def embed(self, etype, dt_ms, x, y, button, key_action, key_id, scroll_y, since_start_ms, slot: int) -> np.ndarray:
+        """Slot `slot`'s input: the embedding of a sampled event (fields as [B] arrays, in range:
+        they come from the samplers) plus the slot's position → [B,d]; the same function as
+        ActionDecoder.slot_inputs."""
         s = self.dt_log_scale
         cont = np.stack([np.log1p(np.maximum(dt_ms, 0.0)) / s, x - 0.5, y - 0.5,
                          np.log1p(np.maximum(since_start_ms, 0.0)) / s], axis=-1).astype(np.float32)  # [B,4]
-        out = cont @ self.np_cont_w + self.np_cont_b + self.np_pos[slot]
-        for table, v in zip(self.np_tables, (etype, button, key_action, key_id, scroll_y)):
-            out += table[np.clip(np.asarray(v, np.int64), 0, len(table) - 1)]
-        return out  # [B,d]
+        out = cont @ self.cont_w + self.cont_b + self.pos[slot]
+        t = self.tables
+        return out + t[0][etype] + t[1][button] + t[2][key_action] + t[3][key_id] + t[4][scroll_y]  # [B,d]

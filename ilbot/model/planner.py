@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.action import PlannedAction
 from ..data.schema import TICK_MS, EventType
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
 from .sampling import sample_categorical, sample_event, sample_time, sample_xy, softmax
+
+# event type → the event-specific heads it needs, each with its column in a slot's uniforms
+_HEADS_BY_TYPE = ((int(EventType.CLICK), (("button", 2),)),
+                  (int(EventType.KEY), (("key_action", 3), ("key_id", 4))),
+                  (int(EventType.SCROLL), (("scroll_y", 5),)))
 
 # the fields `sample_slots` returns, each [B, A]
 SLOT_FIELDS = ("type", "dt_ms", "t_ms", "x", "y", "sigma_x", "sigma_y", "button", "key_action", "key_id",
@@ -50,27 +54,24 @@ class Planner:
         self.decoder = IncrementalDecoder(model)
         # rows each event-specific head has been computed for (they run only where needed)
         self.head_rows = {"button": 0, "key_action": 0, "key_id": 0, "scroll_y": 0}
-        m = model
-        self._heads_by_type = ((int(EventType.CLICK), ((m.button_head, "button", 2),)),
-                               (int(EventType.KEY), ((m.key_action_head, "key_action", 3), (m.key_id_head, "key_id", 4))),
-                               (int(EventType.SCROLL), ((m.scroll_y_head, "scroll_y", 5),)))
 
     def reseed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))
 
     # ---- public -----------------------------------------------------------------------------
-    def plan(self, context: dict, *, tick_ms: float = TICK_MS, window_size=(1.0, 1.0)) -> list[PlannedAction]:
+    def plan(self, context: dict, *, tick_ms: float = TICK_MS, window_size=(1.0, 1.0), max_slots: int | None = None) -> list[PlannedAction]:
         """One tick's plan for one context (unbatched numpy gamestate [T,F], history [T,A,8],
         history_mask [T,A]): the events whose cumulative time stays inside the tick, in order,
         t_ms since the tick start, positions and σ in pixels (normalised × window size; not
         clipped — the safety layers do that), hold_ms = 0 (the runtime fills it)."""
         batch = {k: np.asarray(context[k])[None] for k in ("gamestate", "history", "history_mask")}
-        return self.plan_batch(batch, tick_ms=tick_ms, window_size=window_size)[0]
+        return self.plan_batch(batch, tick_ms=tick_ms, window_size=window_size, max_slots=max_slots)[0]
 
-    def plan_batch(self, contexts: dict, *, tick_ms: float = TICK_MS, window_size=(1.0, 1.0)) -> list[list[PlannedAction]]:
+    def plan_batch(self, contexts: dict, *, tick_ms: float = TICK_MS, window_size=(1.0, 1.0),
+                   max_slots: int | None = None) -> list[list[PlannedAction]]:
         """Plans for a batch of contexts (numpy or torch, gamestate [B,T,F], history [B,T,A,8],
         history_mask [B,T,A]); window_size is (w, h) for all rows or [B,2]. → one list per row."""
-        s = self.sample_slots(contexts, tick_ms=tick_ms)
+        s = self.sample_slots(contexts, tick_ms=tick_ms, max_slots=max_slots)
         B = s["type"].shape[0]
         wh = np.broadcast_to(np.asarray(window_size, np.float64).reshape(-1, 2), (B, 2))
         plans = []
@@ -88,24 +89,26 @@ class Planner:
             ) for i in range(n)])
         return plans
 
-    def sample_slots(self, contexts: dict, *, tick_ms: float = TICK_MS) -> dict[str, np.ndarray]:
+    def sample_slots(self, contexts: dict, *, tick_ms: float = TICK_MS, max_slots: int | None = None) -> dict[str, np.ndarray]:
         """Raw per-slot samples: each SLOT_FIELDS name → [B, A] array (x, y, σ normalised),
         plus `performed` [B, A] bool (the events inside the tick), `n_events` [B] and `idle` [B]
-        (no event inside the tick). Slots after a row's crossing event are zero."""
+        (no event inside the tick). Slots after a row's crossing event are zero. `max_slots`
+        stops decoding after that many slots (default: all A)."""
         prev = torch.get_num_threads()
         if self.threads is not None and self.threads != prev:
             torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                return self._sample(contexts, float(tick_ms))
+                return self._sample(contexts, float(tick_ms), max_slots)
         finally:
             if torch.get_num_threads() != prev:
                 torch.set_num_threads(prev)
 
     # ---- the loop ---------------------------------------------------------------------------
-    def _sample(self, contexts: dict, tick_ms: float) -> dict[str, np.ndarray]:
+    def _sample(self, contexts: dict, tick_ms: float, max_slots: int | None) -> dict[str, np.ndarray]:
         batch = {k: torch.as_tensor(contexts[k]) for k in ("gamestate", "history", "history_mask")}
         B, A, T_ = batch["gamestate"].shape[0], self.cfg.n_slots, self.temperature
+        n_slots = A if max_slots is None else max(0, min(int(max_slots), A))
         dec, g = self.decoder, self.generator
         state = dec.start(self.model.encode(batch))  # caches; context [B,T,d] → folded cross-attention
         U = torch.rand(A, 6, B, generator=g).numpy()  # per slot: event, time, button, key_action, key_id, scroll
@@ -114,12 +117,12 @@ class Planner:
         performed = np.zeros((B, A), bool)
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
         cum = np.zeros(B)  # ms since the tick start
-        x = dec.start_in.expand(B, -1)  # [B,d] slot 0's input
-        for i in range(A):
-            hidden = dec.step(state, x, i)  # [B,d]
-            out = {k: v.numpy().astype(np.float64) for k, v in dec.core_heads(hidden).items()}
+        x = np.repeat(dec.start_in[None], B, axis=0)  # [B,d] slot 0's input
+        for i in range(n_slots):
+            hn = dec.step(state, x, i)  # [B,d]
+            out = dec.core(hn)
             etype = sample_event(out["event_logits"], T_, u=U[i, 0])  # [B]
-            dt = sample_time(out["time_q"], T_, u=U[i, 1])  # [B] ms
+            dt = sample_time(out["time_q"], T_, u=U[i, 1]).astype(np.float64)  # [B] ms
             px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
             py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
             cum = cum + dt
@@ -134,12 +137,12 @@ class Planner:
                 rec[k][:, i] = v
             if not active.any():
                 break
-            fields = self._event_fields(hidden, etype, active, U[i])  # button, key_action, key_id, scroll_y [B] each
+            fields = self._event_fields(hn, etype, active, U[i])  # button, key_action, key_id, scroll_y [B] each
             for k, v in fields.items():
                 rec[k][:, i] = v
-            if i + 1 < A:  # the sample becomes slot i+1's input
-                x = torch.from_numpy(dec.embed_numpy(etype, dt, px, py, fields["button"], fields["key_action"],
-                                                     fields["key_id"], fields["scroll_y"], cum, i + 1))
+            if i + 1 < n_slots:  # the sample becomes slot i+1's input
+                x = dec.embed(etype, dt, px, py, fields["button"], fields["key_action"], fields["key_id"],
+                              fields["scroll_y"], cum, i + 1)
         res = {k: np.where(performed, v, 0.0) for k, v in rec.items()}
         for k in ("type", "button", "key_action", "key_id", "scroll_y"):
             res[k] = res[k].astype(np.int64)
@@ -148,22 +151,25 @@ class Planner:
         res["idle"] = res["n_events"] == 0
         return res
 
-    def _event_fields(self, hidden: torch.Tensor, etype: np.ndarray, active: np.ndarray, u: np.ndarray) -> dict:
+    def _event_fields(self, hn: np.ndarray, etype: np.ndarray, active: np.ndarray, u: np.ndarray) -> dict:
         """The event-specific heads, run only on the rows whose sampled event needs them:
         button | CLICK, key_action and key_id | KEY, scroll_y | SCROLL. u [6, B]: the slot's uniforms.
 
         For button, key_action and scroll_y, class 0 means "none"; the sampled type already says
         one is set, so the draw is among the real classes (class 0 masked). key_id 0 is UNK, a
         real key, and stays in."""
-        B = hidden.shape[0]
+        B = hn.shape[0]
         fields = {k: np.zeros(B, np.int64) for k in ("button", "key_action", "key_id", "scroll_y")}
-        for etv, heads in self._heads_by_type:
-            rows = np.flatnonzero(active & (etype == etv))
+        need = active & (etype != int(EventType.MOVE))
+        if not need.any():  # all MOVEs (the common case): no event-specific head runs
+            return fields
+        for etv, names in _HEADS_BY_TYPE:
+            rows = (need & (etype == etv)).nonzero()[0]
             if rows.size == 0:
                 continue
-            h = hidden if rows.size == B else hidden[torch.from_numpy(rows)]
-            for head, name, ui in heads:
-                logits = F.linear(h, head.proj.weight, head.proj.bias).numpy().astype(np.float64)
+            h = hn if rows.size == B else hn[rows]
+            for name, ui in names:
+                logits = self.decoder.event_logits(name, h)
                 self.head_rows[name] += rows.size
                 if name != "key_id":
                     logits[:, 0] = -np.inf

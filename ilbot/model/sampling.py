@@ -14,21 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .xp import cap, floor, module, softmax
+
 # The inverse CDF of the time distribution runs through these knots (DESIGN §6: q10, q50, q90).
 QUANTILE_LEVELS = (0.1, 0.5, 0.9)
-
-
-def _xp(a):
-    return np if isinstance(a, np.ndarray) else torch
-
-
-def softmax(logits, temperature: float = 1.0):
-    """Softmax over the last axis of a numpy array or torch tensor."""
-    if isinstance(logits, np.ndarray):
-        z = logits / temperature
-        e = np.exp(z - z.max(-1, keepdims=True))
-        return e / e.sum(-1, keepdims=True)
-    return torch.softmax(logits.float() / temperature, dim=-1)
 
 
 def sample_categorical(logits, temperature: float = 1.0, generator: torch.Generator | None = None, u=None):
@@ -40,7 +29,7 @@ def sample_categorical(logits, temperature: float = 1.0, generator: torch.Genera
     if u is None:
         u = torch.rand(probs.shape[:-1], generator=generator)
     below = (probs.cumsum(-1) < u[..., None]).sum(-1)  # classes whose CDF is below u
-    return below.clip(max=probs.shape[-1] - 1)
+    return cap(below, probs.shape[-1] - 1)
 
 
 def sample_event(logits, temperature: float = 1.0, generator: torch.Generator | None = None, u=None):
@@ -56,11 +45,15 @@ def time_inverse_cdf(time_q, u, tail: float = 1.0):
     to u = 0 (floored at 0 ms), above q90 with the slope of the q50→q90 segment up to u = 1,
     times `tail`. So a draw never leaves [q10 − ¼·tail·(q50−q10), q90 + ¼·tail·(q90−q50)] in log
     space: no unbounded waits from a heavy tail, and never a negative time."""
-    xp = _xp(time_q)
-    lq = xp.log1p(time_q.clip(min=0.0))  # [..., 3]
+    xp = module(time_q)
+    lq = xp.log1p(floor(time_q, 0.0))  # [..., 3]
     l10, l50, l90 = lq[..., 0], lq[..., 1], lq[..., 2]
-    l0 = (l10 - tail * 0.25 * (l50 - l10)).clip(min=0.0)
+    l0 = floor(l10 - tail * 0.25 * (l50 - l10), 0.0)
     l100 = l90 + tail * 0.25 * (l90 - l50)
+    if xp is np and lq.ndim == 2 and lq.shape[0] == 1:  # one row (the live agent): a single np.interp
+        knots = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+        vals = np.array([l0[0], l10[0], l50[0], l90[0], l100[0]], np.float64)
+        return np.expm1(np.interp(u, knots, vals)).astype(time_q.dtype)
     out = xp.where(u < 0.1, l0 + (l10 - l0) * (u / 0.1),
           xp.where(u < 0.5, l10 + (l50 - l10) * ((u - 0.1) / 0.4),
           xp.where(u < 0.9, l50 + (l90 - l50) * ((u - 0.5) / 0.4),
@@ -75,9 +68,9 @@ def sample_time(time_q, temperature: float = 1.0, generator: torch.Generator | N
         u = torch.rand(time_q.shape[:-1], generator=generator, dtype=time_q.dtype)
     ms = time_inverse_cdf(time_q, u, tail)
     if temperature != 1.0:  # move the draw towards (T < 1) or away from (T > 1) the median, in log space
-        xp = _xp(time_q)
-        l50 = xp.log1p(time_q[..., 1].clip(min=0.0))
-        ms = xp.expm1((l50 + max(temperature, 0.0) * (xp.log1p(ms) - l50)).clip(min=0.0))
+        xp = module(time_q)
+        l50 = xp.log1p(floor(time_q[..., 1], 0.0))
+        ms = xp.expm1(floor(l50 + max(temperature, 0.0) * (xp.log1p(ms) - l50), 0.0))
     return ms
 
 
@@ -88,4 +81,4 @@ def sample_xy(mu, logsig, temperature: float = 1.0, generator: torch.Generator |
         return mu.copy() if isinstance(mu, np.ndarray) else mu.clone()
     if noise is None:
         noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-    return mu + temperature * _xp(mu).exp(logsig) * noise
+    return mu + temperature * module(mu).exp(logsig) * noise

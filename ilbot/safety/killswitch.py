@@ -2,7 +2,8 @@
 
 A pynput keyboard listener (X RECORD on Linux) watches every key press on the display; the first
 press of the hotkey calls `on_trigger` at once, on the listener's thread (no queue, no polling), so
-the time from the key to the agent stopped is the listener's wake-up plus the callback. The
+the time from the key to the agent stopped is the listener's wake-up plus the callback. Only keys
+that arrive through the X server count (see `_on_press`). The
 switch is one-shot: later presses are ignored until `reset()`. pynput is imported in `start()`,
 so importing this module needs no display.
 
@@ -75,7 +76,13 @@ class KillSwitch:
         self.error: BaseException | None = None  # what on_trigger raised, if anything
         self._listener = None
 
-    def _on_press(self, key) -> None:
+    def _on_press(self, key, injected: bool = False) -> None:
+        if threading.current_thread() is not self._listener:
+            # pynput also reports keys its own controllers press in this process, synchronously on
+            # the pressing thread while it holds pynput's listener lock; stopping from there would
+            # deadlock the moment the callback releases a key. The same key arrives through the X
+            # server on the listener thread a moment later, and is handled there.
+            return
         if self.triggered.is_set() or pressed_name(key) != self.hotkey:
             return
         self.trigger_ns = time.monotonic_ns()
@@ -111,15 +118,20 @@ class KillSwitch:
         return self._listener is not None and self._listener.is_alive()
 
     def stop(self, timeout: float = 1.0) -> None:
-        listener, self._listener = self._listener, None
+        """Stop listening; safe from any thread, including from `on_trigger` itself."""
+        listener = self._listener
         if listener is None:
             return
         listener.stop()
+        if listener is threading.current_thread():  # stopped from on_trigger: it ends after returning
+            self._listener = None
+            return
         listener.join(0.05)
         if listener.is_alive() and nudge_x_listener():
             listener.join(timeout)
         if listener.is_alive():  # pragma: no cover - only when no free keycode exists
             log.warning("kill switch: listener thread still blocked; left as a daemon thread")
+        self._listener = None
 
     def __enter__(self) -> "KillSwitch":
         return self.start()

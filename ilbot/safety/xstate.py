@@ -8,7 +8,8 @@ python-xlib comes with pynput there and is imported on first use.
 
 from __future__ import annotations
 
-BUTTON_MASKS = {1: 1 << 8, 2: 1 << 9, 3: 1 << 10}  # X button number (1 left, 2 middle, 3 right) → mask bit
+# ilbot Button (1 left, 2 right, 3 middle) → the X pointer mask bit (X numbers 1 left, 2 middle, 3 right)
+BUTTON_MASKS = {1: 1 << 8, 2: 1 << 10, 3: 1 << 9}
 
 
 class XInputState:
@@ -24,7 +25,7 @@ class XInputState:
         return {i * 8 + b for i, byte in enumerate(keymap) for b in range(8) if byte >> b & 1}
 
     def buttons_down(self) -> set[int]:
-        """X button numbers down now (1 left, 2 middle, 3 right)."""
+        """Buttons down now, as ilbot `Button` values (1 left, 2 right, 3 middle)."""
         mask = self.root.query_pointer().mask
         return {n for n, bit in BUTTON_MASKS.items() if mask & bit}
 

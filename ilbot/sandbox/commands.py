@@ -48,6 +48,7 @@ def require_display(what: str) -> None:
 
 def _run_game(args) -> int:
     require_display("ilbot sandbox")
+    from PyQt6.QtCore import QEventLoop
     from PyQt6.QtWidgets import QApplication
 
     from .game import SandboxWindow
@@ -65,8 +66,12 @@ def _run_game(args) -> int:
         server = StateServer(args.http_port)
         publishers.append(server)
         print(f"sandbox: serving state on {server.url}", flush=True)
+    # a local event loop rather than app.exec()/app.quit(): the same code runs inside another
+    # QApplication (tests, the app) without quitting it; closing the window ends the game too
+    loop = QEventLoop()
     win = SandboxWindow(GameConfig(seed=args.seed), publishers, tick_ms=args.tick_ms, max_ticks=args.ticks,
-                        on_finished=app.quit)
+                        on_finished=loop.quit)
+    win.closed.connect(loop.quit)
     win.move(0, 0)
     win.show()
     win.raise_()
@@ -74,7 +79,7 @@ def _run_game(args) -> int:
     print(f"sandbox: state in {args.state_dir} (tick_<n>.json every {args.tick_ms:g} ms)", flush=True)
     win.start()
     try:
-        app.exec()
+        loop.exec()
     finally:
         win.stop()
         win.close()

@@ -10,8 +10,8 @@ Three parts, one job each:
   scrolls 1–2 notches (keeping the zoom near 1). With probability `distracted_prob` a due
   decision waits 1–3 ticks instead (idle ticks). Timing and paths come from `HumanMotion`.
 - `GesturePerformer`: turns steps into `PlannedAction`s and performs them at their due times
-  through an executor (`ilbot.agent.executors.PynputExecutor`: real input on the current X
-  display, window-relative → screen by the window's origin).
+  with pynput controllers (real input on the current X display, window-relative → screen by
+  the window's origin; why not `PynputExecutor`: see the class).
 - `Demonstrator`: the loop. It reads game state only through a capture adapter (json-dir, the
   path a real game's plugin uses) on a polling thread, decides on each state published *after*
   its previous gesture ended (so it never acts twice on the same stale state), and performs.
@@ -45,7 +45,7 @@ from ..errors import UserError
 from .motion import HumanMotion, MotionConfig
 
 
-RELEASE_MARGIN_MS = 20.0  # after a gesture's last hold, before the next decision or the end
+RELEASE_MARGIN_MS = 20.0  # after a gesture's last input, before the next decision or the end
 
 
 @dataclass(frozen=True)
@@ -194,24 +194,80 @@ class DemoPolicy:
 
 
 class GesturePerformer:
-    """Performs gestures as real input through an executor (`PynputExecutor` for the demo).
+    """Performs gestures as real input with pynput controllers on the current X display.
 
     Steps become `PlannedAction`s (a key step is a KEY press and, `hold_ms` later, its release;
     a scroll step one SCROLL per notch) performed at their due times on the monotonic clock.
     Positions are window-relative; `origin` is the client area's screen position. The cursor
-    is read back from the X server (a person may have moved it)."""
+    is read back from the X server (a person may have moved it).
 
-    def __init__(self, executor, origin: tuple[int, int] = (0, 0)):
-        from pynput import mouse  # needs a display: imported only when performing
+    Why not `PynputExecutor`: it warps the pointer to the action's position before every CLICK
+    and SCROLL, and XTest reports a warp to the pointer's own position as a motion event, so
+    every demonstrated click would carry a zero-distance MOVE 0.1 ms before it — an artefact a
+    person's recording never has, which the model would learn. Here a click or scroll warps
+    only when the pointer is elsewhere. Keys map through the executor's `pynput_key`.
+    `release_all()` (the kill switch) lets go of the button and any held key."""
 
-        self.executor = executor
+    def __init__(self, origin: tuple[int, int] = (0, 0)):
+        from pynput import keyboard, mouse  # needs a display: imported only when performing
+
         self.origin = origin
         self._mouse = mouse.Controller()
+        self._kb = keyboard.Controller()
+        self._left = mouse.Button.left
+        self._lock = threading.Lock()
+        self._button_held = False
+        self._held_keys: dict[int, object] = {}
         self.performed = 0
 
     def position(self) -> tuple[float, float]:
         x, y = self._mouse.position
         return float(x - self.origin[0]), float(y - self.origin[1])
+
+    def _warp(self, sx: int, sy: int, always: bool) -> None:
+        if always or tuple(self._mouse.position) != (sx, sy):
+            self._mouse.position = (sx, sy)
+
+    def perform(self, a: PlannedAction) -> None:
+        """Performs one action now (a CLICK blocks for its hold)."""
+        from ..agent.executors.pynput_exec import pynput_key
+
+        sx, sy = int(self.origin[0] + round(a.x)), int(self.origin[1] + round(a.y))
+        if a.type == EventType.MOVE:
+            with self._lock:
+                self._warp(sx, sy, always=True)
+        elif a.type == EventType.CLICK:
+            with self._lock:
+                self._warp(sx, sy, always=False)
+                self._mouse.press(self._left)
+                self._button_held = True
+            time.sleep(a.hold_ms / 1000.0)
+            with self._lock:
+                if self._button_held:  # not already let go by release_all
+                    self._mouse.release(self._left)
+                    self._button_held = False
+        elif a.type == EventType.SCROLL:
+            with self._lock:
+                self._warp(sx, sy, always=False)
+                self._mouse.scroll(0, 1 if a.scroll_y == ScrollY.UP else -1)
+        else:  # KEY
+            key = pynput_key(a.key_id)
+            with self._lock:
+                if a.key_action == KeyAction.PRESS:
+                    self._kb.press(key)
+                    self._held_keys[a.key_id] = key
+                elif a.key_id in self._held_keys:
+                    self._kb.release(self._held_keys.pop(a.key_id))
+        self.performed += 1
+
+    def release_all(self) -> None:
+        with self._lock:
+            if self._button_held:
+                self._mouse.release(self._left)
+                self._button_held = False
+            for key in self._held_keys.values():
+                self._kb.release(key)
+            self._held_keys.clear()
 
     @staticmethod
     def actions(step: Step) -> list[PlannedAction]:
@@ -233,8 +289,8 @@ class GesturePerformer:
         raise ValueError(f"unknown step kind {step.kind!r}")
 
     def perform_gesture(self, steps: list[Step], start_ns: int, stop: threading.Event | None = None) -> int:
-        """Performs each action at start_ns + t_ms; returns when the last one (and any click hold)
-        is over, so the next decision sees the game after this gesture."""
+        """Performs each action at start_ns + t_ms; returns when the last one is over (a click's
+        hold included), so the next decision sees the game after this gesture."""
         actions = sorted((a for s in steps for a in self.actions(s)), key=lambda a: a.t_ms)
         end_ms = 0.0
         for a in actions:
@@ -243,10 +299,9 @@ class GesturePerformer:
             delay = (start_ns + int(a.t_ms * 1e6) - time.monotonic_ns()) / 1e9
             if delay > 0:
                 time.sleep(delay)
-            self.executor.perform(a, self.origin)
-            self.performed += 1
-            end_ms = max(end_ms, a.t_ms + a.hold_ms)
-        # let a click's hold finish (the executor releases on its own thread) before going on
+            self.perform(a)
+            end_ms = max(end_ms, a.t_ms)
+        # a short pause after the last input before the next decision (or the end)
         delay = (start_ns + int((end_ms + RELEASE_MARGIN_MS) * 1e6) - time.monotonic_ns()) / 1e9
         if delay > 0:
             time.sleep(delay)
@@ -361,7 +416,6 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
     import json
 
     from ..agent.capture.json_dir import JsonDirAdapter
-    from ..agent.executors import PynputExecutor
     from ..agent.recorder import Recorder
     from ..agent.window import WindowGeometry
     from ..data.featurespec import load_spec
@@ -377,7 +431,7 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
     spec = load_spec("sandbox")
     state_dir = Path(tempfile.mkdtemp(prefix="ilbot-sandbox-demo-"))
     game = _game_process(state_dir, seed, ticks, tick_ms)
-    feed = recorder = executor = kill = None
+    feed = recorder = performer = kill = None
     final: dict = {}
     try:
         feed = StateFeed(JsonDirAdapter(state_dir, spec, tick_ms=tick_ms)).start()
@@ -390,25 +444,24 @@ def record_session(out_path: Path, *, ticks: int = 200, seed: int = 0, tick_ms: 
         recorder = Recorder(out_path, window, JsonDirAdapter(state_dir, spec, tick_ms=tick_ms), spec=spec,
                             tick_ms=tick_ms, notes=f"ilbot sandbox demo, seed {seed}, user demonstrator")
         recorder.start()
-        executor = PynputExecutor()
-        performer = GesturePerformer(executor, (window.x, window.y))
+        performer = GesturePerformer((window.x, window.y))
         demo = Demonstrator(DemoPolicy(cfg), performer, feed)
 
         def kill_now():
             demo.stop()
-            executor.release_all()
+            performer.release_all()
 
         kill = KillSwitch("f12", on_trigger=kill_now).start()
         final = demo.run(until_tick=ticks, timeout_s=timeout_s or ticks * tick_ms / 1000.0 * 3 + 30,
                          alive=lambda: game.poll() is None and not recorder.stop_requested.is_set())
-        executor.release_all()
+        performer.release_all()
         time.sleep(0.3)  # the last input reaches the recorder's listeners before it stops
         counters = recorder.stop()
     finally:
         if kill is not None:
             kill.stop()
-        if executor is not None:
-            executor.close()
+        if performer is not None:
+            performer.release_all()
         if recorder is not None:
             recorder.stop()
         if feed is not None:

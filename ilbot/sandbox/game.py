@@ -35,6 +35,7 @@ class SandboxWindow(QWidget):
     """The game window. `publishers` each have `.publish(doc)`; `max_ticks` closes it after that tick."""
 
     ticked = pyqtSignal(dict)  # the published document, after each tick
+    closed = pyqtSignal()  # the window was closed
 
     def __init__(self, config: GameConfig | None = None, publishers: Iterable = (), tick_ms: float = 600.0,
                  max_ticks: int | None = None, on_finished: Callable[[], None] | None = None):
@@ -101,6 +102,11 @@ class SandboxWindow(QWidget):
         self.last_doc = doc
         self.ticked.emit(doc)
         return doc
+
+    def closeEvent(self, e) -> None:  # noqa: N802 (Qt's name)
+        self.stop()
+        self.closed.emit()
+        super().closeEvent(e)
 
     # --- input ----------------------------------------------------------------------------
     def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802 (Qt's name)

@@ -21,7 +21,6 @@ Decisions the design leaves open, recorded here:
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from typing import Callable
 import numpy as np
 
 from ...data.schema import F, TICK_MS
-from ...errors import UserError
 
 Clock = Callable[[], int]  # → monotonic nanoseconds
 
@@ -76,6 +74,9 @@ class CaptureAdapter(ABC):
     None where the adapter makes its own features (screen) or reuses stored ones (replay)."""
 
     name = "adapter"
+    # True when each fresh capture starts a tick (the game's own ticks, or a recording's): the
+    # runtime then starts its ticks on captures instead of keeping its own grid
+    reports_ticks = False
 
     def __init__(self, spec=None, *, tick_ms: float = TICK_MS, clock: Clock = time.monotonic_ns):
         self.spec = spec
@@ -130,27 +131,12 @@ class CaptureAdapter(ABC):
     def _poll(self) -> Capture | None: ...
 
     # -- helpers for subclasses ----------------------------------------------------------
-    def _parse(self, text: str | bytes) -> dict | list | None:
-        """Parsed JSON, or None (counted as malformed) for anything unparsable."""
-        try:
-            return json.loads(text)
-        except (ValueError, UnicodeDecodeError):
-            self.counters["malformed"] += 1
-            return None
-
-    def _features(self, doc) -> np.ndarray | None:
-        """Features [F] of a parsed document via the spec (zeros without one); None if the spec
-        rejects the document (counted as malformed)."""
+    def _features(self, doc) -> np.ndarray:
+        """Features [F] of a parsed document via the spec; zeros without a spec. (A spec never
+        raises on odd documents: missing or unparsable values take the slot's default.)"""
         if self.spec is None:
             return np.zeros(F, np.float32)
-        try:
-            feats = np.asarray(self.spec.features(doc), dtype=np.float32)  # [F]
-        except (UserError, ValueError, TypeError, KeyError):
-            self.counters["malformed"] += 1
-            return None
-        if feats.shape != (F,):
-            raise ValueError(f"feature spec returned shape {feats.shape}, expected ({F},)")
-        return feats
+        return np.asarray(self.spec.features(doc), dtype=np.float32).reshape(F)  # [F]
 
 
 def tick_of(doc, *keys: str) -> int | None:

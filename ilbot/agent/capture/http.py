@@ -58,6 +58,7 @@ def check_loopback(url: str, allow_remote: bool = False) -> str:
 
 class HttpAdapter(CaptureAdapter):
     name = "http"
+    reports_ticks = True  # the game tick when /events has one, else its own slices of tick_ms
 
     def __init__(self, url: str = DEFAULT_URL, spec=None, *, endpoints=DEFAULT_ENDPOINTS,
                  tick_ms: float = TICK_MS, timeout_s: float = 0.25, min_interval_ms: float | None = None,
@@ -114,8 +115,6 @@ class HttpAdapter(CaptureAdapter):
                 return None
             tick = self._next_tick
             self._next_tick += 1
-        feats = self._features(doc)
-        if feats is None:
-            return None
+        feats = self._features(doc)  # [F]
         self._last_capture_ns = now
         return Capture(tick, now, json.dumps(doc, separators=(",", ":")), feats)

@@ -24,6 +24,7 @@ from .base import Capture, CaptureAdapter, Clock
 
 class ReplayAdapter(CaptureAdapter):
     name = "replay"
+    reports_ticks = True  # the recorded ticks
 
     def __init__(self, session, spec=None, *, speed: float | None = 1.0, tick_ms: float | None = None,
                  clock: Clock = time.monotonic_ns):
@@ -81,9 +82,7 @@ class ReplayAdapter(CaptureAdapter):
                 self._peek = next(self._ticks, None)
             due = self._due_ns(tick)
         if self.recompute:
-            feats = self._features(tick.raw_json)
-            if feats is None:
-                return None
+            feats = self._features(tick.raw_json)  # [F]
         else:
             feats = np.asarray(tick.features, np.float32).reshape(F)  # [F]
         self.delivered += 1

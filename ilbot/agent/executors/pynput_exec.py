@@ -150,5 +150,7 @@ class PynputExecutor(Executor):
             self.release_all()
             self._closed = True
             self._wake.notify_all()
+            # drop the controllers now, so their X connections close while the server is still there
+            self._mouse = self._keyboard = None
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(1.0)
