@@ -431,3 +431,4 @@ def test_overlay_follows_a_game_window_found_by_title(window, tiny_model, qtbot,
     qtbot.waitUntil(on_game, timeout=5_000)  # re-found by title within a second or two
     window.stop()
     qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+

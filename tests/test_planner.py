@@ -134,3 +134,30 @@ def test_threads_restored():
     prev = torch.get_num_threads()
     Planner(_model(), threads=1).plan(_one(_contexts()), tick_ms=600.0, window_size=(1, 1))
     assert torch.get_num_threads() == prev
+
+
+def test_wrong_context_shape_is_a_clear_error():
+    ctx = _one(_contexts())
+    ctx["gamestate"] = ctx["gamestate"][:, :7]
+    with pytest.raises(ValueError, match=r"gamestate has shape \(10, 7\), the model needs \(10, 128\)"):
+        Planner(_model()).plan(ctx, tick_ms=600.0, window_size=(1, 1))
+
+
+def test_non_finite_context_plans_nothing(recwarn):
+    ctx = _one(_contexts())
+    ctx["gamestate"] = np.full_like(ctx["gamestate"], np.nan)
+    assert Planner(_model()).plan(ctx, tick_ms=600.0, window_size=(800, 600)) == []
+
+
+def test_planner_restores_training_mode():
+    model = _model().train()
+    Planner(model).plan(_one(_contexts()), tick_ms=600.0, window_size=(1, 1))
+    assert model.training
+
+
+def test_blas_threads_restored():
+    from ilbot.model.planner import _blas_pools
+    pools = _blas_pools()
+    before = [p["num_threads"] for p in pools.info()]
+    Planner(_model(), threads=1).plan_batch(_contexts(4), tick_ms=600.0, window_size=(1, 1))
+    assert [p["num_threads"] for p in pools.info()] == before

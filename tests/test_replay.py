@@ -150,3 +150,30 @@ def test_live_needs_consent(tmp_path, capsys, monkeypatch):
     out = io.StringIO()
     play_commands.confirm_live(args, stdin=Tty("yes\n"), out=out)
     assert "terms of service" in out.getvalue() and "F12" in out.getvalue()
+
+
+def test_pause_resume_hooks_and_chunk_limit(tmp_path):
+    evs = [Event.make(i * 100 * MS, 5 + i, 5) for i in range(30)]  # 3 s of moves, 6 chunks of 500 ms
+    path = _session(tmp_path / "s.ilbot.sqlite", evs)
+    ex = DryRunExecutor()
+    rp = SessionReplay(path, ex, speed=2.0)  # 1.5 s of replay
+    plans, counts, states, progress = [], [], [], []
+    rp.on_plan.append(lambda k, a: plans.append((k, len(a))))
+    rp.on_counters.append(counts.append)
+    rp.on_state.append(lambda s, r: states.append((s, r)))
+    out = {}
+    th = threading.Thread(target=lambda: out.update(rp.run(on_progress=lambda i, n: progress.append((i, n)))))
+    th.start()
+    time.sleep(0.3)
+    rp.pause()
+    rp.pause()  # twice: no-op
+    n_paused = len(ex.log)
+    time.sleep(0.4)
+    assert len(ex.log) == n_paused and rp.paused and rp.counters["state"] == "paused"
+    rp.resume()
+    th.join(10)
+    assert states == [("paused", "user"), ("running", "")]
+    assert out["stopped_early"] is False and out["performed"] < 30  # the chunk cancelled by the pause is lost
+    assert plans and counts and progress[-1] == (30, 30)
+    rp2 = SessionReplay(path, DryRunExecutor(), speed=2.0)
+    assert rp2.run(ticks=2)["stopped_early"] is True  # two chunks only

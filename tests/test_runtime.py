@@ -233,3 +233,48 @@ def test_checkpoint_path_and_tick_ms_from_stats(ckpt_dir):
     rt = AgentRuntime(str(ckpt_dir), ListAdapter([]), DryRunExecutor(), realtime=False)
     assert rt.tick_ms == 600.0 and rt.safety_config.tick_ms == 600.0
     rt.stop()
+
+
+class TickingAdapter(ListAdapter):
+    """Reports the game's own ticks: a new capture every `every_ms`, then silence."""
+
+    reports_ticks = True
+
+    def __init__(self, n, every_ms=40.0):
+        super().__init__(features(n), tick_ms=every_ms)
+        self.every_ns = int(every_ms * 1e6)
+        self.t0 = time.monotonic_ns()
+
+    def _poll(self):
+        if time.monotonic_ns() - self.t0 < self.i * self.every_ns:
+            return None
+        return super()._poll()
+
+
+def test_ticks_paced_by_the_adapter_then_stale(ckpt):
+    ex = DryRunExecutor()
+    rt = AgentRuntime(ckpt, TickingAdapter(5), ex, SafetyConfig(stale_ticks=3), tick_ms=40)
+    starts = []
+    rt.on_plan.append(lambda tick, a: starts.append(rt.context.tick_start_ns))
+    c = rt.run()  # 5 ticks from the source, then no fresh state: stale → paused → finished source ends the run
+    assert c["ticks"] == 5 and c["pauses"] == {"stale_state": 1}
+    gaps = np.diff(starts) / 1e6
+    assert (gaps > 20).all()  # paced by the captures (40 ms apart), not as fast as possible
+
+
+def test_slow_steps_on_the_real_time_grid_skip_missed_ticks(ckpt):
+    ex = DryRunExecutor()
+    rt = AgentRuntime(ckpt, ListAdapter(features(10)), ex, tick_ms=20)
+    assert rt.running
+    rt.step()
+    time.sleep(0.1)  # five ticks' worth
+    rt.step()
+    assert rt.counters["late_ticks"] >= 3
+    rt.stop()
+    assert not rt.running
+
+
+def test_no_state_yet_plans_from_the_mean(ckpt):
+    rt = AgentRuntime(ckpt, ListAdapter([None, None]), DryRunExecutor(), realtime=False)
+    rt.step()
+    assert rt.counters["ticks"] == 1 and not rt.context.context()["gamestate"].any()

@@ -103,7 +103,14 @@ def test_kill_switch_stops_a_running_agent(own_display, ckpt):
     th.join(3)
     assert not th.is_alive() and rt.stopped
     assert rt.counters["pauses"].get("kill_switch") == 1
-    assert (rt._kill is None or True) and (time.monotonic_ns() - t0) / 1e6 < 3000
+    ks = rt._kill
+    for _ in range(200):  # the run loop may end before stop() (on the hotkey's thread) has returned
+        if rt.released_ns is not None:
+            break
+        time.sleep(0.01)
+    stop_ms = (rt.released_ns - ks.trigger_ns) / 1e6  # hotkey seen → stopped with everything released
+    print(f"kill switch: hotkey to agent stopped and released in {stop_ms:.1f} ms")
+    assert stop_ms <= 100 and (time.monotonic_ns() - t0) / 1e6 < 3000
     keys, buttons = x_held()
     assert buttons == [] and key_id("c") not in keys and len(keys) <= 1  # at most F12 itself, released soon
     time.sleep(0.1)

@@ -60,6 +60,20 @@ def test_config_errors_name_the_key(bad, word):
         SafetyConfig.from_dict(bad, where="agent.toml [safety]")
 
 
+def test_blocked_keys(tmp_path):
+    cfg = SafetyConfig()
+    assert cfg.blocked_key_ids == {key_id("cmd"), key_id("caps_lock"), key_id("num_lock"), key_id("scroll_lock")}
+    assert SafetyConfig(blocked_keys=["F12", "q"]).blocked_keys == "F12, q"
+    assert SafetyConfig(blocked_keys="").blocked_key_ids == frozenset()
+    with pytest.raises(ConfigError, match="'hyper' is not a key name"):
+        SafetyConfig(blocked_keys="a, hyper")
+    with pytest.raises(ConfigError, match="blocked_keys"):
+        SafetyConfig(blocked_keys=3)
+    p = SafetyPipeline(cfg, (100, 100))
+    assert p.filter([key(0, k=key_id("caps_lock")), key(50, k=key_id("cmd"), action=KeyAction.RELEASE)], 0.0) == []
+    assert p.counters["blocked_key"] == 2
+
+
 def test_config_from_toml(tmp_path):
     p = tmp_path / "agent.toml"
     p.write_text("[safety]\nmin_dt_ms = 12\nmax_keys_held = 2\n[safety.max_per_s]\nCLICK = 3\n")
@@ -368,7 +382,7 @@ def test_property_pipeline_output_is_always_safe(ticks):
     assert not p.held_keys and sorted(a.key_id for a in rel) == sorted(k for k, act in last.items() if act == 1)
 
 
-DROP_REASONS = ("non_finite", "invalid_field", "negative_time", "too_far_ahead", "out_of_bounds", "time_floor",
+DROP_REASONS = ("blocked_key", "non_finite", "invalid_field", "negative_time", "too_far_ahead", "out_of_bounds", "time_floor",
                 "cooldown", "rate_limit", "key_held", "key_not_held", "too_many_keys", "button_held", "stale_state")
 
 

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -69,3 +71,24 @@ def test_sample_xy_moments_temperature_and_seed():
     assert torch.equal(sample_xy(mu, logsig, 0.0), mu)
     noise = torch.tensor([1.0, -2.0])
     assert torch.allclose(sample_xy(torch.zeros(2), torch.zeros(2), 2.0, noise=noise), torch.tensor([2.0, -4.0]))
+
+
+def test_numpy_paths_equal_torch_paths():
+    """The planner samples in numpy with pre-drawn uniforms: same draws as the torch functions."""
+    q = torch.tensor([[3.0, 60.0, 700.0]])
+    for u in (0.0, 0.05, 0.3, 0.5, 0.77, 0.95, 1.0):
+        ut = torch.tensor([u])
+        for temp in (1.0, 0.5, 2.0):
+            a = sample_time(q, temp, u=ut)
+            b = sample_time(q.numpy(), temp, u=ut.numpy())
+            assert np.allclose(a.numpy(), b, rtol=1e-5), (u, temp)
+    qb = torch.tensor([[3.0, 60.0, 700.0], [1.0, 2.0, 3.0]])
+    ub = torch.tensor([0.2, 0.97])
+    assert np.allclose(sample_time(qb, 1.0, u=ub).numpy(), sample_time(qb.numpy(), 1.0, u=ub.numpy()), rtol=1e-5)
+    logits = torch.tensor([[0.1, 2.0, -1.0, 0.5]] * 3)
+    u = torch.tensor([0.01, 0.5, 0.99])
+    for temp in (1.0, 0.7, 0.0):
+        assert np.array_equal(sample_event(logits, temp, u=u).numpy(), sample_event(logits.numpy(), temp, u=u.numpy()))
+    mu, ls, nz = torch.tensor([0.2, 0.4]), torch.tensor([-1.0, -2.0]), torch.tensor([0.5, -1.5])
+    assert np.allclose(sample_xy(mu, ls, 1.3, noise=nz).numpy(), sample_xy(mu.numpy(), ls.numpy(), 1.3, noise=nz.numpy()))
+    assert np.array_equal(sample_xy(mu.numpy(), ls.numpy(), 0.0), mu.numpy())

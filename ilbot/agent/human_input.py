@@ -183,17 +183,24 @@ class HumanInput:
         return self
 
     def stop(self) -> None:
-        """Stop the listeners; a join blocked in RECORD is woken by a keycode no app reads."""
+        """Stop the listeners. A join blocked in RECORD waits for one more event: the keyboard
+        listener is woken by a keycode no application reads, the mouse listener by a 1 px
+        pointer move and back (the agent is stopped by then)."""
         listeners, self._listeners = self._listeners, []
         for lst in listeners:
             lst.stop()
-        for lst in listeners:
-            if lst is not threading.current_thread():
-                lst.join(0.05)
-        if any(lst.is_alive() for lst in listeners if lst is not threading.current_thread()):
+        others = [lst for lst in listeners if lst is not threading.current_thread()]
+        for lst in others:
+            lst.join(0.05)
+        if any(lst.is_alive() for lst in others):
+            from pynput import mouse
+
             from ..safety.killswitch import nudge_x_listener
 
             nudge_x_listener()
-            for lst in listeners:
-                if lst is not threading.current_thread():
-                    lst.join(1.0)
+            m = mouse.Controller()
+            x, y = m.position
+            m.move(1, 0)
+            m.position = (x, y)
+            for lst in others:
+                lst.join(1.0)

@@ -144,9 +144,10 @@ class SessionReplay:
             fn(state, reason)
 
     def _release_safety(self) -> None:
-        for release in self.safety.release_all():
-            self.executor.perform(release, self.origin)
+        """Release everything the executor holds; forget the safety layers' held keys (their
+        release actions are not performed: the executor has let go already)."""
         self.executor.release_all()
+        self.safety.release_all()
 
     # -- the replay ---------------------------------------------------------------------------
     def actions(self) -> list[PlannedAction]:

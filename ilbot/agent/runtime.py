@@ -229,16 +229,20 @@ class AgentRuntime:
         self.on_plan: list[Callable[[int, list[PlannedAction]], None]] = []
         self.on_counters: list[Callable[[dict], None]] = []
         self.on_state: list[Callable[[str, str], None]] = []  # (state, reason): running/paused/stopped
-        self._lock = threading.RLock()  # tick state: planning, pause/stop
+        self._lock = threading.RLock()  # tick state: held while a tick is planned
+        self._state_lock = threading.Lock()  # running/paused/stopped transitions (never held long)
         self._ctx_lock = threading.Lock()  # the context buffers only: held briefly, never while planning
         self._stop = threading.Event()
         self._paused = threading.Event()
         self.pause_reason: str | None = None
         self.stopped = False
+        self.released_ns: int | None = None  # monotonic ns when stop() had released everything
         self.tick = 0  # ticks planned so far
         self._grid_start: int | None = None  # start of tick 0 on the grid
         self._grid_k = 0
         self._last_capture_tick: int | None = None
+        self._last_features: np.ndarray | None = None  # the newest valid state [F]
+        self._mouse = None  # live: a pynput mouse controller, to read the pointer
         self._counts = {"ticks": 0, "planned": 0, "scheduled": 0, "late_ticks": 0, "malformed_state": 0,
                         "human_events": 0}
         self.pauses: dict[str, int] = {}
@@ -272,49 +276,51 @@ class AgentRuntime:
         return not self.stopped and not self.paused
 
     def pause(self, reason: str = "user") -> None:
-        """Stop planning, cancel what is scheduled and release every held key and button."""
-        with self._lock:
+        """Stop planning, cancel what is scheduled and release every held key and button.
+        Safe from any thread; it does not wait for a plan in progress (that plan's actions are
+        dropped by the paused scheduler)."""
+        with self._state_lock:
             if self.stopped or self._paused.is_set():
                 return
             self._paused.set()
             self.pause_reason = reason
             self.pauses[reason] = self.pauses.get(reason, 0) + 1
-            self._cancel_and_release()
+        self._cancel_and_release()
         self._emit_state("paused", reason)
 
     def resume(self) -> None:
         """Plan again from the next tick; the stale watchdog and the grid start afresh."""
-        with self._lock:
+        with self._lock, self._state_lock:
             if self.stopped or not self._paused.is_set():
                 return
-            self._paused.clear()
-            self.pause_reason = None
             self._grid_start = None
             self.scheduler.resume()
             self.safety.watchdog.reset()
             if hasattr(self.adapter, "watchdog"):
                 self.adapter.watchdog.fresh()
+            self.pause_reason = None
+            self._paused.clear()
         self._emit_state("running", "")
 
     def stop(self) -> None:
-        """Stop for good: end the loop, cancel everything scheduled, release all, close."""
-        with self._lock:
+        """Stop for good: end the loop, cancel everything scheduled, release all, close.
+        Safe from any thread (the kill switch calls it from its listener): the release happens
+        first, without waiting for a plan in progress."""
+        with self._state_lock:
             if self.stopped:
                 return
             self.stopped = True
             self._stop.set()
-            self._cancel_and_release()
-            self.scheduler.stop()
-            if self._kill is not None:
-                from .replay import stop_kill_switch
+        self.scheduler.stop()  # first: drop what is pending, release everything (no lock needed)
+        self.released_ns = time.monotonic_ns()
+        self._cancel_and_release()  # then the bookkeeping, once a plan in progress has ended
+        if self._kill is not None:
+            from .replay import stop_kill_switch
 
-                stop_kill_switch(self._kill)
-            if self.human is not None:
-                human, self.human = self.human, None
-                if threading.current_thread() in human._listeners:
-                    threading.Thread(target=human.stop, daemon=True).start()
-                else:
-                    human.stop()
+            stop_kill_switch(self._kill)
+        if self.human is not None:  # its listeners may need a nudge to end: never wait for it here
+            human, self.human = self.human, None
+            threading.Thread(target=human.stop, name="ilbot-human-stop", daemon=True).start()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=5)
@@ -337,17 +343,17 @@ class AgentRuntime:
         self.stop()
 
     def _cancel_and_release(self) -> None:
+        """Drop what is scheduled and release everything the executor holds — at once, without
+        the planning lock — then, once no plan is in progress, forget the safety layers' held
+        keys (bookkeeping only: the executor has released them; a second release would reach the
+        game as a stray key-up) and the history of actions that never happened."""
         now = self.clock()
         self.scheduler.pause()  # drops what is pending, waits for the action in progress, releases
-        if self.realtime:
-            with self._ctx_lock:
-                self.context.discard_after(now)  # scheduled but never performed: not history
-        for action in self.safety.release_all():  # the pipeline's own bookkeeping of held keys
-            try:
-                self.executor.perform(action.with_(source="release"), self.origin)
-            except Exception:  # releasing must go on even if one release fails
-                pass
-        self.executor.release_all()
+        with self._lock:
+            self.safety.release_all()
+            if self.realtime:
+                with self._ctx_lock:
+                    self.context.discard_after(now)  # scheduled but never performed: not history
 
     # -- input from outside -------------------------------------------------------------------
     def observe(self, event: Event) -> None:
@@ -397,22 +403,14 @@ class AgentRuntime:
                     cap = None
             stale = self.safety.observe_state(cap is not None)  # counts ticks without fresh state
             if stale or (cap is None and self.adapter.is_stale(self.safety_config.stale_ticks)):
-                self._lock.release()
-                try:
-                    self.pause("stale_state")
-                finally:
-                    self._lock.acquire()
+                self.pause("stale_state")
                 return []
             if self.config.live and self._human_moved():
-                self._lock.release()
-                try:
-                    self.pause("human_override")
-                finally:
-                    self._lock.acquire()
+                self.pause("human_override")
                 return []
             if cap is not None:
                 self._last_features = feats
-            feats = getattr(self, "_last_features", None)
+            feats = self._last_features
             if feats is None:
                 feats = np.zeros(self.context.n_features, np.float32)  # no state yet: the mean
             with self._ctx_lock:
@@ -450,8 +448,11 @@ class AgentRuntime:
         with self.executor.lock:
             if self.executor.pointer is None:
                 return False
-            from pynput.mouse import Controller
-            px, py = Controller().position
+            if self._mouse is None:
+                from pynput.mouse import Controller
+
+                self._mouse = Controller()
+            px, py = self._mouse.position
             ax, ay = self.executor.pointer
         return math.hypot(px - ax, py - ay) > self.config.override_px
 
@@ -533,6 +534,8 @@ class AgentRuntime:
         c["plan_ms_p50"] = self.latency.quantile(0.5)
         c["plan_ms_p99"] = self.latency.quantile(0.99)
         c["interventions"] = dict(self.safety.counters)
+        c["timing"] = self.scheduler.timing_stats()  # performed − due, ms
+        c["scheduler"] = dict(self.scheduler.counters)
         c["pauses"] = dict(self.pauses)
         c["stale_pauses"] = self.pauses.get("stale_state", 0)
         c["override_pauses"] = self.pauses.get("human_override", 0)

@@ -35,6 +35,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads while planning (default 1)")
     parser.add_argument("--checkpoint", default=None, help="time this checkpoint's model (default: the default config)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also the minimum over repeated calls of each part (encode, cache preparation, decoder step, plans of 1/20/100 slots)")
 
 
 def _time_case(planner, contexts, n_slots: int, ticks: int, warmup: int, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +52,38 @@ def _time_case(planner, contexts, n_slots: int, ticks: int, warmup: int, label: 
         if (i + 1) % 100 == 0:
             print(f"latency: {label} {i + 1}/{ticks} ticks", file=sys.stderr, flush=True)
     return wall * 1e3, cpu * 1e3
+
+
+def _min_ms(f, n: int) -> float:
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1e3, 3)
+
+
+def _breakdown(model, planner, context: dict, threads: int) -> dict:
+    """Minimum over repeated calls (the least disturbed by other processes) of each part."""
+    batch = {k: torch.as_tensor(v)[None] for k, v in context.items()}
+    dec = planner.decoder
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            enc = _min_ms(lambda: model.encode(batch), 200)
+            ctx = model.encode(batch)
+            start = _min_ms(lambda: dec.start(ctx), 200)
+            state = dec.start(ctx)
+            x = dec.start_in[None]
+            step = _min_ms(lambda: dec.step(state, x, 10), 1000)
+    finally:
+        torch.set_num_threads(prev)
+    plan = {n: _min_ms(lambda n=n: planner.plan(context, tick_ms=float("inf"), max_slots=n), 100 if n < 100 else 30)
+            for n in (1, TYPICAL_SLOTS, model.cfg.n_slots)}
+    return {"min_encode_ms": enc, "min_cache_prep_ms": start, "min_step_ms": step,
+            "min_plan_1_ms": plan[1], f"min_plan_{TYPICAL_SLOTS}_ms": plan[TYPICAL_SLOTS],
+            f"min_plan_{model.cfg.n_slots}_ms": plan[model.cfg.n_slots]}
 
 
 def run(args) -> dict:
@@ -72,7 +106,8 @@ def run(args) -> dict:
     worst, worst_cpu = _time_case(planner, contexts, cfg.n_slots, args.ticks, args.warmup, "worst")
     load_after = os.getloadavg()[0]
     r = lambda v: round(float(v), 2)  # noqa: E731
-    return {
+    extra = _breakdown(model, planner, contexts[0], args.threads) if args.breakdown else {}
+    return extra | {
         "p50_ms": r(np.percentile(typical, 50)), "p99_ms": r(np.percentile(typical, 99)),
         "worst_p50_ms": r(np.percentile(worst, 50)), "worst_p99_ms": r(np.percentile(worst, 99)),
         # CPU time of the planning thread: what the tick costs without other processes' share of the cores

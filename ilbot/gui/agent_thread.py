@@ -1,8 +1,8 @@
 """Running an agent runtime off the GUI thread and reporting back through Qt signals.
 
-`AgentThread(build)` is a QThread: in its own thread it calls `build()` (which loads the model,
-opens the capture source and makes the runtime, so a slow checkpoint load never freezes the
-window), then runs the runtime's loop until stopped. It never touches widgets: everything
+`AgentThread(build)` is a QThread: in its own thread it calls `build(thread)` (which opens the
+capture source and makes the runtime, so a slow source never freezes the window), then runs the
+runtime's loop until stopped. It never touches widgets: everything
 goes out as signals, which Qt queues onto the GUI thread:
 
 - `planned(tick, actions, tick_ms)` — the plan of every tick after safety (the overlay's input),

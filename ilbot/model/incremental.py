@@ -77,14 +77,21 @@ class IncrementalDecoder:
                 qkv_w, qkv_b = sa.qkv.weight.clone(), sa.qkv.bias.clone()
                 qkv_w[:d] *= scale  # fold 1/√d_head into the queries
                 qkv_b[:d] *= scale
+                g2, b2 = blk.ln2.weight.detach(), blk.ln2.bias.detach()
+                wq = (ca.q.weight.detach() * scale).view(self.n_heads, self.dh, d)  # [h,dh,d]
+                bq = (ca.q.bias.detach() * scale).view(self.n_heads, self.dh)  # [h,dh]
+                wo = ca.out.weight.detach().view(d, self.n_heads, self.dh)  # [d,h,dh]
                 self.layers.append(dict(
                     eps=(blk.ln1.eps, blk.ln2.eps, blk.ln3.eps),
                     qkv=_fold_ln(blk.ln1, qkv_w, qkv_b),  # [d,3d], [3d]
                     sa_out=(_np(sa.out.weight.T), _np(sa.out.bias)),
-                    ln2=(blk.ln2.weight.detach().clone(), blk.ln2.bias.detach().clone()),
-                    q=(ca.q.weight.detach() * scale, ca.q.bias.detach() * scale),  # torch, folded per tick
-                    kv=(ca.kv.weight.detach().clone(), ca.kv.bias.detach().clone()),
-                    ca_out=(ca.out.weight.detach().clone(), ca.out.bias.detach().clone()),
+                    kv=(ca.kv.weight.detach().clone(), ca.kv.bias.detach().clone()),  # torch: context → K, V
+                    # cross-attention folding (see start()): LN2's scale and shift are folded into
+                    # the query weights and bias per head
+                    cross_wq=_np((wq * g2).transpose(1, 2)),  # [h,d,dh]
+                    cross_bq=_np(bq + wq @ b2),  # [h,dh]
+                    cross_wo=_np(wo.permute(1, 2, 0)),  # [h,dh,d]
+                    cross_bo=_np(ca.out.bias.detach() / self.n_heads),  # [d] b_out/heads
                     up=_fold_ln(blk.ln3, blk.ff.up.weight, blk.ff.up.bias),  # [d,4d], [4d]
                     down=(_np(blk.ff.down.weight.T), _np(blk.ff.down.bias)),
                 ))
@@ -98,9 +105,12 @@ class IncrementalDecoder:
             self.start_in = _np(dec.start + dec.pos[0])  # [d] slot 0's input
             # the slot-input embedding of sampled events
             emb = dec.embed
-            self.cont_w, self.cont_b = _np(emb.cont.weight.T), _np(emb.cont.bias)  # [4, d], [d]
-            self.tables = [_np(t.weight) for t in (emb.event_type, emb.button, emb.key_action, emb.key_id, emb.scroll_y)]
-            self.pos = _np(dec.pos)  # [A, d]
+            self.cont_w = _np(emb.cont.weight.T)  # [4, d]
+            # the five categorical tables stacked into one, so a sampled event's five rows are one gather
+            tables = [_np(t.weight) for t in (emb.event_type, emb.button, emb.key_action, emb.key_id, emb.scroll_y)]
+            self.table = np.concatenate(tables)  # [4+4+3+V+3, d]
+            self.table_offsets = np.cumsum([0] + [len(t) for t in tables[:-1]])  # [5]
+            self.slot_bias = _np(dec.pos + emb.cont.bias)  # [A, d] slot position + the linear's bias
             self.dt_log_scale = emb.dt_log_scale
 
     # ---- per tick -------------------------------------------------------------------------
@@ -111,18 +121,17 @@ class IncrementalDecoder:
         h, dh = self.n_heads, self.dh
         state = {"T": T, "kv": [], "cross_m": [], "cross_c": [], "cross_v": []}
         with torch.no_grad():
-            for L in self.layers:
-                kv = F.linear(context, *L["kv"]).view(B, T, 2, h, dh)
-                K, V = kv[:, :, 0], kv[:, :, 1]  # [B,T,h,dh]
-                g2, b2 = L["ln2"]
-                wq, bq = L["q"][0].view(h, dh, d), L["q"][1].view(h, dh)
-                M = torch.einsum("hkd,bthk->bdht", wq, K).reshape(B, d, h * T)  # [B,d,hT] scores = LN(x)·M + c
-                c = torch.einsum("hk,bthk->bht", bq, K).reshape(B, h * T)  # [B,hT]
-                state["cross_m"].append(_np(M * g2[None, :, None]))  # LN scale folded
-                state["cross_c"].append(_np(c + torch.einsum("d,bdn->bn", b2, M)))  # LN shift folded
-                wo, bo = L["ca_out"][0].view(d, h, dh), L["ca_out"][1]
-                state["cross_v"].append(_np((torch.einsum("dhk,bthk->bhtd", wo, V) + bo / h).reshape(B, h * T, d)))
-                state["kv"].append(np.zeros((B, 2, h, self.n_slots, dh), np.float32))
+            kvs = [F.linear(context, *L["kv"]).numpy() for L in self.layers]  # [B,T,2d] per layer
+        for L, kv in zip(self.layers, kvs):
+            kv = kv.reshape(B, T, 2, h, dh)
+            K, V = kv[:, :, 0].transpose(0, 2, 1, 3), kv[:, :, 1].transpose(0, 2, 1, 3)  # [B,h,T,dh]
+            # scores[b, h·T+t] = x̂·M[b,:,h·T+t] + c[b,h·T+t]: M = (g⊙W_q,h)ᵀ K, c = b'_q,h·K
+            M = L["cross_wq"] @ K.swapaxes(-1, -2)  # [h,d,dh]@[B,h,dh,T] → [B,h,d,T]
+            state["cross_m"].append(np.ascontiguousarray(M.transpose(0, 2, 1, 3)).reshape(B, d, h * T))
+            state["cross_c"].append(np.einsum("bhtk,hk->bht", K, L["cross_bq"]).reshape(B, h * T))
+            # out = Σ_h,t w[h,t]·(W_out,h V[b,h,t] + b_out/h)
+            state["cross_v"].append((V @ L["cross_wo"] + L["cross_bo"]).reshape(B, h * T, d))  # [B,hT,d]
+            state["kv"].append(np.zeros((B, 2, h, self.n_slots, dh), np.float32))
         return state
 
     def _standardise(self, x: np.ndarray, eps: float) -> np.ndarray:
@@ -174,9 +183,10 @@ class IncrementalDecoder:
     def core(self, hn: np.ndarray) -> dict[str, np.ndarray]:
         """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy)."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
-        ev, tq, xy = np.split(raw, self.core_split, axis=-1)
+        a, b = self.core_split
         m = self.model
-        out = {"event_logits": ev}
+        out = {"event_logits": raw[:, :a]}
+        tq, xy = raw[:, a:b], raw[:, b:]
         out.update(m.time_head.params(tq))
         out.update(m.xy_head.params(xy))
         return out
@@ -193,6 +203,7 @@ class IncrementalDecoder:
         s = self.dt_log_scale
         cont = np.stack([np.log1p(np.maximum(dt_ms, 0.0)) / s, x - 0.5, y - 0.5,
                          np.log1p(np.maximum(since_start_ms, 0.0)) / s], axis=-1).astype(np.float32)  # [B,4]
-        out = cont @ self.cont_w + self.cont_b + self.pos[slot]
-        t = self.tables
-        return out + t[0][etype] + t[1][button] + t[2][key_action] + t[3][key_id] + t[4][scroll_y]  # [B,d]
+        idx = np.stack([etype, button, key_action, key_id, scroll_y], axis=-1) + self.table_offsets  # [B,5]
+        out = cont @ self.cont_w + np.add.reduce(self.table[idx], axis=1)  # [B,d]
+        out += self.slot_bias[slot]
+        return out

@@ -17,13 +17,23 @@ Temperature applies to every draw: event type (logits / T), time (distance from 
 log space × T) and position (σ × T); T = 0 gives the mode. The plan reports the model's own σ
 and probabilities (at T = 1), whatever the temperature.
 
+The planner copies the decoder's weights when it is built (IncrementalDecoder): build it after
+training or loading, and again if the weights change.
+
 Threads: torch's intra-op pool helps nothing at one row of width 128 (each op is a few µs of
 work; thread hand-off costs about as much) and hurts on a shared 2-core machine, so planning
-runs with one thread by default (`threads=1`; None leaves torch's setting alone). The thread
-count is process-wide in torch, so it is set around each call and restored after.
+runs with one thread by default (`threads=1`; None leaves the settings alone). The same limit
+applies to numpy's OpenBLAS pool (threadpoolctl): with a batch (e.g. 64 rows) its threads
+busy-wait against each other on a loaded machine — measured 2.4 s for one 64-row tick with the
+default pool, 0.07 s with one thread. Both counts are process-wide, so they are set around each
+call and restored after.
 """
 
 from __future__ import annotations
+
+import contextlib
+import gc
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -32,7 +42,10 @@ from ..data.action import PlannedAction
 from ..data.schema import TICK_MS, EventType
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
-from .sampling import sample_categorical, sample_event, sample_time, sample_xy, softmax
+from .sampling import categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy
+from .xp import softmax
+
+_INT_FIELDS = ("type", "button", "key_action", "key_id", "scroll_y")
 
 # event type → the event-specific heads it needs, each with its column in a slot's uniforms
 _HEADS_BY_TYPE = ((int(EventType.CLICK), (("button", 2),)),
@@ -44,9 +57,25 @@ SLOT_FIELDS = ("type", "dt_ms", "t_ms", "x", "y", "sigma_x", "sigma_y", "button"
                "scroll_y", "p_click", "p_key", "p_scroll", "p_move", "q10", "q50", "q90")
 
 
+@lru_cache(maxsize=1)
+def _blas_pools():
+    """numpy's BLAS thread pools (threadpoolctl), found once per process."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a declared dependency; without it BLAS keeps its own setting
+        return None
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _blas_threads(n: int | None):
+    """Limit numpy's BLAS pool to n threads for the duration (~8 µs to enter and leave)."""
+    pools = _blas_pools() if n is not None else None
+    return pools.limit(limits=n) if pools is not None else contextlib.nullcontext()
+
+
 class Planner:
     def __init__(self, model: UnifiedEventModel, *, temperature: float = 1.0, seed: int = 0, threads: int | None = 1):
-        self.model = model.eval()
+        self.model = model
         self.cfg = model.cfg
         self.temperature = float(temperature)
         self.threads = threads
@@ -78,14 +107,13 @@ class Planner:
         for b in range(B):
             w, h = float(wh[b, 0]), float(wh[b, 1])
             n = int(s["n_events"][b])
+            c = {k: s[k][b, :n].tolist() for k in SLOT_FIELDS}  # python numbers, fast to read
             plans.append([PlannedAction(
-                type=EventType(int(s["type"][b, i])), t_ms=float(s["t_ms"][b, i]),
-                x=float(s["x"][b, i]) * w, y=float(s["y"][b, i]) * h,
-                sigma_x=float(s["sigma_x"][b, i]) * w, sigma_y=float(s["sigma_y"][b, i]) * h,
-                button=int(s["button"][b, i]), key_action=int(s["key_action"][b, i]), key_id=int(s["key_id"][b, i]),
-                scroll_y=int(s["scroll_y"][b, i]), hold_ms=0.0,
-                event_probs=tuple(float(s[k][b, i]) for k in ("p_click", "p_key", "p_scroll", "p_move")),
-                time_q=tuple(float(s[k][b, i]) for k in ("q10", "q50", "q90")),
+                type=EventType(c["type"][i]), t_ms=c["t_ms"][i], x=c["x"][i] * w, y=c["y"][i] * h,
+                sigma_x=c["sigma_x"][i] * w, sigma_y=c["sigma_y"][i] * h, button=c["button"][i],
+                key_action=c["key_action"][i], key_id=c["key_id"][i], scroll_y=c["scroll_y"][i], hold_ms=0.0,
+                event_probs=(c["p_click"][i], c["p_key"][i], c["p_scroll"][i], c["p_move"][i]),
+                time_q=(c["q10"][i], c["q50"][i], c["q90"][i]),
             ) for i in range(n)])
         return plans
 
@@ -94,62 +122,96 @@ class Planner:
         plus `performed` [B, A] bool (the events inside the tick), `n_events` [B] and `idle` [B]
         (no event inside the tick). Slots after a row's crossing event are zero. `max_slots`
         stops decoding after that many slots (default: all A)."""
-        prev = torch.get_num_threads()
+        prev, was_training = torch.get_num_threads(), self.model.training
         if self.threads is not None and self.threads != prev:
             torch.set_num_threads(self.threads)
+        if was_training:
+            self.model.eval()  # no dropout in the context encoder; the caller's mode is restored after
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # a cyclic-GC pass mid-tick is a latency spike; temporaries here are freed by refcount
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), _blas_threads(self.threads):
                 return self._sample(contexts, float(tick_ms), max_slots)
         finally:
+            if gc_was_enabled:
+                gc.enable()
+            if was_training:
+                self.model.train(True)
             if torch.get_num_threads() != prev:
                 torch.set_num_threads(prev)
 
     # ---- the loop ---------------------------------------------------------------------------
     def _sample(self, contexts: dict, tick_ms: float, max_slots: int | None) -> dict[str, np.ndarray]:
         batch = {k: torch.as_tensor(contexts[k]) for k in ("gamestate", "history", "history_mask")}
+        self._check_shapes(batch)
         B, A, T_ = batch["gamestate"].shape[0], self.cfg.n_slots, self.temperature
         n_slots = A if max_slots is None else max(0, min(int(max_slots), A))
         dec, g = self.decoder, self.generator
         state = dec.start(self.model.encode(batch))  # caches; context [B,T,d] → folded cross-attention
         U = torch.rand(A, 6, B, generator=g).numpy()  # per slot: event, time, button, key_action, key_id, scroll
         N = torch.randn(A, 2, B, generator=g).numpy()  # per slot: x, y noise
-        rec = {k: np.zeros((B, A), np.float64) for k in SLOT_FIELDS}
-        performed = np.zeros((B, A), bool)
+        slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
+        zeros = np.zeros(B, np.int64)
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
         cum = np.zeros(B)  # ms since the tick start
         x = np.repeat(dec.start_in[None], B, axis=0)  # [B,d] slot 0's input
         for i in range(n_slots):
             hn = dec.step(state, x, i)  # [B,d]
             out = dec.core(hn)
-            etype = sample_event(out["event_logits"], T_, u=U[i, 0])  # [B]
+            probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
+            etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
+                     else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B]
             dt = sample_time(out["time_q"], T_, u=U[i, 1]).astype(np.float64)  # [B] ms
             px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
             py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
             cum = cum + dt
-            active &= cum < tick_ms  # this slot's event is performed; the crossing one is not
-            performed[:, i] = active
-            probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
-            tq = out["time_q"]
-            for k, v in (("type", etype), ("dt_ms", dt), ("t_ms", cum), ("x", px), ("y", py),
-                         ("sigma_x", np.exp(out["x_logsig"])), ("sigma_y", np.exp(out["y_logsig"])),
-                         ("p_click", probs[:, 0]), ("p_key", probs[:, 1]), ("p_scroll", probs[:, 2]),
-                         ("p_move", probs[:, 3]), ("q10", tq[:, 0]), ("q50", tq[:, 1]), ("q90", tq[:, 2])):
-                rec[k][:, i] = v
+            active = active & (cum < tick_ms)  # this slot's event is performed; the crossing one is not
             if not active.any():
+                slots.append((etype, dt, cum, px, py, out, probs, active, zeros, zeros, zeros, zeros))
                 break
-            fields = self._event_fields(hn, etype, active, U[i])  # button, key_action, key_id, scroll_y [B] each
-            for k, v in fields.items():
-                rec[k][:, i] = v
+            f = self._event_fields(hn, etype, active, U[i])  # button, key_action, key_id, scroll_y [B] each
+            slots.append((etype, dt, cum, px, py, out, probs, active, f["button"], f["key_action"], f["key_id"], f["scroll_y"]))
             if i + 1 < n_slots:  # the sample becomes slot i+1's input
-                x = dec.embed(etype, dt, px, py, fields["button"], fields["key_action"], fields["key_id"],
-                              fields["scroll_y"], cum, i + 1)
-        res = {k: np.where(performed, v, 0.0) for k, v in rec.items()}
-        for k in ("type", "button", "key_action", "key_id", "scroll_y"):
-            res[k] = res[k].astype(np.int64)
+                x = dec.embed(etype, dt, px, py, f["button"], f["key_action"], f["key_id"], f["scroll_y"], cum, i + 1)
+        return self._stack(slots, B, A)
+
+    @staticmethod
+    def _stack(slots: list, B: int, A: int) -> dict[str, np.ndarray]:
+        """Per-slot tuples → SLOT_FIELDS [B, A] (zero after a row's last performed event),
+        performed [B, A], n_events [B], idle [B]."""
+        n = len(slots)
+        performed = np.zeros((B, A), bool)
+        res = {k: np.zeros((B, A), np.int64 if k in _INT_FIELDS else np.float64) for k in SLOT_FIELDS}
+        if n:
+            performed[:, :n] = np.stack([s[7] for s in slots], axis=1)
+            col = lambda j: np.stack([s[j] for s in slots], axis=1)  # noqa: E731 — [B, n]
+            outs = [s[5] for s in slots]
+            ev = np.stack([s[6] for s in slots], axis=1)  # [B, n, 4]
+            tq = np.stack([o["time_q"] for o in outs], axis=1)  # [B, n, 3]
+            values = {
+                "type": col(0), "dt_ms": col(1), "t_ms": col(2), "x": col(3), "y": col(4),
+                "sigma_x": np.exp(np.stack([o["x_logsig"] for o in outs], axis=1)),
+                "sigma_y": np.exp(np.stack([o["y_logsig"] for o in outs], axis=1)),
+                "p_click": ev[..., 0], "p_key": ev[..., 1], "p_scroll": ev[..., 2], "p_move": ev[..., 3],
+                "q10": tq[..., 0], "q50": tq[..., 1], "q90": tq[..., 2],
+                "button": col(8), "key_action": col(9), "key_id": col(10), "scroll_y": col(11),
+            }
+            for k, v in values.items():
+                res[k][:, :n] = np.where(performed[:, :n], v, 0)
         res["performed"] = performed
         res["n_events"] = performed.sum(1)
         res["idle"] = res["n_events"] == 0
         return res
+
+    def _check_shapes(self, batch: dict) -> None:
+        c = self.cfg
+        B = batch["gamestate"].shape[0]
+        want = {"gamestate": (B, c.n_ticks, c.n_features), "history": (B, c.n_ticks, c.n_slots, 8),
+                "history_mask": (B, c.n_ticks, c.n_slots)}
+        for k, shape in want.items():
+            if tuple(batch[k].shape) != shape:
+                raise ValueError(f"Planner: context {k} has shape {tuple(batch[k].shape)[1:]}, the model needs "
+                                 f"{shape[1:]} (model config n_ticks={c.n_ticks}, n_features={c.n_features}, n_slots={c.n_slots})")
 
     def _event_fields(self, hn: np.ndarray, etype: np.ndarray, active: np.ndarray, u: np.ndarray) -> dict:
         """The event-specific heads, run only on the rows whose sampled event needs them:

@@ -28,6 +28,11 @@ def sample_categorical(logits, temperature: float = 1.0, generator: torch.Genera
     probs = softmax(logits, temperature)  # [..., C]
     if u is None:
         u = torch.rand(probs.shape[:-1], generator=generator)
+    return categorical_inverse_cdf(probs, u)
+
+
+def categorical_inverse_cdf(probs, u):
+    """The class at probability level u [...] of probs [..., C]: the first whose CDF reaches u."""
     below = (probs.cumsum(-1) < u[..., None]).sum(-1)  # classes whose CDF is below u
     return cap(below, probs.shape[-1] - 1)
 

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..data.keys import key_id, key_name
 from ..data.schema import EVENT_NAMES, LOOKAHEAD_CLIP_MS, TICK_MS
 from ..errors import ConfigError
 
@@ -48,6 +49,9 @@ class SafetyConfig:
     tick_ms: float = TICK_MS
     # how many recent interventions the pipeline keeps for the GUI and logs
     log_size: int = 1000
+    # keys the agent may never press, comma-separated key names: the OS menu key and the lock keys
+    # (they toggle state that outlives any release). A TOML list is accepted too.
+    blocked_keys: str = "cmd, caps_lock, num_lock, scroll_lock"
 
     def __post_init__(self) -> None:
         for name in ("min_dt_ms", "max_actions_per_s", "max_hold_ms", "max_click_hold_ms", "max_plan_ms", "tick_ms"):
@@ -68,12 +72,27 @@ class SafetyConfig:
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                     raise ConfigError(f"safety.{name}.{k}: expected a finite number >= 0, got {v!r}")
             setattr(self, name, {**default, **{k: float(v) for k, v in table.items()}})
+        if isinstance(self.blocked_keys, (list, tuple)):
+            self.blocked_keys = ", ".join(str(k) for k in self.blocked_keys)
+        if not isinstance(self.blocked_keys, str):
+            raise ConfigError(f"safety.blocked_keys: expected key names separated by commas, got {self.blocked_keys!r}")
+        for name in self._blocked_names():
+            if key_name(name) == "UNK":
+                raise ConfigError(f"safety.blocked_keys: {name!r} is not a key name")
         if self.region is not None:
             r = self.region
             if (not isinstance(r, (list, tuple)) or len(r) != 4
                     or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in r) or r[2] <= 0 or r[3] <= 0):
                 raise ConfigError(f"safety.region: expected [x, y, width, height] with width, height > 0, got {r!r}")
             self.region = tuple(float(v) for v in r)
+
+    def _blocked_names(self) -> list[str]:
+        return [n.strip() for n in self.blocked_keys.split(",") if n.strip()]
+
+    @property
+    def blocked_key_ids(self) -> frozenset[int]:
+        """Key-vocabulary indices of `blocked_keys`."""
+        return frozenset(key_id(n) for n in self._blocked_names())
 
     @classmethod
     def from_dict(cls, d: dict | None, where: str = "safety") -> "SafetyConfig":

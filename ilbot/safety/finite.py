@@ -3,7 +3,8 @@
 Also dropped (a model or plan bug, never something to repair): a type that is not an EventType,
 the fields the type uses out of their ranges (CLICK button 1..3; KEY action press/release and a
 key id inside the vocabulary other than UNK; SCROLL up/down), a negative time (before its tick
-started), a time beyond `max_plan_ms`. The action that passes has `type` as an `EventType`.
+started), a time beyond `max_plan_ms`, and any press or release of a key in `blocked_keys`
+("blocked_key": the OS menu key and the lock keys by default). The action that passes has `type` as an `EventType`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def _int_in(v, lo: int, hi: int) -> bool:
 class FiniteCheck(SafetyLayer):
     name = "finite"
 
-    def __init__(self, max_plan_ms: float, log_size: int = 1000) -> None:
+    def __init__(self, max_plan_ms: float, log_size: int = 1000, blocked_keys: frozenset[int] = frozenset()) -> None:
         super().__init__(log_size)
         self.max_plan_ms = float(max_plan_ms)
+        self.blocked_keys = frozenset(blocked_keys)
 
     def filter(self, action: PlannedAction, now_ms: float) -> PlannedAction | None:
         a = action
@@ -60,6 +62,9 @@ class FiniteCheck(SafetyLayer):
         }[kind]()
         if not ok:
             self._intervene("invalid_field", a, now_ms)
+            return None
+        if kind == EventType.KEY and int(a.key_id) in self.blocked_keys:
+            self._intervene("blocked_key", a, now_ms)
             return None
         if a.t_ms < 0:
             self._intervene("negative_time", a, now_ms)

@@ -49,7 +49,7 @@ class SafetyPipeline:
     def __init__(self, config: SafetyConfig | None = None, window_size: tuple[float, float] = (1, 1)) -> None:
         self.config = cfg = config or SafetyConfig()
         n = cfg.log_size
-        self.finite = FiniteCheck(cfg.max_plan_ms, n)
+        self.finite = FiniteCheck(cfg.max_plan_ms, n, cfg.blocked_key_ids)
         self.bounds = Bounds(window_size, cfg.region, cfg.max_click_hold_ms, n)
         self.time_floor = TimeFloor(cfg.min_dt_ms, n)
         self.cooldowns = Cooldowns(cfg.cooldown_ms, n)

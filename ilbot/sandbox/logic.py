@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 INVENTORY_SLOTS = 28
 N_NEAREST = 3  # nodes listed in the state's "nearest" (by distance to the cursor)
