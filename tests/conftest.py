@@ -18,6 +18,11 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def pytest_configure(config):
+    # One torch thread: the models under test are tiny, and torch's default of one thread per core
+    # makes them many times slower when the two cores are shared (measured: 41 s vs 9 s).
+    import torch
+
+    torch.set_num_threads(1)
     if shutil.which("Xvfb") is None:
         raise pytest.UsageError("Xvfb is not installed: run scripts/setup.sh (the README's test command does)")
 
