@@ -199,3 +199,40 @@ def test_package_exports_lazily():
 
     with pytest.raises(AttributeError):
         executors.NoSuchExecutor
+
+
+def test_click_and_scroll_at_the_pointer_do_not_warp_it(own_display, pynput_executor, xstate):
+    """No zero-distance MOVE before a click or scroll where the pointer already is (an XTest warp
+    to the pointer's own position reaches listeners as a motion event); elsewhere it still moves."""
+    from pynput import mouse
+
+    ex, o = pynput_executor, (100, 80)
+    seen = []
+    listener = mouse.Listener(on_move=lambda x, y, *_: seen.append(("move", x, y)),
+                              on_click=lambda x, y, *_: seen.append(("click", x, y)),
+                              on_scroll=lambda x, y, *_: seen.append(("scroll", x, y)))
+    listener.start()
+    listener.wait()
+    time.sleep(0.3)  # the XRecord context is enabled a moment after the thread reports ready
+
+    def wait_for(cond, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cond(), seen
+
+    try:
+        ex.perform(act(M, 40, 50), o)
+        wait_for(lambda: ("move", 140, 130) in seen)
+        seen.clear()
+        ex.perform(act(C, 40, 50, button=1, hold_ms=0), o)
+        ex.perform(PlannedAction(EventType.SCROLL, 0.0, x=40, y=50, scroll_y=1), o)
+        wait_for(lambda: any(e[0] == "scroll" for e in seen))
+        time.sleep(0.1)
+        assert [e[0] for e in seen] == ["click", "click", "scroll"]  # press, release, notch: no move
+        seen.clear()
+        ex.perform(act(C, 60, 70, button=1, hold_ms=0), o)  # elsewhere: it moves first
+        wait_for(lambda: sum(e[0] == "click" for e in seen) == 2)
+        assert seen[0] == ("move", 160, 150) and xstate.pointer() == (160, 150)
+    finally:
+        listener.stop()

@@ -7,14 +7,11 @@ same slots as the model."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..errors import UserError
 from ..training.progress import Progress
 
 

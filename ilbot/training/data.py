@@ -70,15 +70,6 @@ class EpochSampler:
         return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
 
 
-def to_tensors(batch: dict, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """numpy batch (DESIGN §5 names) → tensors on `device` (float32 / bool)."""
-    out = {}
-    for key in BATCH_KEYS:
-        t = torch.from_numpy(np.ascontiguousarray(batch[key]))
-        out[key] = t.to(device, non_blocking=True)
-    return out
-
-
 def load_batch(ds, indices: np.ndarray) -> dict:
     """Read windows `indices` (sorted for memory-map locality; order inside a batch is irrelevant)."""
     return ds.batch(np.sort(np.asarray(indices, np.int64)))

@@ -1,7 +1,8 @@
 """`PynputExecutor`: performs actions with pynput's mouse and keyboard controllers (live mode).
 
-- MOVE → set the pointer position; SCROLL → move there, one wheel notch (+1 up, -1 down);
-- CLICK → move there, press the button, and release it `hold_ms` later. The release is scheduled
+- MOVE → set the pointer position; SCROLL → move there (only if the pointer is elsewhere: see
+  `_point`), one wheel notch (+1 up, -1 down);
+- CLICK → move there (only if elsewhere), press the button, and release it `hold_ms` later. The release is scheduled
   on the executor's own release thread (a heap of deadlines on `time.monotonic_ns()`), so
   `perform` returns at once and a long hold never blocks the scheduler's next event. A CLICK on a
   button still held by an earlier one releases it first (never a press of a held button).
@@ -78,14 +79,22 @@ class PynputExecutor(Executor):
             elif kind == EventType.KEY:
                 self._key(int(action.key_id), int(action.key_action))
             elif kind == EventType.SCROLL:
-                self._mouse.position = (sx, sy)
+                self._point(sx, sy)
                 self._mouse.scroll(0, 1 if action.scroll_y == ScrollY.UP else -1)
             else:
                 raise ValueError(f"unknown action type {kind!r}")
 
+    def _point(self, sx: int, sy: int) -> None:
+        """Put the pointer at (sx, sy) before a click or scroll, unless it is already there: XTest
+        reports a warp to the pointer's own position as a motion event, so an unconditional warp
+        put a zero-distance MOVE 0.1 ms before every click into what listeners (and recordings)
+        saw — an artefact no person produces."""
+        if tuple(self._mouse.position) != (sx, sy):
+            self._mouse.position = (sx, sy)
+
     def _click(self, button: int, hold_ms: float, sx: int, sy: int) -> None:
         b = self._buttons[Button(button)]
-        self._mouse.position = (sx, sy)
+        self._point(sx, sy)
         if button in self.held_buttons:  # still held by an earlier CLICK: let go first
             self._mouse.release(b)
             del self.held_buttons[button]
