@@ -132,7 +132,7 @@ def test_title_from_wm_name_with_a_tree_walk(xlib_window):
 def test_window_manager_client_list_is_used_when_present(half_window, xlib_window):
     """With a window manager, only `_NET_CLIENT_LIST` counts (its frames are not clients). We
     play the window manager's part by setting that property on the root window."""
-    from Xlib import X, Xatom, display
+    from Xlib import Xatom, display
 
     d = display.Display()
     root = d.screen().root

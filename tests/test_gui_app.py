@@ -4,7 +4,6 @@ replay with the real agent runtime."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -108,7 +107,6 @@ def test_a_bad_game_window_shows_an_error(window, own_display):
 
 # ------------------------------------------------------------------------------------------ settings
 def test_safety_settings_dialog_edits_every_limit(window, qtbot):
-    from PyQt6.QtWidgets import QDoubleSpinBox, QLineEdit
 
     from ilbot.gui.settings import SafetySettingsDialog
     from ilbot.safety import SafetyConfig

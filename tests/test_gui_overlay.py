@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 
-import pytest
 from PyQt6.QtCore import QRect, Qt
 from PyQt6.QtGui import QColor, QImage, QPainter
 
 from ilbot.data.action import PlannedAction
 from ilbot.data.schema import EventType
-from ilbot.gui.overlay import (DOT_RADIUS_PX, EVENT_COLOURS, Overlay, OverlayStyle, bench_paint, next_event_band,
+from ilbot.gui.overlay import (EVENT_COLOURS, Overlay, OverlayStyle, bench_paint, next_event_band,
                                synthetic_plan)
 from ilbot.gui.panels import LivePanels, describe_action
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from PyQt6.QtCore import QRect
 from PyQt6.QtGui import QColor, QPainter
 from PyQt6.QtWidgets import QApplication, QWidget
 

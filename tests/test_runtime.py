@@ -4,7 +4,6 @@ output, slow plans, pause/resume/stop. A tiny random model saved as a real check
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 import numpy as np

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...errors import DataError
 from ..schema import EventType, ScrollY
-from .common import BadRows, ImportedSession, ImportOptions, base_meta, rows_array, sort_rows
+from .common import BadRows, ImportedSession, ImportOptions, base_meta, find_source_files, rows_array, sort_rows
 
 NAME = "balabit"
 HEADER = "record timestamp,client timestamp,button,state,x,y"
@@ -50,15 +50,7 @@ SUPPORTED_BUTTONS = (1, 2, 3)
 
 
 def find_files(paths: list[Path]) -> list[Path]:
-    files = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise DataError(f"{p}: no such file or folder")
-    return files
+    return find_source_files(paths, "*")  # Balabit session files have no extension
 
 
 def user_of(path: Path) -> int | None:

@@ -18,6 +18,20 @@ DEFAULT_HOLD_MS = 110.0  # DESIGN §2: recorded hold median (~110 ms), for sourc
 MAX_LISTED_LINES = 20  # bad line numbers kept in the report (all are counted)
 
 
+def find_source_files(paths: list[Path], pattern: str = "*.csv") -> list[Path]:
+    """The files to import: each path that is a file, plus the files matching `pattern` under
+    each folder (sorted, hidden files skipped). A path that does not exist is an error."""
+    files = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob(pattern) if f.is_file() and not f.name.startswith("."))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    return files
+
+
 @dataclass
 class ImportOptions:
     strict: bool = False  # a malformed row is an error (file:line) instead of skipped and counted

@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import DataError
 from ..keys import UNK, key_id
 from ..schema import Button, EventType, KeyAction, scroll_class
-from .common import BadRows, ImportedSession, ImportOptions, base_meta, sort_rows
+from .common import BadRows, ImportedSession, ImportOptions, base_meta, find_source_files, sort_rows
 
 NAME = "ilbot-csv"
 COLUMNS = ["timestamp", "event_type", "x_in_window", "y_in_window", "btn", "key", "scroll_dx", "scroll_dy"]
@@ -31,15 +31,7 @@ BUTTONS = {"left": Button.LEFT, "right": Button.RIGHT, "middle": Button.MIDDLE,
 
 
 def find_files(paths: list[Path]) -> list[Path]:
-    files = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(p.rglob("*.csv"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise DataError(f"{p}: no such file or folder")
-    return files
+    return find_source_files(paths, "*.csv")
 
 
 def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:

@@ -17,22 +17,14 @@ import numpy as np
 from ...errors import DataError
 from ..keys import UNK, key_id
 from ..schema import EventType, KeyAction
-from .common import BadRows, ImportedSession, ImportOptions, base_meta, hold_stats, rows_array, sort_rows
+from .common import BadRows, ImportedSession, ImportOptions, base_meta, find_source_files, hold_stats, rows_array, sort_rows
 
 NAME = "keystrokes"
 COLUMNS = ["user", "session", "keyname", "timepress", "timerelease"]
 
 
 def find_files(paths: list[Path]) -> list[Path]:
-    files = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(p.rglob("*.csv"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise DataError(f"{p}: no such file or folder")
-    return files
+    return find_source_files(paths, "*.csv")
 
 
 def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:
