@@ -161,3 +161,16 @@ def test_with_pipeline_filters_and_resets_held_state(dry):
 def test_wait_idle_times_out(sched):
     sched.submit([move(5000)], time.monotonic_ns())
     assert not sched.wait_idle(0.05)
+
+
+def test_time_floor_holds_between_performed_actions_even_when_they_run_late(dry):
+    """Actions due 1 ms apart but all already late (a busy machine) would be performed back to
+    back; the scheduler spaces their starts by min_gap_ms instead."""
+    s = Scheduler(dry, min_gap_ms=8.0)
+    past = time.monotonic_ns() - 20_000_000  # all due 20 ms ago, 1 ms apart
+    s.submit([move(t, x=t) for t in range(5)], past)
+    assert s.wait_idle(2.0) and s.counters["performed"] == 5
+    starts = [rec.t_ns for rec in dry.log]
+    assert [rec.action.x for rec in dry.log] == [0, 1, 2, 3, 4]
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 8_000_000
+    s.stop()

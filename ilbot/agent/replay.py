@@ -104,7 +104,7 @@ class SessionReplay:
         self.safety_config = safety_config or SafetyConfig(tick_ms=self.config.chunk_ms)
         self.safety = SafetyPipeline(self.safety_config, self.window_size)
         self.executor = _CountingExecutor(executor)
-        self.scheduler = Scheduler(self.executor, origin=self.origin)
+        self.scheduler = Scheduler(self.executor, origin=self.origin, min_gap_ms=self.safety_config.min_dt_ms)
         self.clock = clock
         self.on_plan: list = []
         self.on_counters: list = []

@@ -220,7 +220,7 @@ class AgentRuntime:
 
             self.echo = AgentEcho()
         self.executor = _CountingExecutor(executor, self.echo)
-        self.scheduler = Scheduler(self.executor, origin=self.origin)
+        self.scheduler = Scheduler(self.executor, origin=self.origin, min_gap_ms=self.safety_config.min_dt_ms)
         self.realtime = realtime
         if live and not realtime:
             raise ValueError("live mode runs in real time (realtime=False is for dry runs)")

@@ -12,6 +12,10 @@ then performs due actions in due order (ties: submission order).
   performed more than `late_ms` after its due time counts as `late`; one that could only start
   more than `max_late_ms` late is not performed at all (`dropped`; a stale click is worse than no
   click) — except a key release, which is always performed.
+- Time floor at perform time: `min_gap_ms` (the safety config's `min_dt_ms`) is enforced again
+  here, between the starts of consecutive performed actions. The safety layers enforce it on the
+  plan, but an action that runs late (a busy machine) would otherwise be followed by the next one
+  on time, collapsing the gap: the next one then waits for the floor instead.
 - `pause()` drops what is pending and releases everything; submissions while paused are dropped;
   `resume()` accepts new ones. `cancel()` drops what is pending, nothing else. `stop()` drops what
   is pending, ends the thread (after the action in progress, so nothing is pressed after the
@@ -43,12 +47,15 @@ def _is_release(a: PlannedAction) -> bool:
 
 class Scheduler:
     def __init__(self, executor, pipeline=None, *, origin: tuple[float, float] = (0, 0), late_ms: float = 5.0,
-                 max_late_ms: float = 100.0, stats_size: int = 10_000, start: bool = True) -> None:
+                 max_late_ms: float = 100.0, min_gap_ms: float = 0.0, stats_size: int = 10_000,
+                 start: bool = True) -> None:
         self.executor = executor
         self.pipeline = pipeline
         self.origin = origin
         self.late_ms = float(late_ms)
         self.max_late_ms = float(max_late_ms)
+        self.min_gap_ns = int(min_gap_ms * 1e6)
+        self._last_start_ns: int | None = None  # when the last performed action started
         self.counters = {"submitted": 0, "performed": 0, "late": 0, "dropped": 0, "errors": 0}
         self.timing_errors_ms: deque[float] = deque(maxlen=stats_size)  # performed − due, ms
         self._heap: list[tuple[int, int, PlannedAction, tuple[float, float]]] = []  # (due ns, seq, action, origin)
@@ -182,17 +189,18 @@ class Scheduler:
                 if self._stopped:
                     return
                 due, _, action, origin = self._heap[0]
-                wait_ns = due - time.monotonic_ns()
-                if wait_ns > 0:
-                    cond.wait(wait_ns / 1e9)
+                now = time.monotonic_ns()
+                ready = due if self._last_start_ns is None else max(due, self._last_start_ns + self.min_gap_ns)
+                if ready > now:
+                    cond.wait((ready - now) / 1e9)
                     continue
                 heapq.heappop(self._heap)
-                late_ms = -wait_ns / 1e6
+                late_ms = (now - due) / 1e6
                 if late_ms > self.max_late_ms and not _is_release(action):
                     self.counters["dropped"] += 1
                     continue
                 self._performing = True
-            start_ns = time.monotonic_ns()
+            start_ns = self._last_start_ns = time.monotonic_ns()
             try:
                 self.executor.perform(action, origin)
                 error_ms = (start_ns - due) / 1e6  # when it started, against when it was due
