@@ -191,3 +191,38 @@ def test_bench_sandbox_cli_side_by_side(own_display, capsys):
     assert set(out) >= {"agent_items", "demonstrator_items", "ratio", "safety_violations"}
     assert out["ticks"] == 8 and out["safety_violations"] == 0
     assert out["demonstrator_items"] >= 1
+
+
+def test_bench_helpers_report_failures_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from ilbot.bench.sandbox import _final_state, _result, _wait_state
+
+    dead = subprocess.Popen([sys.executable, "-c", "print('boom'); raise SystemExit(3)"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    with pytest.raises(UserError, match="the agent failed \\(exit 3\\)"):
+        _result("agent", dead, timeout_s=30)
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    with pytest.raises(UserError, match="did not finish"):
+        _result("demonstrator", slow, timeout_s=0.2)
+    gone = subprocess.Popen([sys.executable, "-c", "print('no display')"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    gone.wait()
+    with pytest.raises(UserError, match="exited before publishing state: no display"):
+        _wait_state(tmp_path, gone)
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        with pytest.raises(UserError, match="published no state"):
+            _wait_state(tmp_path, idle, timeout_s=0.2)
+    finally:
+        idle.kill()
+        idle.wait()
+    assert _final_state(tmp_path, 5) == {}
+    (tmp_path / "tick_3.json").write_text('{"tick": 3, "score": 2}')
+    (tmp_path / "tick_12.json").write_text('{"tick": 12, "score": 4}')
+    assert _final_state(tmp_path, 20)["score"] == 4  # the newest when tick 20 is missing
+    (tmp_path / "tick_20.json").write_text('{"tick": 20, "score": 5}')
+    assert _final_state(tmp_path, 20)["score"] == 5

@@ -70,6 +70,12 @@ class SafetyAudit:
         with self._lock:
             self.records.append(rec)
 
+    def min_gap_ms(self) -> float | None:
+        """The smallest gap between two performed actions (ms)."""
+        with self._lock:
+            t = sorted(r.t_ns for r in self.records)
+        return round(min(b - a for a, b in zip(t, t[1:])) / 1e6, 2) if len(t) > 1 else None
+
     def violations(self) -> dict[str, int]:
         """Violations by kind (only kinds that occurred)."""
         from ..data.schema import EventType, KeyAction
@@ -217,6 +223,7 @@ def play_agent(model: str | Path, ticks: int, seed: int = 0, temperature: float 
     return {"items": int(final.get("score", 0)), "ticks": int(final.get("tick", 0)),
             "misclicks": int(final.get("misclicks", 0)), "banked": int(final.get("banked", 0)),
             "performed": len(audit.records), "performed_by_type": c["performed_by_type"],
+            "min_gap_ms": audit.min_gap_ms(), "late": c["scheduler"].get("late", 0), "timing": c["timing"],
             "violations": violations, "held_after_stop": held, "interventions": c["interventions"],
             "pauses": c["pauses"], "plan_ms_p50": c["plan_ms_p50"], "plan_ms_p99": c["plan_ms_p99"]}
 
@@ -297,7 +304,9 @@ def compare(model: str | Path, ticks: int = 200, seed: int = 0, temperature: flo
     ratio = a["items"] / d["items"] if d["items"] else (math.inf if a["items"] else 0.0)
     return {"ticks": ticks, "seed": seed, "agent_items": a["items"], "demonstrator_items": d["items"],
             "ratio": round(ratio, 3), "safety_violations": int(sum(a["violations"].values())),
-            "violations": a["violations"], "agent_misclicks": a["misclicks"],
+            "violations": a["violations"], "agent_min_gap_ms": a["min_gap_ms"], "agent_late_actions": a["late"],
+            "agent_timing_ms": a["timing"],
+            "agent_misclicks": a["misclicks"],
             "demonstrator_misclicks": d["misclicks"], "agent_performed": a["performed_by_type"],
             "demonstrator_events": d["events"], "interventions": a["interventions"], "pauses": a["pauses"],
             "plan_ms_p50": a["plan_ms_p50"], "plan_ms_p99": a["plan_ms_p99"], "temperature": temperature,
