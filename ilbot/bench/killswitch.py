@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
 import statistics
-import subprocess
 import time
 
 from ..errors import UserError
+from .xserver import start_xvfb
 
 HELD_KEYS = ("a", "s", "d")
 
@@ -32,22 +31,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hotkey", default="f12", help="kill-switch hotkey (default f12)")
     parser.add_argument("--display", default=None,
                         help="a throwaway X display to use instead of starting a private Xvfb (input is injected there)")
-
-
-def start_xvfb(size: str = "1280x800x24") -> tuple[subprocess.Popen, str]:
-    """A private Xvfb on a free display number; (process, ":N")."""
-    if shutil.which("Xvfb") is None:
-        raise UserError("bench killswitch: Xvfb is not installed (it injects input, so it runs on its own X server)")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", size, "-noreset", "-nolisten", "tcp"],
-                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as f:
-        number = f.readline().strip()
-    if not number:
-        proc.kill()
-        raise UserError("bench killswitch: Xvfb did not start")
-    return proc, f":{number}"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -124,7 +107,7 @@ def run(args) -> dict:
     display = getattr(args, "display", None)
     proc = None
     if display is None:
-        proc, display = start_xvfb()
+        proc, display = start_xvfb(who="bench killswitch")
     saved = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = display
     try:

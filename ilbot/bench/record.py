@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .xserver import start_xvfb
+
 TARGET_TITLE = "ilbot record target"
 REGION = (100, 80, 640, 400)  # x, y, w, h of the target window on the test display
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -314,27 +316,8 @@ def run_trial(rate: float, seconds: float, out_path, *, seed: int = 0, region=RE
     }
 
 
-def start_xvfb(width: int = 1280, height: int = 800) -> tuple[subprocess.Popen, str]:
-    """A private Xvfb on a free display number; returns (process, ":N")."""
-    if shutil.which("Xvfb") is None:
-        from ilbot.errors import UserError
-        raise UserError("bench record needs Xvfb (a private X server; it never injects into your display): "
-                        "install it (scripts/setup.sh)")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{width}x{height}x24", "-noreset",
-                             "-nolisten", "tcp"], pass_fds=(w,), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as fh:
-        num = fh.readline().strip()
-    if not num:
-        proc.kill()
-        raise RuntimeError("Xvfb did not start")
-    return proc, f":{num}"
-
-
 def run(args) -> dict:
-    xvfb, display = start_xvfb()
+    xvfb, display = start_xvfb(who="bench record")
     old = {k: os.environ.get(k) for k in ("DISPLAY", OWN_DISPLAY_ENV)}
     os.environ["DISPLAY"] = os.environ[OWN_DISPLAY_ENV] = display
     try:

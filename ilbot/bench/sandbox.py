@@ -39,6 +39,7 @@ from collections import deque
 from pathlib import Path
 
 from ..errors import UserError
+from .xserver import start_xvfb
 
 TIMING_SLACK_MS = 3.0
 
@@ -241,22 +242,6 @@ def play_demonstrator(ticks: int, seed: int = 0) -> dict:
 
 # --- the benchmark -------------------------------------------------------------------------
 
-def start_xvfb(size: str = "1280x800x24") -> tuple[subprocess.Popen, str]:
-    """A private Xvfb on a free display number (-displayfd); (process, ":N")."""
-    if shutil.which("Xvfb") is None:
-        raise UserError("bench sandbox: Xvfb is not installed (it injects real input, so it runs on its own X server)")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", size, "-noreset", "-nolisten", "tcp"],
-                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as f:
-        number = f.readline().strip()
-    if not number:
-        proc.kill()
-        raise UserError("bench sandbox: Xvfb did not start")
-    return proc, f":{number}"
-
-
 def _child(role: str, display: str, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "DISPLAY": display}
     env.pop("WAYLAND_DISPLAY", None)
@@ -287,7 +272,7 @@ def compare(model: str | Path, ticks: int = 200, seed: int = 0, temperature: flo
     servers = []
     try:
         for _ in range(2):
-            servers.append(start_xvfb())
+            servers.append(start_xvfb(who="bench sandbox"))
         if progress:
             progress(f"bench sandbox: agent and demonstrator each play {ticks} ticks (~{ticks * 0.6:.0f} s, in parallel)")
         t0 = time.monotonic()
