@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ..data.keys import VOCAB_SIZE
-from ..data.schema import A, F, LOOKAHEAD_CLIP_MS, T
+from ..data.schema import A, F, LOOKAHEAD_CLIP_MS, T, TICK_MS
 
 
 @dataclass
@@ -36,10 +36,28 @@ class ModelConfig:
     # the time head's log1p(ms) outputs are clamped here before expm1 (ms), so a wild
     # prediction cannot overflow; 10 × the look-ahead horizon.
     time_max_ms: float = 10 * LOOKAHEAD_CLIP_MS
+    # decoder options (both off by default: the default rebuilds checkpoints written before they existed)
+    # xy_residual: x_mu, y_mu = the previous event's position + the head's offset (the previous
+    # target slot in teacher forcing, the previous sampled event in the planner, the last valid
+    # history event for slot 0, the window centre when the history is empty), so "the cursor
+    # stays near where it was" is the head's zero output instead of something learned.
+    xy_residual: bool = False
+    # slot_elapsed_input: each slot's input also gets, through its own linear map, the time from
+    # the tick start to the previous event and the time left to the tick end (tick_ms; log1p
+    # scaled like dt), so the time head can tell "next move soon" from "nothing until the next tick".
+    slot_elapsed_input: bool = False
+    # post-hoc σ calibration (ilbot.model.calibrate): σ_x, σ_y are multiplied by these after the
+    # bounds; 1.0 while training (the NLL fits σ itself), fitted afterwards so the 1σ coverage of
+    # training windows is 0.683 (heavy-tailed residuals make the NLL's σ cover too much).
+    x_sigma_scale: float = 1.0
+    y_sigma_scale: float = 1.0
+    tick_ms: float = TICK_MS  # the tick length for slot_elapsed_input in teacher forcing (the planner uses its own)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if not (self.x_sigma_scale > 0 and self.y_sigma_scale > 0):
+            raise ValueError("ModelConfig: x_sigma_scale and y_sigma_scale must be positive")
         if self.logsig_min >= self.logsig_max:
             raise ValueError("ModelConfig: logsig_min must be below logsig_max")
         for name in ("n_ticks", "n_features", "n_slots", "key_vocab_size", "d_model", "n_heads", "ff_mult"):

@@ -6,6 +6,11 @@ sample at inference) plus a learned slot position; slot 0 gets a learned start t
 Each event is embedded with its time since the tick start (the cumulative dt up to and including
 it), so the decoder always knows how far into the tick it is — what it needs to place the
 look-ahead event past the tick's end.
+
+With `slot_elapsed_input` (ModelConfig) slot i also gets, through its own linear map `elapsed`,
+the time from the tick start to event i−1 (0 for slot 0) and the time left to the tick end, both
+log1p-scaled: the remaining time is what decides whether the next event falls inside the tick,
+and a linear map of log(elapsed) alone cannot express it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from torch import nn
 from ..data.schema import TG
 from .attention import DecoderBlock
 from .config import ModelConfig
-from .encoders import EventEmbedding
+from .encoders import EventEmbedding, dt_feature
 from .fields import target_to_history_rows
 
 
@@ -31,6 +36,14 @@ class ActionDecoder(nn.Module):
         nn.init.normal_(self.pos, std=0.02)
         self.blocks = nn.ModuleList(DecoderBlock(d, cfg.n_heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.n_decoder_layers))
         self.ln = nn.LayerNorm(d)
+        self.tick_ms = cfg.tick_ms
+        self.dt_log_scale = cfg.dt_log_scale
+        self.elapsed = nn.Linear(2, d) if cfg.slot_elapsed_input else None  # only then: older checkpoints load
+
+    def elapsed_features(self, elapsed_ms: torch.Tensor, tick_ms: float) -> torch.Tensor:
+        """[...] ms from the tick start to the previous event → [..., 2] (elapsed, remaining), log1p-scaled."""
+        s = self.dt_log_scale
+        return torch.stack([dt_feature(elapsed_ms, s), dt_feature(tick_ms - elapsed_ms, s)], dim=-1)
 
     def slot_inputs(self, targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
         """Teacher-forced inputs: targets [B,A,7], mask [B,A] → [B,A,d] (slot i ← event i−1)."""
@@ -39,7 +52,11 @@ class ActionDecoder(nn.Module):
         e = self.embed(target_to_history_rows(tg), since_start)  # [B,A,d] embedding of event i
         B, L, d = e.shape
         start = self.start.expand(B, 1, d)  # [B,1,d]
-        return torch.cat([start, e[:, :-1]], dim=1) + self.pos[:L]  # [B,A,d]
+        x = torch.cat([start, e[:, :-1]], dim=1) + self.pos[:L]  # [B,A,d]
+        if self.elapsed is not None:
+            elapsed = torch.cat([since_start.new_zeros(B, 1), since_start[:, :-1]], dim=1)  # [B,A] ms before slot i
+            x = x + self.elapsed(self.elapsed_features(elapsed, self.tick_ms))  # [B,A,d]
+        return x
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Slot inputs [B,L,d] and context [B,T,d] → per-slot states [B,L,d]."""

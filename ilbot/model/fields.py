@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.schema import TG, EventType
+from ..data.schema import TG, EventType, H
 
 
 def derive_event_types(button: torch.Tensor, key_action: torch.Tensor, scroll_y: torch.Tensor) -> torch.Tensor:
@@ -30,3 +30,21 @@ def target_to_history_rows(targets: torch.Tensor) -> torch.Tensor:
     """targets [..., 7] → history-layout rows [..., 8] (type inserted at column 3)."""
     types = target_event_types(targets).to(targets.dtype).unsqueeze(-1)  # [..., 1]
     return torch.cat([targets[..., :3], types, targets[..., 3:]], dim=-1)  # [..., 8]
+
+
+def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
+    """history [B,T,A,8], mask [B,T,A] → (x, y) [B,2] of the latest valid history event (ticks
+    and slots in time order); the window centre (0.5, 0.5) when the history has no event."""
+    B = history.shape[0]
+    flat = history.reshape(B, -1, history.shape[-1])  # [B,T·A,8]
+    m = history_mask.reshape(B, -1).bool()  # [B,T·A]
+    order = torch.arange(1, m.shape[1] + 1, device=m.device)  # [T·A] 1-based so 0 means "none"
+    last = (m * order).amax(dim=1)  # [B] 1-based index of the last valid event, 0 if none
+    xy = flat[torch.arange(B, device=m.device), (last - 1).clamp(min=0)][:, [H["x"], H["y"]]].float()  # [B,2]
+    return torch.where((last > 0).unsqueeze(-1), xy, torch.full_like(xy, 0.5))
+
+
+def previous_xy(targets: torch.Tensor, history_xy: torch.Tensor) -> torch.Tensor:
+    """Teacher forcing's previous position per slot: targets [B,A,7], history_xy [B,2] → [B,A,2]
+    (slot 0 ← the last history event, slot i ← target i−1)."""
+    return torch.cat([history_xy.unsqueeze(1), targets[:, :-1, TG["x"]:TG["y"] + 1]], dim=1)

@@ -109,6 +109,8 @@ class GaussianXYHead(DistributionHead):
     def __init__(self, d: int, cfg: ModelConfig):
         super().__init__(d, 4)
         self.lo, self.span = cfg.logsig_min, cfg.logsig_max - cfg.logsig_min
+        # post-hoc calibration (ModelConfig.x_sigma_scale, y_sigma_scale): log σ shifts, 0 by default
+        self.log_scale = (math.log(cfg.x_sigma_scale), math.log(cfg.y_sigma_scale))
         with torch.no_grad():  # start at the window centre with σ ≈ e^-2 ≈ 0.14 windows, for every slot
             self.proj.weight.mul_(0.01)  # (a random start puts σ near its floor somewhere: NLL in the hundreds)
             p = (-2.0 - self.lo) / self.span
@@ -118,7 +120,10 @@ class GaussianXYHead(DistributionHead):
     def params(self, raw) -> dict:
         """raw [..., 4] (torch or numpy) → x_mu, x_logsig, y_mu, y_logsig [...]."""
         logsig = self.lo + self.span * sigmoid(raw[..., 1::2])  # [..., 2]
-        return {"x_mu": 0.5 + raw[..., 0], "x_logsig": logsig[..., 0], "y_mu": 0.5 + raw[..., 2], "y_logsig": logsig[..., 1]}
+        lx, ly = logsig[..., 0], logsig[..., 1]
+        if self.log_scale != (0.0, 0.0):  # a calibrated checkpoint
+            lx, ly = lx + self.log_scale[0], ly + self.log_scale[1]
+        return {"x_mu": 0.5 + raw[..., 0], "x_logsig": lx, "y_mu": 0.5 + raw[..., 2], "y_logsig": ly}
 
     def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
         """target [..., 2] (x, y) → NLL of the point [...]."""

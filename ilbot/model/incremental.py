@@ -112,6 +112,9 @@ class IncrementalDecoder:
             self.table_offsets = np.cumsum([0] + [len(t) for t in tables[:-1]])  # [5]
             self.slot_bias = _np(dec.pos + emb.cont.bias)  # [A, d] slot position + the linear's bias
             self.dt_log_scale = emb.dt_log_scale
+            # ModelConfig options (see ActionDecoder, UnifiedEventModel)
+            self.xy_residual = model.cfg.xy_residual
+            self.elapsed_w = None if dec.elapsed is None else (_np(dec.elapsed.weight.T), _np(dec.elapsed.bias))  # [2,d], [d]
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
@@ -180,8 +183,10 @@ class IncrementalDecoder:
             x += L["down"][1]
         return self._standardise(x, self.final_eps)  # [B,d]
 
-    def core(self, hn: np.ndarray) -> dict[str, np.ndarray]:
-        """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy)."""
+    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy).
+        prev_xy [B,2]: the previous event's position, the origin of x_mu, y_mu when the model
+        has xy_residual (ignored otherwise)."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
         a, b = self.core_split
         m = self.model
@@ -189,7 +194,20 @@ class IncrementalDecoder:
         tq, xy = raw[:, a:b], raw[:, b:]
         out.update(m.time_head.params(tq))
         out.update(m.xy_head.params(xy))
+        if self.xy_residual and prev_xy is not None:
+            out["x_mu"] = out["x_mu"] + (prev_xy[:, 0] - 0.5)  # the head's own origin is 0.5
+            out["y_mu"] = out["y_mu"] + (prev_xy[:, 1] - 0.5)
         return out
+
+    def elapsed_input(self, elapsed_ms: np.ndarray, tick_ms: float) -> np.ndarray | None:
+        """The slot_elapsed_input term to add to a slot's input: elapsed_ms [B] (tick start to
+        the previous event) → [B,d]; None when the model has no such input."""
+        if self.elapsed_w is None:
+            return None
+        s = self.dt_log_scale
+        f = np.stack([np.log1p(np.maximum(elapsed_ms, 0.0)) / s,
+                      np.log1p(np.maximum(tick_ms - elapsed_ms, 0.0)) / s], axis=-1).astype(np.float32)  # [B,2]
+        return f @ self.elapsed_w[0] + self.elapsed_w[1]
 
     def event_logits(self, name: str, hn: np.ndarray) -> np.ndarray:
         """An event-specific head (button, key_action, key_id, scroll_y) on states [n,d] → [n,C]."""

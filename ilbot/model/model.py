@@ -10,6 +10,8 @@ Outputs (shapes [B, A, …]): event_logits 4, time_q 3 (ms) and time_q_log 3 (lo
 x_logsig, y_mu, y_logsig (normalised window units), button_logits 4, key_action_logits 3,
 key_id_logits V, scroll_y_logits 3. All heads run on every slot here (their losses are masked);
 the planner runs the event-specific ones only where the sampled event needs them.
+With `cfg.xy_residual` x_mu, y_mu are the previous event's position plus the head's offset
+(see ModelConfig).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
+from .fields import last_history_xy, previous_xy
 from .heads import CategoricalHead, GaussianXYHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
 
@@ -83,6 +86,10 @@ class UnifiedEventModel(nn.Module):
         context = self.encode(batch)  # [B,T,d]
         h = self.decoder(self.decoder.slot_inputs(tg, tmask), context)  # [B,A,d]
         out = self.heads(h)
+        if self.cfg.xy_residual:  # the head's mean is an offset from the previous event's position
+            prev = previous_xy(tg, last_history_xy(batch["history"].float(), batch["history_mask"]))  # [B,A,2]
+            out["x_mu"] = out["x_mu"] + (prev[..., 0] - 0.5)  # the head's own origin is 0.5
+            out["y_mu"] = out["y_mu"] + (prev[..., 1] - 0.5)
         if targets is not None:
             out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask)
         return out

@@ -40,6 +40,7 @@ import torch
 
 from ..data.action import PlannedAction
 from ..data.schema import TICK_MS, EventType
+from .fields import last_history_xy
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
 from .sampling import categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy
@@ -155,15 +156,22 @@ class Planner:
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
         cum = np.zeros(B)  # ms since the tick start
         x = np.repeat(dec.start_in[None], B, axis=0)  # [B,d] slot 0's input
+        # xy_residual: the previous event's position (slot 0: the last history event)
+        prev_xy = last_history_xy(batch["history"].float(), batch["history_mask"]).numpy() if dec.xy_residual else None
         for i in range(n_slots):
+            extra = dec.elapsed_input(cum, tick_ms)  # slot_elapsed_input: time from tick start to the previous event
+            if extra is not None:
+                x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
-            out = dec.core(hn)
+            out = dec.core(hn, prev_xy)
             probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
             etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
                      else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B]
             dt = sample_time(out["time_q"], T_, u=U[i, 1]).astype(np.float64)  # [B] ms
             px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
             py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
+            if prev_xy is not None:
+                prev_xy = np.stack([px, py], axis=-1)  # [B,2] next slot's origin
             cum = cum + dt
             active = active & (cum < tick_ms)  # this slot's event is performed; the crossing one is not
             if not active.any():

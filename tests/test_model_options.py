@@ -1,0 +1,106 @@
+"""ModelConfig decoder options (xy_residual, slot_elapsed_input): the teacher-forced pass, the
+numpy planner path and the defaults (which must keep older checkpoints loading unchanged)."""
+
+import numpy as np
+import pytest
+import torch
+
+from ilbot.data.schema import TG, TICK_MS
+from ilbot.model import ModelConfig, UnifiedEventModel
+from ilbot.model.fields import last_history_xy, previous_xy, target_to_history_rows
+from ilbot.model.incremental import IncrementalDecoder
+from ilbot.model.planner import Planner
+from ilbot.model.synthetic import synthetic_windows
+
+OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residual=True, slot_elapsed_input=True)]
+
+
+def _model_and_batch(opts, B=3):
+    torch.manual_seed(0)
+    model = UnifiedEventModel(ModelConfig(d_model=64, n_heads=4, n_decoder_layers=2, **opts)).eval()
+    with torch.no_grad():  # non-trivial LayerNorm affines and xy offsets, so every term is exercised
+        for name, p in model.named_parameters():
+            if "ln" in name or "xy_head" in name or "elapsed" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    b = {k: torch.from_numpy(v) for k, v in synthetic_windows(B, seed=11, max_events=30).items()}
+    b["target_mask"][:] = True  # compare every slot
+    return model, b
+
+
+def test_defaults_add_no_parameters_and_keep_absolute_positions():
+    cfg = ModelConfig()
+    assert not cfg.xy_residual and not cfg.slot_elapsed_input
+    keys = UnifiedEventModel(ModelConfig(d_model=32)).state_dict().keys()
+    assert not any("elapsed" in k for k in keys)
+    on = UnifiedEventModel(ModelConfig(d_model=32, slot_elapsed_input=True)).state_dict().keys()
+    assert set(on) - set(keys) == {"decoder.elapsed.weight", "decoder.elapsed.bias"}
+
+
+def test_last_history_xy_takes_the_latest_valid_event_or_the_centre():
+    h = torch.zeros(2, 3, 4, 8)
+    m = torch.zeros(2, 3, 4, dtype=torch.bool)
+    h[0, 1, 2, 1:3] = torch.tensor([0.2, 0.7])
+    m[0, 1, 2] = True
+    h[0, 0, 3, 1:3] = torch.tensor([0.9, 0.9])  # earlier tick: not the latest
+    m[0, 0, 3] = True
+    h[0, 2, 0, 1:3] = torch.tensor([0.4, 0.4])  # later but padding: ignored
+    got = last_history_xy(h, m)
+    assert torch.allclose(got, torch.tensor([[0.2, 0.7], [0.5, 0.5]]))
+    tg = torch.rand(2, 5, 7)
+    prev = previous_xy(tg, got)
+    assert torch.equal(prev[:, 0], got) and torch.equal(prev[:, 1:], tg[:, :-1, TG["x"]:TG["y"] + 1])
+
+
+def test_residual_head_at_zero_predicts_the_previous_position():
+    model, b = _model_and_batch(dict(xy_residual=True))
+    with torch.no_grad():
+        model.xy_head.proj.weight.zero_()
+        model.xy_head.proj.bias[0::2] = 0.0
+        out = model(b)
+    prev = previous_xy(b["targets"].float(), last_history_xy(b["history"].float(), b["history_mask"]))
+    assert torch.allclose(out["x_mu"], prev[..., 0]) and torch.allclose(out["y_mu"], prev[..., 1])
+
+
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "+".join(o))
+def test_planner_style_incremental_equals_full_pass(opts):
+    """Build each slot's input the way the planner does (numpy embed of event i−1, elapsed
+    input from the cumulative dt, previous position as the xy origin) and compare every head
+    with the teacher-forced pass."""
+    model, b = _model_and_batch(opts)
+    tg = b["targets"]
+    with torch.no_grad():
+        full = model(b)
+        context = model.encode(b)
+    dec = IncrementalDecoder(model)
+    state = dec.start(context)
+    rows = target_to_history_rows(tg).numpy()
+    since = np.cumsum(tg[..., TG["dt_ms"]].numpy().astype(np.float64), axis=-1)  # [B,A]
+    prev = last_history_xy(b["history"].float(), b["history_mask"]).numpy()
+    B, A = since.shape
+    got = {k: [] for k in ("time_q", "time_q_log", "x_mu", "y_mu", "x_logsig", "event_logits")}
+    x = np.repeat(dec.start_in[None], B, axis=0)
+    for i in range(A):
+        cum = np.zeros(B) if i == 0 else since[:, i - 1]
+        extra = dec.elapsed_input(cum, TICK_MS)
+        assert (extra is None) == (not opts.get("slot_elapsed_input", False))
+        out = dec.core(dec.step(state, x if extra is None else x + extra, i), prev)
+        for k in got:
+            got[k].append(out[k])
+        r = rows[:, i]
+        prev = np.stack([r[:, 1], r[:, 2]], axis=-1)
+        if i + 1 < A:
+            x = dec.embed(r[:, 3].astype(int), r[:, 0], r[:, 1], r[:, 2], r[:, 4].astype(int), r[:, 5].astype(int),
+                          r[:, 6].astype(int), r[:, 7].astype(int), since[:, i], i + 1)
+    for k, v in got.items():
+        assert np.allclose(np.stack(v, axis=1), full[k].numpy(), atol=3e-4, rtol=1e-4), k
+
+
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "+".join(o))
+def test_planner_runs_with_options_and_mode_sampling_follows_the_origin(opts):
+    model, b = _model_and_batch(opts, B=4)
+    planner = Planner(model, temperature=0.0, seed=0)
+    s = planner.sample_slots({k: b[k].numpy() for k in ("gamestate", "history", "history_mask")})
+    assert s["type"].shape == (4, model.cfg.n_slots)
+    assert np.isfinite(s["x"]).all() and np.isfinite(s["q50"]).all()
+    again = Planner(model, temperature=0.0, seed=0).sample_slots({k: b[k].numpy() for k in ("gamestate", "history", "history_mask")})
+    assert np.array_equal(s["x"], again["x"])
