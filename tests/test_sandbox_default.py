@@ -165,11 +165,11 @@ def test_safety_audit_rates_and_keys_held():
 def test_shipped_model_plays_live_for_20_ticks_safely(own_display):
     r = play_agent(shipped_model(), ticks=20, seed=0)
     assert r["ticks"] == 20
-    assert r["items"] >= 1, r
-    # Everything the audit checks must hold, except that the scheduler may perform an action up
-    # to 100 ms late, which can leave the next one closer than min_dt on a loaded 2-core machine
-    # (0-2 per 20-tick run inside pytest here): the bench counts those; this test tolerates 3.
-    assert set(r["violations"]) <= {"min_dt"} and r["violations"].get("min_dt", 0) <= 3, r["violations"]
+    # Gathering is pinned by the 100-tick headless test: at ~1 item per 22 live ticks (bench
+    # sandbox, seed 0) a 20-tick run gathers nothing about half the time, so this run checks
+    # safety only. Every audited limit must hold, min_dt included: the scheduler keeps the time
+    # floor even for actions performed late.
+    assert r["violations"] == {}, r["violations"]
     assert r["held_after_stop"] == []
     assert r["performed_by_type"]["CLICK"] >= 1
 
