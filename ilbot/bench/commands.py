@@ -14,6 +14,7 @@ BENCHMARKS = {  # name → (module under ilbot.bench, help)
     "record": ("record", "recorder sustained rate with zero loss"),
     "killswitch": ("killswitch", "kill switch: hotkey to stopped and released"),
     "sandbox": ("sandbox", "shipped model vs demonstrator on the sandbox"),
+    "overlay": ("overlay", "overlay paint time with 100 ellipses"),
 }
 
 
@@ -33,7 +34,7 @@ def register(sub) -> None:
             continue
         if hasattr(module, "add_arguments"):
             module.add_arguments(bp)
-        bp.set_defaults(func=lambda a, m=module: _run(m, a))
+        bp.set_defaults(func=lambda a, m=module: run_and_print(m, a))
 
 
 def _missing(name: str) -> int:
@@ -41,7 +42,8 @@ def _missing(name: str) -> int:
     raise UserError(f"benchmark {name!r} is not available in this build")
 
 
-def _run(module, args) -> int:
+def run_and_print(module, args) -> int:
+    """Run one benchmark module and print its figures (text, or one JSON object with --json)."""
     result = module.run(args)
     if args.json:
         print(json.dumps(result))

@@ -132,17 +132,7 @@ def screenshot_run(app, win, path: str, ticks: int) -> int:
 
 
 def _bench(args) -> int:
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt6.QtWidgets import QApplication
+    from ..bench import overlay
+    from ..bench.commands import run_and_print
 
-    from .overlay import bench_paint
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - needed for painting
-    result = bench_paint(100, 800, 600, max(1, args.frames))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k}: {v}")
-    return 0
+    return run_and_print(overlay, args)
