@@ -74,7 +74,7 @@ def test_loss_via_targets_dict_or_tensor():
     a = model(b, {"targets": b["targets"], "target_mask": b["target_mask"]})
     c = model(b, b["targets"])
     assert torch.isfinite(a["loss"]) and a["loss"].item() == pytest.approx(c["loss"].item())
-    assert set(a["loss_parts"]) == {"event", "time", "xy", "button", "key_action", "key_id", "scroll_y", "aux"}
+    assert set(a["loss_parts"]) == {"event", "time", "crossing", "xy", "button", "key_action", "key_id", "scroll_y", "aux"}
 
 
 def test_decoder_is_causal():

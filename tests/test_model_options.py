@@ -1,5 +1,5 @@
-"""ModelConfig decoder options (xy_residual, slot_elapsed_input): the teacher-forced pass, the
-numpy planner path and the defaults (which must keep older checkpoints loading unchanged)."""
+"""ModelConfig decoder options (xy_residual, slot_elapsed_input, anchors): the teacher-forced
+pass, the numpy planner path and the defaults (which must keep older checkpoints loading unchanged)."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,10 @@ from ilbot.model.incremental import IncrementalDecoder
 from ilbot.model.planner import Planner
 from ilbot.model.synthetic import synthetic_windows
 
-OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residual=True, slot_elapsed_input=True)]
+ANCHORS = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]  # synthetic features as positions; valid when above 0.5
+OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residual=True, slot_elapsed_input=True),
+           dict(anchors=ANCHORS), dict(time_head="crossing"),
+           dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing")]
 
 
 def _model_and_batch(opts, B=3):
@@ -20,10 +23,11 @@ def _model_and_batch(opts, B=3):
     model = UnifiedEventModel(ModelConfig(d_model=64, n_heads=4, n_decoder_layers=2, **opts)).eval()
     with torch.no_grad():  # non-trivial LayerNorm affines and xy offsets, so every term is exercised
         for name, p in model.named_parameters():
-            if "ln" in name or "xy_head" in name or "elapsed" in name:
+            if "ln" in name or "xy_head" in name or "elapsed" in name or "anchors" in name:
                 p.add_(0.3 * torch.randn_like(p))
     b = {k: torch.from_numpy(v) for k, v in synthetic_windows(B, seed=11, max_events=30).items()}
     b["target_mask"][:] = True  # compare every slot
+    b["gamestate"][:, -1, :9] = torch.rand(B, 9)  # anchor positions in the window; some valid, some not
     return model, b
 
 
@@ -61,7 +65,7 @@ def test_residual_head_at_zero_predicts_the_previous_position():
     assert torch.allclose(out["x_mu"], prev[..., 0]) and torch.allclose(out["y_mu"], prev[..., 1])
 
 
-@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "+".join(o))
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "+".join(f"{k}={v}" if isinstance(v, str) else k for k, v in o.items()))
 def test_planner_style_incremental_equals_full_pass(opts):
     """Build each slot's input the way the planner does (numpy embed of event i−1, elapsed
     input from the cumulative dt, previous position as the xy origin) and compare every head
@@ -78,12 +82,17 @@ def test_planner_style_incremental_equals_full_pass(opts):
     prev = last_history_xy(b["history"].float(), b["history_mask"]).numpy()
     B, A = since.shape
     got = {k: [] for k in ("time_q", "time_q_log", "x_mu", "y_mu", "x_logsig", "event_logits")}
+    if opts.get("time_head") == "crossing":
+        got.update(time_q_la=[], cross_logit=[])
     x = np.repeat(dec.start_in[None], B, axis=0)
+    pos, valid = (a.numpy() for a in model.anchors.positions(b["gamestate"])) if model.anchors else (None, None)
     for i in range(A):
         cum = np.zeros(B) if i == 0 else since[:, i - 1]
         extra = dec.elapsed_input(cum, TICK_MS)
         assert (extra is None) == (not opts.get("slot_elapsed_input", False))
-        out = dec.core(dec.step(state, x if extra is None else x + extra, i), prev)
+        xi = x if extra is None else x + extra
+        a_in, rel = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
+        out = dec.core(dec.step(state, xi if a_in is None else xi + a_in, i), prev, rel)
         for k in got:
             got[k].append(out[k])
         r = rows[:, i]
@@ -95,7 +104,7 @@ def test_planner_style_incremental_equals_full_pass(opts):
         assert np.allclose(np.stack(v, axis=1), full[k].numpy(), atol=3e-4, rtol=1e-4), k
 
 
-@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "+".join(o))
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "+".join(f"{k}={v}" if isinstance(v, str) else k for k, v in o.items()))
 def test_planner_runs_with_options_and_mode_sampling_follows_the_origin(opts):
     model, b = _model_and_batch(opts, B=4)
     planner = Planner(model, temperature=0.0, seed=0)

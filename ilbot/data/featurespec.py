@@ -34,9 +34,21 @@ Every slot may set `parse`: `number` (default; also accepts numeric strings and 
 value that does not parse gives the slot's `default` (0.0), which is *not* transformed.
 `min`/`max` also clip the result of `scale` and `log` when given.
 
+A spec may also name **position anchors** (`FeatureSpec.anchors`, used by the model's
+`anchors = "spec"` option, ilbot.model.anchors): features whose raw values are on-screen positions
+in window units (x / width, y / height), with validity features that are 1 while the position
+counts. `count` repeats an entry with every index advanced by one:
+
+    [[anchor]]
+    count = 5
+    x = 30                        # feature index of x (window units)
+    y = 35
+    valid = [20, 25]              # valid while every one of these features is above 0.5
+
 The hash (`FeatureSpec.hash`) is a sha256 of the canonical expanded slot list (JSON, sorted
 keys), so comments, ordering, `count` groups versus single slots and file formatting do not
-change it; any change of a path, transform or option does.
+change it; any change of a path, transform or option does. Anchors say how features may be
+read, not what they are, so they do not enter the hash.
 """
 
 from __future__ import annotations
@@ -194,8 +206,10 @@ class Slot:
 class FeatureSpec:
     """A loaded spec: `.features(raw) -> [F] float32`, `.hash`, `.name`, `.slots`."""
 
-    def __init__(self, name: str, slots: list[Slot], source: str = "<memory>", description: str = ""):
+    def __init__(self, name: str, slots: list[Slot], source: str = "<memory>", description: str = "",
+                 anchors: list[list[int]] | None = None):
         self.name = name
+        self.anchors = anchors or []  # [[x, y, valid…], …] feature indices
         self.slots = slots
         self.source = source
         self.description = description
@@ -289,7 +303,32 @@ def spec_from_dict(doc: dict, source: str = "<memory>") -> FeatureSpec:
         shown = ", ".join(map(str, missing[:8])) + (" …" if len(missing) > 8 else "")
         raise ConfigError(f"{source}: slot count is {len(slots)}, expected {F} (missing slots {shown})")
     return FeatureSpec(str(doc.get("name", Path(source).stem)), [slots[i] for i in range(F)], source,
-                       str(doc.get("description", "")))
+                       str(doc.get("description", "")), _anchors(doc.get("anchor", []), source))
+
+
+def _anchors(entries: Any, src: str) -> list[list[int]]:
+    """[[anchor]] entries → [[x, y, valid…], …] feature indices (count expanded)."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{src}: `anchor` must be [[anchor]] tables")
+    out: list[list[int]] = []
+    for n, e in enumerate(entries):
+        where = f"[[anchor]] #{n + 1}"
+        if not isinstance(e, dict) or set(e) - {"x", "y", "valid", "count", "note"} or not {"x", "y"} <= set(e):
+            raise ConfigError(f"{src}: {where}: needs `x` and `y` and may have `valid`, `count`, `note`")
+        valid = e.get("valid", [])
+        valid = [valid] if isinstance(valid, int) else valid
+        idx = [e["x"], e["y"], *valid] if isinstance(valid, list) else None
+        count = e.get("count", 1)
+        if idx is None or not all(isinstance(i, int) and not isinstance(i, bool) for i in [*idx, count]) or count < 1:
+            raise ConfigError(f"{src}: {where}: x, y, valid and count must be integers")
+        for k in range(count):
+            row = [i + k for i in idx]
+            if not all(0 <= i < F for i in row):
+                raise ConfigError(f"{src}: {where}: index outside 0..{F - 1}")
+            out.append(row)
+    if len({len(r) for r in out}) > 1:
+        raise ConfigError(f"{src}: every [[anchor]] needs the same number of `valid` features")
+    return out
 
 
 def load_spec(name_or_path: str | Path) -> FeatureSpec:

@@ -14,7 +14,10 @@ Decisions: the baselines are fitted on at most `baseline_windows` training windo
 random subset; the fit is a few counts and quantiles, so 50 k windows pin them down); the
 evaluated split can be capped at `max_windows` (a seeded random subset, sorted for read
 locality). A dataset without a training split (only one split) fits the baselines on the
-evaluated windows themselves, and the report says so in meta.baseline_fit.
+evaluated windows themselves, and the report says so in meta.baseline_fit. A model with a
+crossing time head (ModelConfig.time_head) is scored with the quantiles of each slot's kind
+(in-window or look-ahead), the conditioning the dt_quantiles baseline has; its crossing
+probability itself is scored by the training loss.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..model.loss import lookahead_slots
 from .baselines import fit_baselines
 from .metrics import Prediction, compute_metrics
 from .slots import Slots, extract_slots
@@ -71,6 +75,9 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
     def argmax(name):
         return out[name][m].argmax(-1).cpu().numpy().astype(np.int64)
 
+    if "cross_logit" in out:  # a crossing time head: each slot's quantiles given its kind, as dt_quantiles has it
+        la = lookahead_slots(m).unsqueeze(-1)  # [B, A, 1]
+        out = {**out, "time_q": torch.where(la, out["time_q_la"], out["time_q"])}
     return Prediction(
         event_probs=torch.softmax(out["event_logits"][m].float(), -1).cpu().numpy().astype(np.float64),
         time_q=pick("time_q"),

@@ -7,7 +7,7 @@ config.json, so a checkpoint rebuilds exactly the model that wrote it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from ..data.keys import VOCAB_SIZE
 from ..data.schema import A, F, LOOKAHEAD_CLIP_MS, T, TICK_MS
@@ -52,6 +52,14 @@ class ModelConfig:
     x_sigma_scale: float = 1.0
     y_sigma_scale: float = 1.0
     tick_ms: float = TICK_MS  # the tick length for slot_elapsed_input in teacher forcing (the planner uses its own)
+    # position anchors (ilbot.model.anchors): game-state features that are on-screen positions
+    # in window units, as feature indices [x, y, valid…] per anchor (every row the same length);
+    # empty: none. The training config's `anchors = "spec"` takes the feature spec's [[anchor]] list.
+    anchors: list = field(default_factory=list)
+    # time head (TimeQuantileHead): "quantiles", one set of q10/q50/q90 for every slot, or
+    # "crossing", a probability that the slot's event falls after the tick's end and quantiles
+    # conditional on each case.
+    time_head: str = "quantiles"
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -60,9 +68,23 @@ class ModelConfig:
             raise ValueError("ModelConfig: x_sigma_scale and y_sigma_scale must be positive")
         if self.logsig_min >= self.logsig_max:
             raise ValueError("ModelConfig: logsig_min must be below logsig_max")
+        self._check_anchors()
+        if self.time_head not in ("quantiles", "crossing"):
+            raise ValueError(f"ModelConfig: time_head must be 'quantiles' or 'crossing', got {self.time_head!r}")
         for name in ("n_ticks", "n_features", "n_slots", "key_vocab_size", "d_model", "n_heads", "ff_mult"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ModelConfig: {name} must be at least 1")
+
+    def _check_anchors(self) -> None:
+        if not isinstance(self.anchors, list | tuple):
+            raise ValueError(f"ModelConfig: anchors must be a list of [x, y, valid…] feature indices, got {self.anchors!r}")
+        self.anchors = [list(a) for a in self.anchors]
+        widths = {len(a) for a in self.anchors}
+        if len(widths) > 1 or (widths and min(widths) < 2):
+            raise ValueError("ModelConfig: every anchor is [x, y, valid…] with the same number of validity features")
+        for a in self.anchors:
+            if not all(isinstance(i, int) and 0 <= i < self.n_features for i in a):
+                raise ValueError(f"ModelConfig: anchor {a} has an index outside 0..{self.n_features - 1}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -74,23 +74,45 @@ class TimeQuantileHead(DistributionHead):
     q10 = softplus(r0), q50 = q10 + softplus(r1), q90 = q50 + softplus(r2), so every quantile is
     ≥ 0 ms and the gaps are ≥ 0. The log scale suits gaps that span 1 ms … 10 s. time_q_log is
     clamped at log1p(time_max_ms) before expm1, so the ms values cannot overflow; the loss uses
-    the unclamped log values."""
+    the unclamped log values.
+
+    With `ModelConfig.time_head = "crossing"` the head also says whether the slot's event falls
+    after the tick's end (it is the look-ahead slot): `cross_logit [...]`, and the quantiles are
+    conditional on the answer: `time_q` given the event is inside the tick, `time_q_la` (and
+    `time_q_la_log`) given it is the look-ahead. One set of quantiles for both has to cover a
+    mixture of ~10 ms gaps between moves and seconds of waiting past the tick, and its median
+    lands between the two; split, each part is the simple distribution it looks like."""
 
     keys = ("time_q", "time_q_log")
 
     def __init__(self, d: int, cfg: ModelConfig):
-        super().__init__(d, 3)
+        self.crossing = cfg.time_head == "crossing"
+        super().__init__(d, 7 if self.crossing else 3)
+        if self.crossing:
+            self.keys = ("time_q", "time_q_log", "time_q_la", "time_q_la_log", "cross_logit")
         self.log_max = math.log1p(cfg.time_max_ms)
         with torch.no_grad():  # start near q10 ≈ 20 ms, q50 ≈ 55 ms, q90 ≈ 250 ms, for every slot
             self.proj.weight.mul_(0.01)
-            self.proj.bias.copy_(torch.tensor([_inv_softplus(3.0), _inv_softplus(1.0), _inv_softplus(1.5)]))
+            start = [_inv_softplus(3.0), _inv_softplus(1.0), _inv_softplus(1.5)]
+            if self.crossing:  # look-ahead: q10 ≈ 150 ms, q50 ≈ 400 ms, q90 ≈ 2 s; crossing p ≈ 0.3
+                start += [_inv_softplus(5.0), _inv_softplus(1.0), _inv_softplus(1.6), -1.0]
+            self.proj.bias.copy_(torch.tensor(start))
+
+    def _quantiles(self, raw, name: str) -> dict:
+        log_q = softplus(raw).cumsum(-1)  # [..., 3] log1p(ms), ascending
+        return {name: module(raw).expm1(cap(log_q, self.log_max)), f"{name}_log": log_q}
 
     def params(self, raw) -> dict:
-        """raw [..., 3] (torch or numpy) → time_q, time_q_log [..., 3]."""
-        log_q = softplus(raw).cumsum(-1)  # [..., 3] log1p(ms), ascending
-        return {"time_q": module(raw).expm1(cap(log_q, self.log_max)), "time_q_log": log_q}
+        """raw [..., 3] (or [..., 7] with crossing; torch or numpy) → time_q, time_q_log [..., 3]
+        (and time_q_la, time_q_la_log [..., 3], cross_logit [...])."""
+        out = self._quantiles(raw[..., :3], "time_q")
+        if self.crossing:
+            out.update(self._quantiles(raw[..., 3:6], "time_q_la"))
+            out["cross_logit"] = raw[..., 6]
+        return out
 
     def nll(self, out: dict, target: torch.Tensor) -> torch.Tensor:
+        """Pinball loss of dt (in-window quantiles; the loss picks per slot with a crossing head)."""
         return pinball_loss(out["time_q_log"], torch.log1p(target.clamp(min=0.0)))
 
     def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:

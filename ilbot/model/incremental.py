@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .anchors import anchor_inputs, anchor_pull
 from .model import UnifiedEventModel
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -115,6 +116,9 @@ class IncrementalDecoder:
             # ModelConfig options (see ActionDecoder, UnifiedEventModel)
             self.xy_residual = model.cfg.xy_residual
             self.elapsed_w = None if dec.elapsed is None else (_np(dec.elapsed.weight.T), _np(dec.elapsed.bias))  # [2,d], [d]
+            an = model.anchors
+            self.anchor_in = None if an is None else (_np(an.inputs.weight.T), _np(an.inputs.bias))  # [K·4,d], [d]
+            self.anchor_gain = None if an is None else _fold_ln(dec.ln, an.gains.weight, an.gains.bias)  # [d,K], [K]
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
@@ -183,10 +187,11 @@ class IncrementalDecoder:
             x += L["down"][1]
         return self._standardise(x, self.final_eps)  # [B,d]
 
-    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, rel: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy).
         prev_xy [B,2]: the previous event's position, the origin of x_mu, y_mu when the model
-        has xy_residual (ignored otherwise)."""
+        has xy_residual (ignored otherwise); rel [B,K,2]: the anchor offsets from anchor_input,
+        whose pull moves x_mu, y_mu when the model has anchors."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
         a, b = self.core_split
         m = self.model
@@ -197,7 +202,19 @@ class IncrementalDecoder:
         if self.xy_residual and prev_xy is not None:
             out["x_mu"] = out["x_mu"] + (prev_xy[:, 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev_xy[:, 1] - 0.5)
+        if self.anchor_gain is not None and rel is not None:
+            pull = anchor_pull(hn @ self.anchor_gain[0] + self.anchor_gain[1], rel)  # [B,2]
+            out["x_mu"] = out["x_mu"] + pull[:, 0]
+            out["y_mu"] = out["y_mu"] + pull[:, 1]
         return out
+
+    def anchor_input(self, anchors: np.ndarray, valid: np.ndarray, prev_xy: np.ndarray) -> tuple:
+        """The anchors' term of a slot's input and their offsets: anchors [B,K,2], valid [B,K],
+        prev_xy [B,2] → (input [B,d], rel [B,K,2] for core()); (None, None) without anchors."""
+        if self.anchor_in is None:
+            return None, None
+        feats, rel = anchor_inputs(anchors, valid, prev_xy)  # [B,K·4], [B,K,2]
+        return feats.astype(np.float32) @ self.anchor_in[0] + self.anchor_in[1], rel
 
     def elapsed_input(self, elapsed_ms: np.ndarray, tick_ms: float) -> np.ndarray | None:
         """The slot_elapsed_input term to add to a slot's input: elapsed_ms [B] (tick start to

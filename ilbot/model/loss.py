@@ -1,6 +1,6 @@
 """UnifiedEventLoss (DESIGN §6): one loss over every head, each component its own function.
 
-    total = w_event·CE(event, class weights by name) + w_time·pinball(q10, q50, q90)
+    total = w_event·CE(event, class weights by name) + w_time·(pinball(q10, q50, q90) + crossing)
           + w_xy·GaussianNLL(x, y) + w_aux·(CE(button|CLICK) + CE(key_action|KEY)
           + CE(key_id|KEY) + CE(scroll_y|SCROLL))
 
@@ -9,6 +9,10 @@ conditional parts over the valid slots of their event type. Invalid slots contri
 zero, to the value and to the gradient (their values are selected away with torch.where, and
 their targets are zeroed first so no NaN can be produced there). A batch without any slot of a
 type gives that part 0, never NaN.
+
+With a crossing time head (ModelConfig.time_head) the pinball loss takes, per slot, the quantiles
+of its kind (the look-ahead's for the window's last valid slot, the in-window ones otherwise) and
+`crossing` is the binary cross-entropy of cross_logit against that kind; without one it is 0.
 """
 
 from __future__ import annotations
@@ -78,6 +82,18 @@ def time_loss(time_q_log: torch.Tensor, dt_ms: torch.Tensor, mask: torch.Tensor)
     return masked_mean(pinball_loss(time_q_log, torch.log1p(dt_ms.clamp(min=0.0))), mask)
 
 
+def lookahead_slots(mask: torch.Tensor) -> torch.Tensor:
+    """The look-ahead slot of every window: its last valid slot (valid slots are a prefix). [B,A] bool."""
+    after = torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1)  # [B,A] is slot i+1 valid
+    return mask & ~after
+
+
+def crossing_loss(cross_logit: torch.Tensor, lookahead: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BCE of "this slot's event falls after the tick's end" over the valid slots."""
+    bce = F.binary_cross_entropy_with_logits(cross_logit.float(), lookahead.float(), reduction="none")
+    return masked_mean(bce, mask)
+
+
 def xy_loss(out: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
     """Gaussian NLL of the position, x and y summed (the NLL of the point), mean over valid slots."""
     nll = gaussian_nll(out["x_mu"], out["x_logsig"], x, beta) + gaussian_nll(out["y_mu"], out["y_logsig"], y, beta)
@@ -91,7 +107,7 @@ class UnifiedEventLoss(nn.Module):
     to β-NLL (0.5 is the usual value).
 
     forward(out, targets [B,A,7], target_mask [B,A]) → (total, parts) where parts maps
-    event, time, xy, button, key_action, key_id, scroll_y and aux (their sum) to scalars."""
+    event, time, crossing, xy, button, key_action, key_id, scroll_y and aux (their sum) to scalars."""
 
     def __init__(self, class_weights: dict | str | None = None, event_counts: dict | None = None, *,
                  w_event: float = 1.0, w_time: float = 1.0, w_xy: float = 1.0, w_aux: float = 1.0, beta: float = 0.0):
@@ -115,13 +131,19 @@ class UnifiedEventLoss(nn.Module):
         parts = {
             "event": event_cross_entropy(out["event_logits"], types, mask, self.class_weights.to(out["event_logits"].dtype)),
             "time": time_loss(out["time_q_log"], col("dt_ms"), mask),
+            "crossing": torch.zeros((), device=mask.device),
             "xy": xy_loss(out, col("x"), col("y"), mask, self.beta),
             "button": masked_cross_entropy(out["button_logits"], cls("button"), click),
             "key_action": masked_cross_entropy(out["key_action_logits"], cls("key_action"), key),
             "key_id": masked_cross_entropy(out["key_id_logits"], cls("key_id"), key),
             "scroll_y": masked_cross_entropy(out["scroll_y_logits"], cls("scroll_y"), scroll),
         }
+        if "cross_logit" in out:  # a crossing time head: each slot's quantiles are those of its kind
+            la = lookahead_slots(mask)  # [B,A]
+            q_log = torch.where(la.unsqueeze(-1), out["time_q_la_log"], out["time_q_log"])  # [B,A,3]
+            parts["time"] = time_loss(q_log, col("dt_ms"), mask)
+            parts["crossing"] = crossing_loss(out["cross_logit"], la, mask)
         parts["aux"] = parts["button"] + parts["key_action"] + parts["key_id"] + parts["scroll_y"]
-        total = (self.w_event * parts["event"] + self.w_time * parts["time"] + self.w_xy * parts["xy"]
+        total = (self.w_event * parts["event"] + self.w_time * (parts["time"] + parts["crossing"]) + self.w_xy * parts["xy"]
                  + self.w_aux * parts["aux"])
         return total, parts

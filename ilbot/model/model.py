@@ -11,7 +11,8 @@ x_logsig, y_mu, y_logsig (normalised window units), button_logits 4, key_action_
 key_id_logits V, scroll_y_logits 3. All heads run on every slot here (their losses are masked);
 the planner runs the event-specific ones only where the sampled event needs them.
 With `cfg.xy_residual` x_mu, y_mu are the previous event's position plus the head's offset
-(see ModelConfig).
+(see ModelConfig); with `cfg.anchors` each slot also sees, and its mean is pulled toward, the
+game state's on-screen positions (ilbot.model.anchors).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL
+from .anchors import PositionAnchors, anchor_inputs, anchor_pull
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
@@ -47,6 +49,7 @@ class UnifiedEventModel(nn.Module):
         self.key_id_head = CategoricalHead(d, "key_id", cfg.key_vocab_size)
         self.scroll_y_head = CategoricalHead(d, "scroll_y", N_SCROLL)
         self.loss_fn = loss or UnifiedEventLoss()
+        self.anchors = PositionAnchors(cfg.anchors, d) if cfg.anchors else None  # only then: older checkpoints load
 
     @property
     def core_heads(self) -> tuple:
@@ -84,12 +87,21 @@ class UnifiedEventModel(nn.Module):
                              "(in the batch or as the targets argument); use ilbot.model.Planner to sample")
         tg, tmask = tg.float(), tmask.bool()
         context = self.encode(batch)  # [B,T,d]
-        h = self.decoder(self.decoder.slot_inputs(tg, tmask), context)  # [B,A,d]
+        x = self.decoder.slot_inputs(tg, tmask)  # [B,A,d]
+        prev = previous_xy(tg, last_history_xy(batch["history"].float(), batch["history_mask"]))  # [B,A,2]
+        if self.anchors is not None:
+            pos, valid = self.anchors.positions(batch["gamestate"])  # [B,K,2], [B,K]
+            feats, rel = anchor_inputs(pos[:, None], valid[:, None], prev)  # [B,A,K·4], [B,A,K,2]
+            x = x + self.anchors.inputs(feats)  # [B,A,d]
+        h = self.decoder(x, context)  # [B,A,d]
         out = self.heads(h)
         if self.cfg.xy_residual:  # the head's mean is an offset from the previous event's position
-            prev = previous_xy(tg, last_history_xy(batch["history"].float(), batch["history_mask"]))  # [B,A,2]
             out["x_mu"] = out["x_mu"] + (prev[..., 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev[..., 1] - 0.5)
+        if self.anchors is not None:  # … pulled toward the anchors by the slot's gains
+            pull = anchor_pull(self.anchors.gains(h), rel)  # [B,A,2]
+            out["x_mu"] = out["x_mu"] + pull[..., 0]
+            out["y_mu"] = out["y_mu"] + pull[..., 1]
         if targets is not None:
             out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask)
         return out

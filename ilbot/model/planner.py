@@ -13,6 +13,10 @@ row, rows stop independently, the batch runs until every row has stopped); `samp
 the raw per-slot samples as arrays for metrics. A batch consumes the generator differently from
 the same contexts planned one by one, so the draws differ (each is reproducible).
 
+With a crossing time head (ModelConfig.time_head) a slot also draws whether its event falls
+after the tick's end (the head's probability); such a slot is the crossing one whatever its
+in-window dt, and an in-window dt that runs past the end crosses too.
+
 Temperature applies to every draw: event type (logits / T), time (distance from the median in
 log space × T) and position (σ × T); T = 0 gives the mode. The plan reports the model's own σ
 and probabilities (at T = 1), whatever the temperature.
@@ -151,19 +155,29 @@ class Planner:
         state = dec.start(self.model.encode(batch))  # caches; context [B,T,d] → folded cross-attention
         U = torch.rand(A, 6, B, generator=g).numpy()  # per slot: event, time, button, key_action, key_id, scroll
         N = torch.randn(A, 2, B, generator=g).numpy()  # per slot: x, y noise
+        crossing = self.model.time_head.crossing  # drawn after the others: older models keep their streams
+        Uc = torch.rand(A, B, generator=g).numpy() if crossing else None  # per slot: does it cross the tick's end
         slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
         zeros = np.zeros(B, np.int64)
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
         cum = np.zeros(B)  # ms since the tick start
         x = np.repeat(dec.start_in[None], B, axis=0)  # [B,d] slot 0's input
-        # xy_residual: the previous event's position (slot 0: the last history event)
-        prev_xy = last_history_xy(batch["history"].float(), batch["history_mask"]).numpy() if dec.xy_residual else None
+        # xy_residual and anchors: the previous event's position (slot 0: the last history event)
+        anchors = self.model.anchors
+        track = dec.xy_residual or anchors is not None
+        prev_xy = last_history_xy(batch["history"].float(), batch["history_mask"]).numpy() if track else None
+        if anchors is not None:
+            pos, valid = (a.numpy() for a in anchors.positions(batch["gamestate"]))  # [B,K,2], [B,K]
         for i in range(n_slots):
             extra = dec.elapsed_input(cum, tick_ms)  # slot_elapsed_input: time from tick start to the previous event
             if extra is not None:
                 x = x + extra
+            rel = None
+            if anchors is not None:
+                extra, rel = dec.anchor_input(pos, valid, prev_xy)  # [B,d], [B,K,2]
+                x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
-            out = dec.core(hn, prev_xy)
+            out = dec.core(hn, prev_xy, rel)
             probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
             etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
                      else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B]
@@ -172,8 +186,14 @@ class Planner:
             py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
             if prev_xy is not None:
                 prev_xy = np.stack([px, py], axis=-1)  # [B,2] next slot's origin
+            crosses = np.zeros(B, bool)
+            if crossing:  # the head says whether this slot is past the tick's end; if so its dt is the look-ahead's
+                logit = out["cross_logit"]
+                crosses = logit > 0 if T_ <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T_))
+                dt_la = sample_time(out["time_q_la"], T_, u=U[i, 1]).astype(np.float64)
+                dt = np.where(crosses, np.maximum(dt_la, tick_ms - cum), dt)
             cum = cum + dt
-            active = active & (cum < tick_ms)  # this slot's event is performed; the crossing one is not
+            active = active & ~crosses & (cum < tick_ms)  # this slot's event is performed; the crossing one is not
             if not active.any():
                 slots.append((etype, dt, cum, px, py, out, probs, active, zeros, zeros, zeros, zeros))
                 break

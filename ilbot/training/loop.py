@@ -62,8 +62,11 @@ def build_model(cfg: TrainConfig, ds):
 
     geometry = {"n_ticks": int(ds["gamestate"].shape[1]), "n_features": int(ds["gamestate"].shape[2]),
                 "n_slots": int(ds["targets"].shape[1]), "key_vocab_size": len(ds.key_vocab)}
+    model_table = dict(cfg.model)
+    if model_table.get("anchors") == "spec":  # the position anchors the dataset's feature spec names
+        model_table["anchors"] = spec_anchors(ds)
     try:
-        mcfg = ModelConfig.from_dict({**geometry, **cfg.model})
+        mcfg = ModelConfig.from_dict({**geometry, **model_table})
     except KeyError as e:
         raise ConfigError(f"unknown config key 'model.{e.args[0]}' (not a ModelConfig field)") from None
     except (TypeError, ValueError) as e:
@@ -71,7 +74,28 @@ def build_model(cfg: TrainConfig, ds):
     cw = cfg.loss.class_weights
     loss = UnifiedEventLoss(None if cw == "default" else cw, ds.stats.get("event_counts"), w_event=cfg.loss.w_event,
                             w_time=cfg.loss.w_time, w_xy=cfg.loss.w_xy, w_aux=cfg.loss.w_aux, beta=cfg.loss.beta_nll)
-    return UnifiedEventModel(mcfg, loss=loss)
+    model = UnifiedEventModel(mcfg, loss=loss)
+    if model.anchors is not None:  # the anchors read raw positions back from normalised features
+        model.anchors.set_feature_stats(ds.stats["feature_mean"], ds.stats["feature_std"])
+    return model
+
+
+def spec_anchors(ds) -> list[list[int]]:
+    """The [[anchor]] list of the feature spec the dataset was built with (config `model.anchors = "spec"`)."""
+    from ..data.featurespec import load_spec
+
+    name = ds.meta.get("feature_spec")
+    try:
+        spec = load_spec(name) if name else None
+    except ConfigError as e:
+        raise ConfigError(f"config key 'model.anchors': {e}") from None
+    if spec is not None and spec.hash != ds.meta.get("spec_hash"):
+        raise ConfigError(f"config key 'model.anchors': feature spec {name!r} has hash {spec.hash}, "
+                          f"the dataset was built with {ds.meta.get('spec_hash')}")
+    anchors = spec.anchors if spec else []
+    if not anchors:
+        raise ConfigError(f"config key 'model.anchors': the dataset's feature spec {name!r} names no [[anchor]]")
+    return anchors
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:

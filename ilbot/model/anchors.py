@@ -1,0 +1,84 @@
+"""Position anchors: on-screen positions in the game state that the cursor may head for.
+
+A feature spec may say that some of its features are positions in the model's own units (x, y
+normalised to the game window), each with validity features (the sandbox: its five resource
+nodes, valid while active and visible). `ModelConfig.anchors` lists them as feature indices
+`[x, y, valid…]` (the training config's `anchors = "spec"` takes the spec's list). The model then
+relates every slot to them, given the slot's previous event position `prev`:
+
+- input: slot i gets, through one linear map, the offset from `prev` to each anchor, its length
+  and the anchor's validity (`[K·4]`): "the cursor is on a node" and "the node is up and to the
+  left" become linear in the input instead of something the network must compute from two
+  absolute positions it sees in different places (the game state and the slot embedding);
+- position mean: x_mu, y_mu get a pull Σ_k g_k·(anchor_k − prev) with per-slot gains g [K] from the
+  decoder state. A reach toward node k is then "a fraction g_k of the way there", one number per
+  slot, however far the node is; the gain map starts at zero, so the model starts as without
+  anchors and learns to use them.
+
+Features enter the model normalised with the dataset's mean and std; the anchors need the raw
+values back, so the module keeps those statistics for its indices as buffers (`set_feature_stats`
+at training time; saved with the weights). Positions come from the newest tick of the context.
+The functions take torch tensors and numpy arrays alike: the planner's numpy slot loop uses the
+same maths as training (tests/test_model_anchors.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.encoding import FEATURE_STD_EPS
+from .xp import module
+
+N_ANCHOR_INPUTS = 4  # per anchor: dx, dy, distance, valid
+
+
+def anchor_inputs(anchors, valid, prev):
+    """Offsets from the previous position to every anchor, as slot inputs.
+
+    anchors [..., K, 2], valid [..., K] (0/1), prev [..., 2] (broadcastable leading dims) →
+    (inputs [..., K·4]: dx, dy, |d|, valid per anchor, zero but for `valid` when invalid;
+    offsets [..., K, 2]: anchor − prev, zero when invalid)."""
+    xp = module(prev)
+    rel = (anchors - prev[..., None, :]) * valid[..., None]  # [..., K, 2]
+    # the 1e-12 keeps the square root's gradient finite at a zero offset (the cursor on an anchor)
+    dist = xp.sqrt(rel[..., 0] ** 2 + rel[..., 1] ** 2 + 1e-12) * valid  # [..., K]
+    feats = xp.stack([rel[..., 0], rel[..., 1], dist, xp.broadcast_to(valid, dist.shape)], -1)  # [..., K, 4]
+    return feats.reshape(*feats.shape[:-2], -1), rel
+
+
+def anchor_pull(gains, rel):
+    """Σ_k g_k·(anchor_k − prev): gains [..., K], offsets [..., K, 2] → [..., 2]."""
+    return (gains[..., None] * rel).sum(-2)
+
+
+class PositionAnchors(nn.Module):
+    def __init__(self, anchors: Sequence[Sequence[int]], d: int):
+        super().__init__()
+        idx = torch.as_tensor([list(a) for a in anchors], dtype=torch.long)  # [K, 2+V]
+        self.register_buffer("index", idx, persistent=False)  # from the config, not the weights
+        # raw = normalised·std + mean for the indexed features (set_feature_stats; 0/1 = identity)
+        self.register_buffer("mean", torch.zeros(idx.shape, dtype=torch.float32))  # [K, 2+V]
+        self.register_buffer("std", torch.ones(idx.shape, dtype=torch.float32))  # [K, 2+V]
+        self.n = idx.shape[0]  # K
+        self.inputs = nn.Linear(self.n * N_ANCHOR_INPUTS, d)  # [K·4] → d, added to each slot's input
+        self.gains = nn.Linear(d, self.n)  # decoder state → g [K]
+        nn.init.zeros_(self.gains.weight)  # no pull at the start: the model begins as without anchors
+        nn.init.zeros_(self.gains.bias)
+
+    def set_feature_stats(self, feature_mean: Sequence[float], feature_std: Sequence[float]) -> None:
+        """The dataset's normalisation (stats.json feature_mean, feature_std [F])."""
+        mean = torch.as_tensor(np.asarray(feature_mean, np.float32))
+        std = torch.as_tensor(np.maximum(np.asarray(feature_std, np.float32), FEATURE_STD_EPS))  # the floor normalise_features used
+        self.mean.copy_(mean[self.index])
+        self.std.copy_(std[self.index])
+
+    def positions(self, gamestate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """gamestate [B,T,F] (normalised) → anchors [B,K,2] (window units), valid [B,K] (0/1 float)
+        from the newest tick."""
+        raw = gamestate[:, -1].float()[:, self.index] * self.std + self.mean  # [B,K,2+V]
+        valid = (raw[..., 2:] > 0.5).all(-1).float()  # [B,K] every validity feature set (none: always valid)
+        return raw[..., :2], valid

@@ -1,0 +1,104 @@
+"""Position anchors (ilbot.model.anchors): the spec's [[anchor]] list, the raw positions read back
+from normalised features, the pull toward an anchor, training's `anchors = "spec"`, and the
+checkpoint round trip. The planner path equals the full pass in tests/test_model_options.py."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ilbot.data.dataset import open_dataset
+from ilbot.data.featurespec import load_spec, spec_from_dict
+from ilbot.errors import ConfigError
+from ilbot.model import ModelConfig, UnifiedEventModel
+from ilbot.model.anchors import anchor_inputs
+from ilbot.model.checkpoint import load_checkpoint, save_checkpoint
+from ilbot.training.config import config_from_dict
+from ilbot.training.loop import build_model
+from ilbot.training.synthetic import make_dataset
+
+SANDBOX_DATASET = Path(__file__).resolve().parents[1] / "ilbot" / "sandbox" / "assets" / "dataset"
+
+
+def _doc(anchor=None):
+    doc = {"name": "t", "slot": [{"index": 0, "count": 128, "transform": "zero"}]}
+    if anchor is not None:
+        doc["anchor"] = anchor
+    return doc
+
+
+def test_spec_anchors_expand_count_and_leave_the_hash_alone():
+    plain = spec_from_dict(_doc())
+    spec = spec_from_dict(_doc([{"x": 10, "y": 20, "valid": [30, 40], "count": 2}]))
+    assert spec.anchors == [[10, 20, 30, 40], [11, 21, 31, 41]]
+    assert spec.hash == plain.hash and plain.anchors == []
+    assert load_spec("sandbox").anchors[0] == [30, 35, 20, 25] and len(load_spec("sandbox").anchors) == 5
+
+
+def test_mixed_anchor_widths_are_refused():
+    with pytest.raises(ConfigError, match="same number of `valid`"):
+        spec_from_dict(_doc([{"x": 10, "y": 20, "valid": [30, 40]}, {"x": 1, "y": 2, "valid": 3}]))
+
+
+@pytest.mark.parametrize("bad, msg", [({"x": 1}, "needs `x` and `y`"), ({"x": 1, "y": 2, "z": 3}, "needs `x` and `y`"),
+                                      ({"x": 1, "y": "a"}, "must be integers"), ({"x": 127, "y": 2, "count": 3}, "outside")])
+def test_bad_anchor_entries_name_the_entry(bad, msg):
+    with pytest.raises(ConfigError, match=rf"\[\[anchor\]\] #1: .*{msg}"):
+        spec_from_dict(_doc([bad]))
+
+
+def test_model_config_checks_anchor_indices():
+    with pytest.raises(ValueError, match="outside"):
+        ModelConfig(anchors=[[0, 200]])
+    with pytest.raises(ValueError, match="same number"):
+        ModelConfig(anchors=[[0, 1], [2, 3, 4]])
+
+
+def test_inputs_are_offsets_and_zero_for_invalid_anchors():
+    anchors = np.array([[[0.5, 0.5], [0.9, 0.1]]])  # [1,K=2,2]
+    feats, rel = anchor_inputs(anchors, np.array([[1.0, 0.0]]), np.array([[0.2, 0.1]]))
+    assert np.allclose(rel, [[[0.3, 0.4], [0.0, 0.0]]])
+    assert np.allclose(feats, [[0.3, 0.4, 0.5, 1.0, 0, 0, 0, 0]], atol=1e-5)
+    t_feats, t_rel = anchor_inputs(torch.tensor(anchors), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.2, 0.1]]))
+    assert np.allclose(t_feats.numpy(), feats) and np.allclose(t_rel.numpy(), rel)
+
+
+def test_a_gain_of_one_puts_the_mean_on_the_anchor():
+    """With a zero residual head, gain 1 on anchor 1 moves x_mu, y_mu exactly onto its raw position,
+    read back through the normalisation; an invalid anchor pulls nothing."""
+    torch.manual_seed(0)
+    model = UnifiedEventModel(ModelConfig(d_model=32, n_heads=4, xy_residual=True, anchors=[[0, 1, 2], [3, 4, 5]])).eval()
+    mean, std = np.zeros(128), np.ones(128)
+    mean[3:5], std[3:5] = [0.5, 0.4], [0.2, 0.1]
+    model.anchors.set_feature_stats(mean, std)
+    B, A = 2, 100
+    b = {"gamestate": torch.zeros(B, 10, 128), "history": torch.zeros(B, 10, A, 8),
+         "history_mask": torch.zeros(B, 10, A, dtype=torch.bool), "targets": torch.zeros(B, A, 7),
+         "target_mask": torch.ones(B, A, dtype=torch.bool)}
+    b["gamestate"][:, -1, 3:6] = torch.tensor([1.0, -2.0, 1.0])  # raw (0.7, 0.2), valid
+    b["gamestate"][1, -1, 5] = 0.0  # row 1: anchor 1 invalid
+    with torch.no_grad():
+        model.xy_head.proj.weight.zero_()
+        model.xy_head.proj.bias[0::2] = 0.0
+        model.anchors.gains.bias.copy_(torch.tensor([0.0, 1.0]))
+        out = model(b)
+    assert torch.allclose(out["x_mu"][0], torch.tensor(0.7)) and torch.allclose(out["y_mu"][0], torch.tensor(0.2))
+    assert torch.allclose(out["x_mu"][1, 1:], torch.tensor(0.0)) and torch.allclose(out["x_mu"][1, 0], torch.tensor(0.5))
+
+
+def test_training_takes_the_spec_anchors_and_the_checkpoint_keeps_their_stats(tmp_path):
+    ds = open_dataset(SANDBOX_DATASET, split="train")
+    model = build_model(config_from_dict({"model": {"d_model": 32, "anchors": "spec"}}), ds)
+    assert model.cfg.anchors == load_spec("sandbox").anchors
+    std = np.maximum(np.asarray(ds.stats["feature_std"], np.float32), 1e-6)
+    assert np.allclose(model.anchors.std[:, 0].numpy(), std[30:35]) and model.anchors.mean.abs().sum() > 0
+    save_checkpoint(tmp_path / "ck", model, spec_hash=ds.meta["spec_hash"], key_vocab=ds.key_vocab, stats=ds.stats)
+    back = load_checkpoint(tmp_path / "ck").model
+    assert torch.equal(back.anchors.mean, model.anchors.mean) and torch.equal(back.anchors.index, model.anchors.index)
+
+
+def test_anchors_from_a_spec_without_any_are_a_config_error(tmp_path):
+    ds = open_dataset(make_dataset(tmp_path, n_sessions=2, duration_s=20), split="train")  # the empty spec
+    with pytest.raises(ConfigError, match="model.anchors.*names no"):
+        build_model(config_from_dict({"model": {"d_model": 32, "anchors": "spec"}}), ds)
