@@ -14,8 +14,8 @@ from ilbot.model.synthetic import synthetic_windows
 
 ANCHORS = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]  # synthetic features as positions; valid when above 0.5
 OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residual=True, slot_elapsed_input=True),
-           dict(anchors=ANCHORS), dict(time_head="crossing"),
-           dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing")]
+           dict(anchors=ANCHORS), dict(time_head="crossing"), dict(xy_step_input=True),
+           dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True)]
 
 
 def _model_and_batch(opts, B=3):
@@ -23,7 +23,7 @@ def _model_and_batch(opts, B=3):
     model = UnifiedEventModel(ModelConfig(d_model=64, n_heads=4, n_decoder_layers=2, **opts)).eval()
     with torch.no_grad():  # non-trivial LayerNorm affines and xy offsets, so every term is exercised
         for name, p in model.named_parameters():
-            if "ln" in name or "xy_head" in name or "elapsed" in name or "anchors" in name:
+            if "ln" in name or "xy_head" in name or "elapsed" in name or "anchors" in name or "step_in" in name:
                 p.add_(0.3 * torch.randn_like(p))
     b = {k: torch.from_numpy(v) for k, v in synthetic_windows(B, seed=11, max_events=30).items()}
     b["target_mask"][:] = True  # compare every slot
@@ -50,6 +50,10 @@ def test_last_history_xy_takes_the_latest_valid_event_or_the_centre():
     h[0, 2, 0, 1:3] = torch.tensor([0.4, 0.4])  # later but padding: ignored
     got = last_history_xy(h, m)
     assert torch.allclose(got, torch.tensor([[0.2, 0.7], [0.5, 0.5]]))
+    before = last_history_xy(h, m, before=1)  # the event before the latest; none → the centre
+    assert torch.allclose(before, torch.tensor([[0.9, 0.9], [0.5, 0.5]]))
+    m[0, 0, 3] = False  # only one event: "before" is that event itself (a zero step)
+    assert torch.allclose(last_history_xy(h, m, before=1)[0], torch.tensor([0.2, 0.7]))
     tg = torch.rand(2, 5, 7)
     prev = previous_xy(tg, got)
     assert torch.equal(prev[:, 0], got) and torch.equal(prev[:, 1:], tg[:, :-1, TG["x"]:TG["y"] + 1])
@@ -80,6 +84,7 @@ def test_planner_style_incremental_equals_full_pass(opts):
     rows = target_to_history_rows(tg).numpy()
     since = np.cumsum(tg[..., TG["dt_ms"]].numpy().astype(np.float64), axis=-1)  # [B,A]
     prev = last_history_xy(b["history"].float(), b["history_mask"]).numpy()
+    prev2 = last_history_xy(b["history"].float(), b["history_mask"], before=1).numpy()
     B, A = since.shape
     got = {k: [] for k in ("time_q", "time_q_log", "x_mu", "y_mu", "x_logsig", "event_logits")}
     if opts.get("time_head") == "crossing":
@@ -91,12 +96,15 @@ def test_planner_style_incremental_equals_full_pass(opts):
         extra = dec.elapsed_input(cum, TICK_MS)
         assert (extra is None) == (not opts.get("slot_elapsed_input", False))
         xi = x if extra is None else x + extra
+        step = dec.step_input(prev, prev2)
+        assert (step is None) == (not opts.get("xy_step_input", False))
+        xi = xi if step is None else xi + step
         a_in, rel = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
         out = dec.core(dec.step(state, xi if a_in is None else xi + a_in, i), prev, rel)
         for k in got:
             got[k].append(out[k])
         r = rows[:, i]
-        prev = np.stack([r[:, 1], r[:, 2]], axis=-1)
+        prev2, prev = prev, np.stack([r[:, 1], r[:, 2]], axis=-1)
         if i + 1 < A:
             x = dec.embed(r[:, 3].astype(int), r[:, 0], r[:, 1], r[:, 2], r[:, 4].astype(int), r[:, 5].astype(int),
                           r[:, 6].astype(int), r[:, 7].astype(int), since[:, i], i + 1)

@@ -49,6 +49,10 @@ class ModelConfig:
     # post-hoc σ calibration (ilbot.model.calibrate): σ_x, σ_y are multiplied by these after the
     # bounds; 1.0 while training (the NLL fits σ itself), fitted afterwards so the 1σ coverage of
     # training windows is 0.683 (heavy-tailed residuals make the NLL's σ cover too much).
+    # xy_step_input: slot i's input also gets, through its own linear map, the step from event
+    # i−2 to event i−1 (ActionDecoder.STEP_SCALE × window units): the cursor's velocity, which the
+    # network would otherwise compute as the small difference of two embedded absolute positions.
+    xy_step_input: bool = False
     x_sigma_scale: float = 1.0
     y_sigma_scale: float = 1.0
     tick_ms: float = TICK_MS  # the tick length for slot_elapsed_input in teacher forcing (the planner uses its own)

@@ -11,6 +11,11 @@ With `slot_elapsed_input` (ModelConfig) slot i also gets, through its own linear
 the time from the tick start to event i−1 (0 for slot 0) and the time left to the tick end, both
 log1p-scaled: the remaining time is what decides whether the next event falls inside the tick,
 and a linear map of log(elapsed) alone cannot express it.
+
+With `xy_step_input` slot i also gets, through the linear map `step_in`, the step from event i−2
+to event i−1 times STEP_SCALE (a 10 px step on an 800 px window reads 0.125): continuing a
+stroke needs that difference, which is tiny next to the embedded absolute positions it would
+otherwise be computed from. The model supplies the positions (UnifiedEventModel.forward).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from .fields import target_to_history_rows
 
 
 class ActionDecoder(nn.Module):
+    STEP_SCALE = 10.0  # xy_step_input: window units → input units
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         d = cfg.d_model
@@ -39,11 +46,16 @@ class ActionDecoder(nn.Module):
         self.tick_ms = cfg.tick_ms
         self.dt_log_scale = cfg.dt_log_scale
         self.elapsed = nn.Linear(2, d) if cfg.slot_elapsed_input else None  # only then: older checkpoints load
+        self.step_in = nn.Linear(2, d) if cfg.xy_step_input else None
 
     def elapsed_features(self, elapsed_ms: torch.Tensor, tick_ms: float) -> torch.Tensor:
         """[...] ms from the tick start to the previous event → [..., 2] (elapsed, remaining), log1p-scaled."""
         s = self.dt_log_scale
         return torch.stack([dt_feature(elapsed_ms, s), dt_feature(tick_ms - elapsed_ms, s)], dim=-1)
+
+    def step_input(self, prev_xy: torch.Tensor, prev2_xy: torch.Tensor) -> torch.Tensor:
+        """xy_step_input's term: positions of events i−1 and i−2 [..., 2] → [..., d]."""
+        return self.step_in((prev_xy - prev2_xy) * self.STEP_SCALE)
 
     def slot_inputs(self, targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
         """Teacher-forced inputs: targets [B,A,7], mask [B,A] → [B,A,d] (slot i ← event i−1)."""

@@ -32,14 +32,18 @@ def target_to_history_rows(targets: torch.Tensor) -> torch.Tensor:
     return torch.cat([targets[..., :3], types, targets[..., 3:]], dim=-1)  # [..., 8]
 
 
-def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
+def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor, before: int = 0) -> torch.Tensor:
     """history [B,T,A,8], mask [B,T,A] → (x, y) [B,2] of the latest valid history event (ticks
-    and slots in time order); the window centre (0.5, 0.5) when the history has no event."""
+    and slots in time order), or with `before` = 1 of the one before it; the window centre
+    (0.5, 0.5) when the history has no event, the latest event's position when it has one only."""
     B = history.shape[0]
     flat = history.reshape(B, -1, history.shape[-1])  # [B,T·A,8]
     m = history_mask.reshape(B, -1).bool()  # [B,T·A]
     order = torch.arange(1, m.shape[1] + 1, device=m.device)  # [T·A] 1-based so 0 means "none"
     last = (m * order).amax(dim=1)  # [B] 1-based index of the last valid event, 0 if none
+    if before:  # the one before: the latest valid index below `last`, else `last` itself
+        earlier = ((m * order) * (order < last.unsqueeze(1))).amax(dim=1)  # [B]
+        last = torch.where(earlier > 0, earlier, last)
     xy = flat[torch.arange(B, device=m.device), (last - 1).clamp(min=0)][:, [H["x"], H["y"]]].float()  # [B,2]
     return torch.where((last > 0).unsqueeze(-1), xy, torch.full_like(xy, 0.5))
 

@@ -116,6 +116,7 @@ class IncrementalDecoder:
             # ModelConfig options (see ActionDecoder, UnifiedEventModel)
             self.xy_residual = model.cfg.xy_residual
             self.elapsed_w = None if dec.elapsed is None else (_np(dec.elapsed.weight.T), _np(dec.elapsed.bias))  # [2,d], [d]
+            self.step_w = None if dec.step_in is None else (_np(dec.step_in.weight.T) * dec.STEP_SCALE, _np(dec.step_in.bias))  # [2,d], [d]
             an = model.anchors
             self.anchor_in = None if an is None else (_np(an.inputs.weight.T), _np(an.inputs.bias))  # [K·4,d], [d]
             self.anchor_gain = None if an is None else _fold_ln(dec.ln, an.gains.weight, an.gains.bias)  # [d,K], [K]
@@ -207,6 +208,13 @@ class IncrementalDecoder:
             out["x_mu"] = out["x_mu"] + pull[:, 0]
             out["y_mu"] = out["y_mu"] + pull[:, 1]
         return out
+
+    def step_input(self, prev_xy: np.ndarray, prev2_xy: np.ndarray) -> np.ndarray | None:
+        """xy_step_input's term of a slot's input: positions of events i−1, i−2 [B,2] → [B,d];
+        None when the model has no such input (ActionDecoder.step_input)."""
+        if self.step_w is None:
+            return None
+        return (prev_xy - prev2_xy).astype(np.float32) @ self.step_w[0] + self.step_w[1]
 
     def anchor_input(self, anchors: np.ndarray, valid: np.ndarray, prev_xy: np.ndarray) -> tuple:
         """The anchors' term of a slot's input and their offsets: anchors [B,K,2], valid [B,K],

@@ -11,7 +11,8 @@ x_logsig, y_mu, y_logsig (normalised window units), button_logits 4, key_action_
 key_id_logits V, scroll_y_logits 3. All heads run on every slot here (their losses are masked);
 the planner runs the event-specific ones only where the sampled event needs them.
 With `cfg.xy_residual` x_mu, y_mu are the previous event's position plus the head's offset
-(see ModelConfig); with `cfg.anchors` each slot also sees, and its mean is pulled toward, the
+(see ModelConfig); `cfg.xy_step_input` adds the step between the previous two events to each
+slot's input (ActionDecoder); with `cfg.anchors` each slot also sees, and its mean is pulled toward, the
 game state's on-screen positions (ilbot.model.anchors).
 """
 
@@ -88,7 +89,11 @@ class UnifiedEventModel(nn.Module):
         tg, tmask = tg.float(), tmask.bool()
         context = self.encode(batch)  # [B,T,d]
         x = self.decoder.slot_inputs(tg, tmask)  # [B,A,d]
-        prev = previous_xy(tg, last_history_xy(batch["history"].float(), batch["history_mask"]))  # [B,A,2]
+        history = (batch["history"].float(), batch["history_mask"])
+        prev = previous_xy(tg, last_history_xy(*history))  # [B,A,2] event i−1's position
+        if self.decoder.step_in is not None:  # xy_step_input: the step from event i−2 to i−1
+            prev2 = torch.cat([last_history_xy(*history, before=1).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]
+            x = x + self.decoder.step_input(prev, prev2)  # [B,A,d]
         if self.anchors is not None:
             pos, valid = self.anchors.positions(batch["gamestate"])  # [B,K,2], [B,K]
             feats, rel = anchor_inputs(pos[:, None], valid[:, None], prev)  # [B,A,K·4], [B,A,K,2]

@@ -162,16 +162,20 @@ class Planner:
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
         cum = np.zeros(B)  # ms since the tick start
         x = np.repeat(dec.start_in[None], B, axis=0)  # [B,d] slot 0's input
-        # xy_residual and anchors: the previous event's position (slot 0: the last history event)
+        # xy_residual, xy_step_input, anchors: the previous event's position (slot 0: the last history event)
         anchors = self.model.anchors
-        track = dec.xy_residual or anchors is not None
-        prev_xy = last_history_xy(batch["history"].float(), batch["history_mask"]).numpy() if track else None
+        history = (batch["history"].float(), batch["history_mask"])
+        track = dec.xy_residual or anchors is not None or dec.step_w is not None
+        prev_xy = last_history_xy(*history).numpy() if track else None
+        prev2_xy = last_history_xy(*history, before=1).numpy() if dec.step_w is not None else None  # the event before
         if anchors is not None:
             pos, valid = (a.numpy() for a in anchors.positions(batch["gamestate"]))  # [B,K,2], [B,K]
         for i in range(n_slots):
             extra = dec.elapsed_input(cum, tick_ms)  # slot_elapsed_input: time from tick start to the previous event
             if extra is not None:
                 x = x + extra
+            if prev2_xy is not None:  # xy_step_input: the step between the previous two events
+                x = x + dec.step_input(prev_xy, prev2_xy)
             rel = None
             if anchors is not None:
                 extra, rel = dec.anchor_input(pos, valid, prev_xy)  # [B,d], [B,K,2]
@@ -185,6 +189,8 @@ class Planner:
             px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
             py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
             if prev_xy is not None:
+                if prev2_xy is not None:
+                    prev2_xy = prev_xy
                 prev_xy = np.stack([px, py], axis=-1)  # [B,2] next slot's origin
             crosses = np.zeros(B, bool)
             if crossing:  # the head says whether this slot is past the tick's end; if so its dt is the look-ahead's
