@@ -121,3 +121,20 @@ def test_planner_runs_with_options_and_mode_sampling_follows_the_origin(opts):
     assert np.isfinite(s["x"]).all() and np.isfinite(s["q50"]).all()
     again = Planner(model, temperature=0.0, seed=0).sample_slots({k: b[k].numpy() for k in ("gamestate", "history", "history_mask")})
     assert np.array_equal(s["x"], again["x"])
+
+
+def test_input_noise_perturbs_training_passes_only_and_never_the_targets():
+    model, b = _model_and_batch(dict(xy_residual=True, xy_input_noise=0.05, dropout=0.0))
+    targets = b["targets"].clone()
+    with torch.no_grad():
+        a, c = model(b), model(b)  # eval mode: no noise, identical
+        assert torch.equal(a["x_mu"], c["x_mu"])
+        model.train()
+        torch.manual_seed(1)
+        noisy = model(b, b["targets"])
+        model.eval()
+        clean = model(b, b["targets"])
+    assert not torch.allclose(noisy["x_mu"], clean["x_mu"])  # the decoder read moved positions
+    assert torch.equal(b["targets"], targets)  # the targets the loss scores against are untouched
+    with pytest.raises(ValueError, match="xy_input_noise"):
+        ModelConfig(xy_input_noise=-1.0)

@@ -53,6 +53,12 @@ class ModelConfig:
     # i−2 to event i−1 (ActionDecoder.STEP_SCALE × window units): the cursor's velocity, which the
     # network would otherwise compute as the small difference of two embedded absolute positions.
     xy_step_input: bool = False
+    # xy_input_noise: in training only (like dropout), the teacher-forced previous positions the
+    # decoder reads (slot inputs, and the origin of xy_residual, xy_step_input and anchors) get
+    # Gaussian noise of this std (window units); the targets do not. The model then learns to
+    # steer back from positions slightly off the demonstrated path — where its own sampled moves
+    # put it when it plays (noise injection against compounding error, as in DART).
+    xy_input_noise: float = 0.0
     x_sigma_scale: float = 1.0
     y_sigma_scale: float = 1.0
     tick_ms: float = TICK_MS  # the tick length for slot_elapsed_input in teacher forcing (the planner uses its own)
@@ -70,6 +76,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if not (self.x_sigma_scale > 0 and self.y_sigma_scale > 0):
             raise ValueError("ModelConfig: x_sigma_scale and y_sigma_scale must be positive")
+        if not self.xy_input_noise >= 0:
+            raise ValueError("ModelConfig: xy_input_noise must be >= 0")
         if self.logsig_min >= self.logsig_max:
             raise ValueError("ModelConfig: logsig_min must be below logsig_max")
         self._check_anchors()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL
+from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, TG
 from .anchors import PositionAnchors, anchor_inputs, anchor_pull
 from .config import ModelConfig
 from .decoder import ActionDecoder
@@ -88,9 +88,13 @@ class UnifiedEventModel(nn.Module):
                              "(in the batch or as the targets argument); use ilbot.model.Planner to sample")
         tg, tmask = tg.float(), tmask.bool()
         context = self.encode(batch)  # [B,T,d]
-        x = self.decoder.slot_inputs(tg, tmask)  # [B,A,d]
+        tg_in = tg  # what the decoder reads of the previous slots; the loss scores against tg
+        if self.training and self.cfg.xy_input_noise > 0:  # noise injection (ModelConfig.xy_input_noise)
+            noise = torch.randn_like(tg[..., TG["x"]:TG["y"] + 1]) * self.cfg.xy_input_noise  # [B,A,2]
+            tg_in = torch.cat([tg[..., :TG["x"]], tg[..., TG["x"]:TG["y"] + 1] + noise, tg[..., TG["y"] + 1:]], dim=-1)
+        x = self.decoder.slot_inputs(tg_in, tmask)  # [B,A,d]
         history = (batch["history"].float(), batch["history_mask"])
-        prev = previous_xy(tg, last_history_xy(*history))  # [B,A,2] event i−1's position
+        prev = previous_xy(tg_in, last_history_xy(*history))  # [B,A,2] event i−1's position
         if self.decoder.step_in is not None:  # xy_step_input: the step from event i−2 to i−1
             prev2 = torch.cat([last_history_xy(*history, before=1).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]
             x = x + self.decoder.step_input(prev, prev2)  # [B,A,d]
