@@ -14,7 +14,7 @@ from ilbot.model.synthetic import synthetic_windows
 
 ANCHORS = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]  # synthetic features as positions; valid when above 0.5
 OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residual=True, slot_elapsed_input=True),
-           dict(anchors=ANCHORS), dict(time_head="crossing"), dict(xy_step_input=True),
+           dict(anchors=ANCHORS), dict(time_head="crossing"), dict(xy_step_input=True), dict(xy_dist="laplace"),
            dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True)]
 
 

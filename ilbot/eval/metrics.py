@@ -33,6 +33,7 @@ from .slots import Slots
 
 QUANTILES = (0.1, 0.5, 0.9)
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+LAPLACE_K = 1.147874464449318  # ilbot.model.loss.LAPLACE_K: σ = K·b for a Laplace prediction
 
 
 @dataclass
@@ -49,15 +50,17 @@ class Prediction:
     key_action: np.ndarray | None = None
     key_id: np.ndarray | None = None
     scroll: np.ndarray | None = None
+    xy_laplace: bool = False  # x_sigma, y_sigma belong to a Laplace (ModelConfig.xy_dist), not a Gaussian
 
     def select(self, keep: np.ndarray) -> "Prediction":
-        return Prediction(**{k: (None if v is None else v[keep]) for k, v in self.__dict__.items()})
+        return Prediction(**{k: (v if v is None or isinstance(v, bool) else v[keep]) for k, v in self.__dict__.items()})
 
     @staticmethod
     def concat(parts: list["Prediction"]) -> "Prediction":
         keys = parts[0].__dict__.keys()
-        return Prediction(**{k: (None if getattr(parts[0], k) is None else np.concatenate([getattr(p, k) for p in parts]))
-                             for k in keys})
+        first = parts[0].__dict__
+        return Prediction(**{k: (first[k] if first[k] is None or isinstance(first[k], bool)
+                                 else np.concatenate([getattr(p, k) for p in parts])) for k in keys})
 
 
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int = N_EVENT_TYPES) -> np.ndarray:
@@ -112,7 +115,10 @@ def xy_metrics(s: Slots, p: Prediction) -> dict:
     if p.x_sigma is not None and p.y_sigma is not None:
         zx = (s.x - p.x_mu) / p.x_sigma
         zy = (s.y - p.y_mu) / p.y_sigma
-        nll = 2 * HALF_LOG_2PI + np.log(p.x_sigma) + np.log(p.y_sigma) + 0.5 * (zx ** 2 + zy ** 2)
+        if p.xy_laplace:  # b = σ/K per coordinate: |z|·K + log(2σ/K)
+            nll = 2 * math.log(2.0 / LAPLACE_K) + np.log(p.x_sigma) + np.log(p.y_sigma) + LAPLACE_K * (np.abs(zx) + np.abs(zy))
+        else:
+            nll = 2 * HALF_LOG_2PI + np.log(p.x_sigma) + np.log(p.y_sigma) + 0.5 * (zx ** 2 + zy ** 2)
         out.update({
             "xy_nll": float(nll.mean()),
             "x_coverage_1sigma": float((np.abs(zx) <= 1).mean()),

@@ -85,6 +85,7 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
         x_sigma=np.exp(pick("x_logsig")), y_sigma=np.exp(pick("y_logsig")),
         button=argmax("button_logits"), key_action=argmax("key_action_logits"),
         key_id=argmax("key_id_logits"), scroll=argmax("scroll_y_logits"),
+        xy_laplace=model.cfg.xy_dist == "laplace",
     )
 
 

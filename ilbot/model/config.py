@@ -53,6 +53,12 @@ class ModelConfig:
     # i−2 to event i−1 (ActionDecoder.STEP_SCALE × window units): the cursor's velocity, which the
     # network would otherwise compute as the small difference of two embedded absolute positions.
     xy_step_input: bool = False
+    # xy_dist: the position distribution per coordinate, "gaussian" or "laplace". Either way
+    # x_logsig, y_logsig give σ, the half-width of the central 68.3 % interval (the Gaussian's
+    # std; for the Laplace 1.148 × its scale b), so overlays and 1σ coverage mean the same thing.
+    # The Laplace's location is the conditional median, the point that minimises the absolute
+    # error, and its heavier tails fit mouse steps (most tiny, a few jumps) without a wide σ.
+    xy_dist: str = "gaussian"
     # xy_input_noise: in training only (like dropout), the teacher-forced previous positions the
     # decoder reads (slot inputs, and the origin of xy_residual, xy_step_input and anchors) get
     # Gaussian noise of this std (window units); the targets do not. The model then learns to
@@ -76,6 +82,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if not (self.x_sigma_scale > 0 and self.y_sigma_scale > 0):
             raise ValueError("ModelConfig: x_sigma_scale and y_sigma_scale must be positive")
+        if self.xy_dist not in ("gaussian", "laplace"):
+            raise ValueError(f"ModelConfig: xy_dist must be 'gaussian' or 'laplace', got {self.xy_dist!r}")
         if not self.xy_input_noise >= 0:
             raise ValueError("ModelConfig: xy_input_noise must be >= 0")
         if self.logsig_min >= self.logsig_max:

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .loss import gaussian_nll, pinball_loss
-from .sampling import sample_categorical, sample_time, sample_xy
+from .loss import gaussian_nll, laplace_nll, pinball_loss
+from .sampling import sample_categorical, sample_time, sample_xy, sample_xy_laplace
 from .xp import cap, module, sigmoid, softplus
 
 
@@ -156,3 +156,17 @@ class GaussianXYHead(DistributionHead):
         """[..., 2] (x, y)."""
         return torch.stack([sample_xy(out["x_mu"], out["x_logsig"], temperature, generator),
                             sample_xy(out["y_mu"], out["y_logsig"], temperature, generator)], dim=-1)
+
+
+class LaplaceXYHead(GaussianXYHead):
+    """A Laplace per coordinate (ModelConfig.xy_dist = "laplace"), with the same outputs: x_mu,
+    y_mu are the locations (medians) and σ = exp(logsig) the half-width of the central 68.3 %
+    interval, i.e. 1.148 × the Laplace scale b (ilbot.model.loss.LAPLACE_K)."""
+
+    def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+        return (laplace_nll(out["x_mu"], out["x_logsig"], target[..., 0], beta)
+                + laplace_nll(out["y_mu"], out["y_logsig"], target[..., 1], beta))
+
+    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.stack([sample_xy_laplace(out["x_mu"], out["x_logsig"], temperature, generator),
+                            sample_xy_laplace(out["y_mu"], out["y_logsig"], temperature, generator)], dim=-1)

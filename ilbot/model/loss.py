@@ -1,7 +1,7 @@
 """UnifiedEventLoss (DESIGN §6): one loss over every head, each component its own function.
 
     total = w_event·CE(event, class weights by name) + w_time·(pinball(q10, q50, q90) + crossing)
-          + w_xy·GaussianNLL(x, y) + w_aux·(CE(button|CLICK) + CE(key_action|KEY)
+          + w_xy·NLL(x, y) (Gaussian, or Laplace with ModelConfig.xy_dist) + w_aux·(CE(button|CLICK) + CE(key_action|KEY)
           + CE(key_id|KEY) + CE(scroll_y|SCROLL))
 
 Every component is averaged over the valid slots of the whole batch (not per sequence); the
@@ -58,6 +58,24 @@ def gaussian_nll(mu: torch.Tensor, logsig: torch.Tensor, target: torch.Tensor, b
     return nll
 
 
+# the Laplace's central 68.3 % interval is ±K·b (1 − e^−K = 0.6827): σ = K·b keeps "1σ" meaning that interval
+LAPLACE_K = -math.log(1.0 - math.erf(1.0 / math.sqrt(2.0)))
+_LOG_2_OVER_K = math.log(2.0 / LAPLACE_K)
+
+
+def laplace_nll(mu: torch.Tensor, logsig: torch.Tensor, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+    """Negative log-likelihood of target under Laplace(mu, b), b = σ/K (LAPLACE_K), per element:
+    |target − mu|/b + log 2b. beta as in gaussian_nll."""
+    z = (target - mu) * torch.exp(-logsig)  # in units of σ
+    nll = LAPLACE_K * z.abs() + logsig + _LOG_2_OVER_K
+    if beta > 0:
+        nll = nll * torch.exp(2.0 * beta * logsig).detach()
+    return nll
+
+
+XY_NLL = {"gaussian": gaussian_nll, "laplace": laplace_nll}
+
+
 def event_cross_entropy(logits: torch.Tensor, types: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Class-weighted CE of event_logits [B,A,4] against types [B,A]: Σ w[type]·CE over valid
     slots, divided by the number of valid slots (not by Σ w), so the weights raise the rare
@@ -94,9 +112,12 @@ def crossing_loss(cross_logit: torch.Tensor, lookahead: torch.Tensor, mask: torc
     return masked_mean(bce, mask)
 
 
-def xy_loss(out: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
-    """Gaussian NLL of the position, x and y summed (the NLL of the point), mean over valid slots."""
-    nll = gaussian_nll(out["x_mu"], out["x_logsig"], x, beta) + gaussian_nll(out["y_mu"], out["y_logsig"], y, beta)
+def xy_loss(out: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, beta: float = 0.0,
+            dist: str = "gaussian") -> torch.Tensor:
+    """NLL of the position (Gaussian or Laplace per coordinate, ModelConfig.xy_dist), x and y
+    summed (the NLL of the point), mean over valid slots."""
+    nll_fn = XY_NLL[dist]
+    nll = nll_fn(out["x_mu"], out["x_logsig"], x, beta) + nll_fn(out["y_mu"], out["y_logsig"], y, beta)
     return masked_mean(nll, mask)
 
 
@@ -106,7 +127,7 @@ class UnifiedEventLoss(nn.Module):
     `event_counts` (a dataset's `stats["event_counts"]`). `beta` > 0 switches the position NLL
     to β-NLL (0.5 is the usual value).
 
-    forward(out, targets [B,A,7], target_mask [B,A]) → (total, parts) where parts maps
+    forward(out, targets [B,A,7], target_mask [B,A], xy_dist) → (total, parts) where parts maps
     event, time, crossing, xy, button, key_action, key_id, scroll_y and aux (their sum) to scalars."""
 
     def __init__(self, class_weights: dict | str | None = None, event_counts: dict | None = None, *,
@@ -116,7 +137,8 @@ class UnifiedEventLoss(nn.Module):
         self.register_buffer("class_weights", torch.tensor(weights_by_name(class_weights, event_counts)), persistent=False)
         self.w_event, self.w_time, self.w_xy, self.w_aux, self.beta = w_event, w_time, w_xy, w_aux, beta
 
-    def forward(self, out: dict, targets: torch.Tensor, target_mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def forward(self, out: dict, targets: torch.Tensor, target_mask: torch.Tensor,
+                xy_dist: str = "gaussian") -> tuple[torch.Tensor, dict]:
         mask = target_mask.bool()  # [B,A]
         tg = torch.where(mask.unsqueeze(-1), targets, torch.zeros_like(targets))  # [B,A,7] invalid → 0
         types = target_event_types(tg)  # [B,A]
@@ -132,7 +154,7 @@ class UnifiedEventLoss(nn.Module):
             "event": event_cross_entropy(out["event_logits"], types, mask, self.class_weights.to(out["event_logits"].dtype)),
             "time": time_loss(out["time_q_log"], col("dt_ms"), mask),
             "crossing": torch.zeros((), device=mask.device),
-            "xy": xy_loss(out, col("x"), col("y"), mask, self.beta),
+            "xy": xy_loss(out, col("x"), col("y"), mask, self.beta, xy_dist),
             "button": masked_cross_entropy(out["button_logits"], cls("button"), click),
             "key_action": masked_cross_entropy(out["key_action_logits"], cls("key_action"), key),
             "key_id": masked_cross_entropy(out["key_id_logits"], cls("key_id"), key),

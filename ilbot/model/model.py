@@ -27,7 +27,7 @@ from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
 from .fields import last_history_xy, previous_xy
-from .heads import CategoricalHead, GaussianXYHead, TimeQuantileHead
+from .heads import CategoricalHead, GaussianXYHead, LaplaceXYHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
 
 
@@ -43,7 +43,7 @@ class UnifiedEventModel(nn.Module):
         # heads every slot needs (event, time, position) …
         self.event_head = CategoricalHead(d, "event", N_EVENT_TYPES)
         self.time_head = TimeQuantileHead(d, cfg)
-        self.xy_head = GaussianXYHead(d, cfg)
+        self.xy_head = (LaplaceXYHead if cfg.xy_dist == "laplace" else GaussianXYHead)(d, cfg)
         # … and the event-specific ones (CLICK: button; KEY: key_action, key_id; SCROLL: scroll_y)
         self.button_head = CategoricalHead(d, "button", N_BUTTONS)
         self.key_action_head = CategoricalHead(d, "key_action", N_KEY_ACTIONS)
@@ -112,5 +112,5 @@ class UnifiedEventModel(nn.Module):
             out["x_mu"] = out["x_mu"] + pull[..., 0]
             out["y_mu"] = out["y_mu"] + pull[..., 1]
         if targets is not None:
-            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask)
+            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_dist=self.cfg.xy_dist)
         return out

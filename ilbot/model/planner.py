@@ -47,7 +47,7 @@ from ..data.schema import TICK_MS, EventType
 from .fields import last_history_xy
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
-from .sampling import categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy
+from .sampling import categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
 from .xp import softmax
 
 _INT_FIELDS = ("type", "button", "key_action", "key_id", "scroll_y")
@@ -154,7 +154,9 @@ class Planner:
         dec, g = self.decoder, self.generator
         state = dec.start(self.model.encode(batch))  # caches; context [B,T,d] → folded cross-attention
         U = torch.rand(A, 6, B, generator=g).numpy()  # per slot: event, time, button, key_action, key_id, scroll
-        N = torch.randn(A, 2, B, generator=g).numpy()  # per slot: x, y noise
+        N = torch.randn(A, 2, B, generator=g)  # per slot: x, y noise
+        laplace = self.cfg.xy_dist == "laplace"
+        N = (torch.special.ndtr(N) if laplace else N).numpy()  # a Laplace samples by its inverse CDF: Φ(noise) is uniform
         crossing = self.model.time_head.crossing  # drawn after the others: older models keep their streams
         Uc = torch.rand(A, B, generator=g).numpy() if crossing else None  # per slot: does it cross the tick's end
         slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
@@ -186,8 +188,12 @@ class Planner:
             etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
                      else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B]
             dt = sample_time(out["time_q"], T_, u=U[i, 1]).astype(np.float64)  # [B] ms
-            px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
-            py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
+            if laplace:
+                px = sample_xy_laplace(out["x_mu"], out["x_logsig"], T_, u=N[i, 0])
+                py = sample_xy_laplace(out["y_mu"], out["y_logsig"], T_, u=N[i, 1])
+            else:
+                px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
+                py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
             if prev_xy is not None:
                 if prev2_xy is not None:
                     prev2_xy = prev_xy

@@ -87,3 +87,23 @@ def sample_xy(mu, logsig, temperature: float = 1.0, generator: torch.Generator |
     if noise is None:
         noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
     return mu + temperature * module(mu).exp(logsig) * noise
+
+
+# σ / b of the Laplace (ilbot.model.loss.LAPLACE_K, repeated to keep sampling free of the loss module)
+_LAPLACE_K = 1.1478745
+_HALF = 0.5
+
+
+def sample_xy_laplace(mu, logsig, temperature: float = 1.0, generator: torch.Generator | None = None, u=None):
+    """A position from Laplace(mu, temperature·b), b = σ/1.148 (σ = exp(logsig) the half-width of
+    the central 68.3 %), by the inverse CDF at a uniform `u` in (0, 1) ([...]; drawn from
+    `generator` unless given)."""
+    if temperature <= 0:
+        return mu.copy() if isinstance(mu, np.ndarray) else mu.clone()
+    if u is None:
+        u = torch.rand(mu.shape, generator=generator, dtype=mu.dtype)
+    xp = module(mu)
+    c = u - _HALF
+    # 1 − 2|u − ½| is in (0, 1]; the floor keeps log finite if u is exactly 0 or 1
+    mag = -xp.log(floor(1.0 - 2.0 * xp.abs(c), 1e-12))
+    return mu + temperature * (module(mu).exp(logsig) / _LAPLACE_K) * xp.sign(c) * mag
