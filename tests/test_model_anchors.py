@@ -1,5 +1,5 @@
 """Position anchors (ilbot.model.anchors): the spec's [[anchor]] list, the raw positions read back
-from normalised features, the pull toward an anchor, training's `anchors = "spec"`, and the
+from normalised features, the mixture toward the anchors, training's `anchors = "spec"`, and the
 checkpoint round trip. The planner path equals the full pass in tests/test_model_options.py."""
 
 from pathlib import Path
@@ -12,8 +12,10 @@ from ilbot.data.dataset import open_dataset
 from ilbot.data.featurespec import load_spec, spec_from_dict
 from ilbot.errors import ConfigError
 from ilbot.model import ModelConfig, UnifiedEventModel
-from ilbot.model.anchors import anchor_inputs
+from ilbot.model.anchors import anchor_components, anchor_inputs, best_component_xy
+from ilbot.model.loss import gaussian_nll, mixture_xy_nll
 from ilbot.model.checkpoint import load_checkpoint, save_checkpoint
+from ilbot.model.planner import Planner
 from ilbot.training.config import config_from_dict
 from ilbot.training.loop import build_model
 from ilbot.training.synthetic import make_dataset
@@ -64,9 +66,7 @@ def test_inputs_are_offsets_and_zero_for_invalid_anchors():
     assert np.allclose(t_feats.numpy(), feats) and np.allclose(t_rel.numpy(), rel)
 
 
-def test_a_gain_of_one_puts_the_mean_on_the_anchor():
-    """With a zero residual head, gain 1 on anchor 1 moves x_mu, y_mu exactly onto its raw position,
-    read back through the normalisation; an invalid anchor pulls nothing."""
+def _anchored_model():
     torch.manual_seed(0)
     model = UnifiedEventModel(ModelConfig(d_model=32, n_heads=4, xy_residual=True, anchors=[[0, 1, 2], [3, 4, 5]])).eval()
     mean, std = np.zeros(128), np.ones(128)
@@ -76,15 +76,54 @@ def test_a_gain_of_one_puts_the_mean_on_the_anchor():
     b = {"gamestate": torch.zeros(B, 10, 128), "history": torch.zeros(B, 10, A, 8),
          "history_mask": torch.zeros(B, 10, A, dtype=torch.bool), "targets": torch.zeros(B, A, 7),
          "target_mask": torch.ones(B, A, dtype=torch.bool)}
-    b["gamestate"][:, -1, 3:6] = torch.tensor([1.0, -2.0, 1.0])  # raw (0.7, 0.2), valid
+    b["gamestate"][:, -1, 3:6] = torch.tensor([1.0, -2.0, 1.0])  # anchor 1: raw (0.7, 0.2), valid
     b["gamestate"][1, -1, 5] = 0.0  # row 1: anchor 1 invalid
     with torch.no_grad():
         model.xy_head.proj.weight.zero_()
-        model.xy_head.proj.bias[0::2] = 0.0
-        model.anchors.gains.bias.copy_(torch.tensor([0.0, 1.0]))
+        model.xy_head.proj.bias[0::2] = 0.0  # component 0: the previous position (the centre: empty history)
+        model.anchors.gains.bias.copy_(torch.tensor([0.0, 1.0]))  # all the way to anchor 1
+        model.anchors.logits.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))  # anchor 1 most probable
+    return model, b
+
+
+def test_a_gain_of_one_puts_the_component_on_the_anchor_and_invalid_anchors_drop_out():
+    """Gain 1 on anchor 1 puts its component exactly on its raw position, read back through the
+    normalisation; an invalid anchor's component gets no weight."""
+    model, b = _anchored_model()
+    with torch.no_grad():
         out = model(b)
-    assert torch.allclose(out["x_mu"][0], torch.tensor(0.7)) and torch.allclose(out["y_mu"][0], torch.tensor(0.2))
-    assert torch.allclose(out["x_mu"][1, 1:], torch.tensor(0.0)) and torch.allclose(out["x_mu"][1, 0], torch.tensor(0.5))
+    xy = best_component_xy(out)  # [B,A,2]
+    assert torch.allclose(xy[0], torch.tensor([0.7, 0.2]).expand(100, 2), atol=1e-6)
+    # row 1: anchor 1 invalid → component 0, the previous position (the centre, then the zero targets)
+    assert torch.allclose(xy[1, 0], torch.tensor([0.5, 0.5])) and torch.allclose(xy[1, 1:], torch.tensor(0.0))
+    p = torch.softmax(out["anchor_logits"], -1)
+    assert p[1, 0, 2] == 0.0 and p[0, 0, 2] > 0.9
+
+
+def test_mixture_nll_is_the_log_of_the_weighted_component_densities():
+    out = {"x_mu": torch.tensor([0.5]), "y_mu": torch.tensor([0.5]), "x_logsig": torch.tensor([-3.0]),
+           "y_logsig": torch.tensor([-2.0]), "anchor_logits": torch.tensor([[0.3, -0.2]]),
+           "anchor_shift": torch.tensor([[[0.0, 0.0], [0.1, -0.05]]])}
+    x, y = torch.tensor([0.58]), torch.tensor([0.47])
+    pi = torch.softmax(out["anchor_logits"][0], -1)
+    dens = [torch.exp(-gaussian_nll(torch.tensor(0.5 + sx), torch.tensor(-3.0), x[0])
+                      - gaussian_nll(torch.tensor(0.5 + sy), torch.tensor(-2.0), y[0])) for sx, sy in ([0, 0], [0.1, -0.05])]
+    want = -torch.log(pi[0] * dens[0] + pi[1] * dens[1])
+    assert torch.allclose(mixture_xy_nll(out, x, y)[0], want, atol=1e-5)
+
+
+def test_components_mask_invalid_anchors_and_shift_by_the_gains():
+    logits, shift = anchor_components(np.array([[2.0, 1.0]]), np.zeros((1, 3)), np.array([[[0.1, 0.2], [0.3, 0.4]]]),
+                                      np.array([[1.0, 0.0]]))
+    assert np.allclose(shift, [[[0, 0], [0.2, 0.4], [0.3, 0.4]]]) and logits[0, 2] == -1e4 and logits[0, 1] == 0.0
+
+
+def test_planner_follows_the_chosen_component():
+    model, b = _anchored_model()
+    ctx = {k: b[k].numpy() for k in ("gamestate", "history", "history_mask")}
+    s = Planner(model, temperature=0.0, seed=0).sample_slots(ctx, max_slots=3)
+    assert np.allclose(s["x"][0, 0], 0.7, atol=1e-5) and np.allclose(s["y"][0, 0], 0.2, atol=1e-5)
+    assert np.allclose(s["x"][1, 0], 0.5, atol=1e-5)
 
 
 def test_training_takes_the_spec_anchors_and_the_checkpoint_keeps_their_stats(tmp_path):

@@ -89,6 +89,8 @@ def test_planner_style_incremental_equals_full_pass(opts):
     got = {k: [] for k in ("time_q", "time_q_log", "x_mu", "y_mu", "x_logsig", "event_logits")}
     if opts.get("time_head") == "crossing":
         got.update(time_q_la=[], cross_logit=[])
+    if opts.get("anchors"):
+        got.update(anchor_logits=[], anchor_shift=[])
     x = np.repeat(dec.start_in[None], B, axis=0)
     pos, valid = (a.numpy() for a in model.anchors.positions(b["gamestate"])) if model.anchors else (None, None)
     for i in range(A):
@@ -100,7 +102,7 @@ def test_planner_style_incremental_equals_full_pass(opts):
         assert (step is None) == (not opts.get("xy_step_input", False))
         xi = xi if step is None else xi + step
         a_in, rel = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
-        out = dec.core(dec.step(state, xi if a_in is None else xi + a_in, i), prev, rel)
+        out = dec.core(dec.step(state, xi if a_in is None else xi + a_in, i), prev, None if rel is None else (rel, valid))
         for k in got:
             got[k].append(out[k])
         r = rows[:, i]

@@ -17,7 +17,9 @@ locality). A dataset without a training split (only one split) fits the baseline
 evaluated windows themselves, and the report says so in meta.baseline_fit. A model with a
 crossing time head (ModelConfig.time_head) is scored with the quantiles of each slot's kind
 (in-window or look-ahead), the conditioning the dt_quantiles baseline has; its crossing
-probability itself is scored by the training loss.
+probability itself is scored by the training loss. A model with position anchors is scored at
+its most probable component's mean, with that component's σ (the mixture's own likelihood is
+the training loss's xy part).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..model.anchors import best_component_xy
 from ..model.loss import lookahead_slots
 from .baselines import fit_baselines
 from .metrics import Prediction, compute_metrics
@@ -78,6 +81,8 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
     if "cross_logit" in out:  # a crossing time head: each slot's quantiles given its kind, as dt_quantiles has it
         la = lookahead_slots(m).unsqueeze(-1)  # [B, A, 1]
         out = {**out, "time_q": torch.where(la, out["time_q_la"], out["time_q"])}
+    xy = best_component_xy(out)  # [B, A, 2]: with anchors, the most probable component's mean
+    out = {**out, "x_mu": xy[..., 0], "y_mu": xy[..., 1]}
     return Prediction(
         event_probs=torch.softmax(out["event_logits"][m].float(), -1).cpu().numpy().astype(np.float64),
         time_q=pick("time_q"),

@@ -10,10 +10,14 @@ relates every slot to them, given the slot's previous event position `prev`:
   and the anchor's validity (`[K·4]`): "the cursor is on a node" and "the node is up and to the
   left" become linear in the input instead of something the network must compute from two
   absolute positions it sees in different places (the game state and the slot embedding);
-- position mean: x_mu, y_mu get a pull Σ_k g_k·(anchor_k − prev) with per-slot gains g [K] from the
-  decoder state. A reach toward node k is then "a fraction g_k of the way there", one number per
-  slot, however far the node is; the gain map starts at zero, so the model starts as without
-  anchors and learns to use them.
+- position: a mixture. Component 0 is the head's own distribution (x_mu, y_mu, σ); component k
+  is the same shifted by g_k·(anchor_k − prev) — "a fraction g_k of the way to anchor k" — with
+  per-slot gains g [K] and mixture logits `anchor_logits [K+1]` from the decoder state (invalid
+  anchors masked out). A demonstrator who goes for one of two nodes half the time each is two
+  modes; a single Gaussian (or an additive pull) puts its mean between them, and an agent that
+  samples it hovers between two nodes and clicks on neither. The mixture draws one node, and the
+  decoder, seeing its own first steps, keeps to it. Gains and logits start at zero, so every
+  component starts equal: the model begins as without anchors and learns to use them.
 
 Features enter the model normalised with the dataset's mean and std; the anchors need the raw
 values back, so the module keeps those statistics for its indices as buffers (`set_feature_stats`
@@ -50,9 +54,31 @@ def anchor_inputs(anchors, valid, prev):
     return feats.reshape(*feats.shape[:-2], -1), rel
 
 
-def anchor_pull(gains, rel):
-    """Σ_k g_k·(anchor_k − prev): gains [..., K], offsets [..., K, 2] → [..., 2]."""
-    return (gains[..., None] * rel).sum(-2)
+def anchor_components(gains, logits, rel, valid):
+    """The mixture's parts from the heads: gains [..., K], logits [..., K+1], offsets rel
+    [..., K, 2] (anchor_inputs), valid [..., K] (broadcastable) →
+    (anchor_logits [..., K+1] with invalid anchors at −1e4, shifts [..., K+1, 2]: 0 for
+    component 0, g_k·rel_k for anchor k)."""
+    xp = module(rel)
+    shifts = gains[..., None] * rel  # [..., K, 2]
+    shifts = xp.concatenate([xp.zeros_like(shifts[..., :1, :]), shifts], axis=-2)  # [..., K+1, 2]
+    keep = xp.concatenate([xp.ones_like(logits[..., :1]), xp.broadcast_to(valid, logits[..., 1:].shape)], axis=-1)
+    # −1e4, not −inf: exp() underflows to an exact 0 without NaN in a logsumexp, also in bf16
+    return logits + (keep - 1.0) * 1e4, shifts
+
+
+def best_component_xy(out: dict):
+    """Point prediction of a mixture head dict: the mean of its most probable component ([..., 2]);
+    x_mu, y_mu themselves without anchors."""
+    xy = module(out["x_mu"]).stack([out["x_mu"], out["y_mu"]], -1)  # [..., 2]
+    if "anchor_logits" not in out:
+        return xy
+    j = out["anchor_logits"].argmax(-1)  # [...]
+    if isinstance(xy, np.ndarray):
+        shift = np.take_along_axis(out["anchor_shift"], j[..., None, None], axis=-2)[..., 0, :]
+    else:
+        shift = torch.gather(out["anchor_shift"], -2, j[..., None, None].expand(*j.shape, 1, 2))[..., 0, :]
+    return xy + shift
 
 
 class PositionAnchors(nn.Module):
@@ -66,8 +92,10 @@ class PositionAnchors(nn.Module):
         self.n = idx.shape[0]  # K
         self.inputs = nn.Linear(self.n * N_ANCHOR_INPUTS, d)  # [K·4] → d, added to each slot's input
         self.gains = nn.Linear(d, self.n)  # decoder state → g [K]
-        nn.init.zeros_(self.gains.weight)  # no pull at the start: the model begins as without anchors
-        nn.init.zeros_(self.gains.bias)
+        self.logits = nn.Linear(d, self.n + 1)  # decoder state → mixture logits [K+1]
+        for lin in (self.gains, self.logits):  # every component equal at the start: as without anchors
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
 
     def set_feature_stats(self, feature_mean: Sequence[float], feature_std: Sequence[float]) -> None:
         """The dataset's normalisation (stats.json feature_mean, feature_std [F])."""

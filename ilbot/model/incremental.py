@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .anchors import anchor_inputs, anchor_pull
+from .anchors import anchor_components, anchor_inputs
 from .model import UnifiedEventModel
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -119,7 +119,9 @@ class IncrementalDecoder:
             self.step_w = None if dec.step_in is None else (_np(dec.step_in.weight.T) * dec.STEP_SCALE, _np(dec.step_in.bias))  # [2,d], [d]
             an = model.anchors
             self.anchor_in = None if an is None else (_np(an.inputs.weight.T), _np(an.inputs.bias))  # [K·4,d], [d]
-            self.anchor_gain = None if an is None else _fold_ln(dec.ln, an.gains.weight, an.gains.bias)  # [d,K], [K]
+            # gains [K] and mixture logits [K+1] in one matmul
+            self.anchor_heads = None if an is None else _fold_ln(dec.ln, torch.cat([an.gains.weight, an.logits.weight]),
+                                                                 torch.cat([an.gains.bias, an.logits.bias]))  # [d,2K+1], [2K+1]
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
@@ -188,11 +190,11 @@ class IncrementalDecoder:
             x += L["down"][1]
         return self._standardise(x, self.final_eps)  # [B,d]
 
-    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, rel: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, anchors: tuple | None = None) -> dict[str, np.ndarray]:
         """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy).
         prev_xy [B,2]: the previous event's position, the origin of x_mu, y_mu when the model
-        has xy_residual (ignored otherwise); rel [B,K,2]: the anchor offsets from anchor_input,
-        whose pull moves x_mu, y_mu when the model has anchors."""
+        has xy_residual (ignored otherwise); anchors: (rel [B,K,2] from anchor_input, valid
+        [B,K]) when the model has anchors, adding anchor_logits [B,K+1], anchor_shift [B,K+1,2]."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
         a, b = self.core_split
         m = self.model
@@ -203,10 +205,11 @@ class IncrementalDecoder:
         if self.xy_residual and prev_xy is not None:
             out["x_mu"] = out["x_mu"] + (prev_xy[:, 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev_xy[:, 1] - 0.5)
-        if self.anchor_gain is not None and rel is not None:
-            pull = anchor_pull(hn @ self.anchor_gain[0] + self.anchor_gain[1], rel)  # [B,2]
-            out["x_mu"] = out["x_mu"] + pull[:, 0]
-            out["y_mu"] = out["y_mu"] + pull[:, 1]
+        if self.anchor_heads is not None and anchors is not None:
+            rel, valid = anchors
+            g = hn @ self.anchor_heads[0] + self.anchor_heads[1]  # [B,2K+1]: gains, then logits
+            K = rel.shape[-2]
+            out["anchor_logits"], out["anchor_shift"] = anchor_components(g[:, :K], g[:, K:], rel, valid)
         return out
 
     def step_input(self, prev_xy: np.ndarray, prev2_xy: np.ndarray) -> np.ndarray | None:

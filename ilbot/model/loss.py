@@ -112,11 +112,24 @@ def crossing_loss(cross_logit: torch.Tensor, lookahead: torch.Tensor, mask: torc
     return masked_mean(bce, mask)
 
 
+def mixture_xy_nll(out: dict, x: torch.Tensor, y: torch.Tensor, nll_fn=gaussian_nll) -> torch.Tensor:
+    """−log Σ_j π_j p_j(x, y) per slot [B,A]: π = softmax(anchor_logits [B,A,J]), component j at
+    (x_mu, y_mu) + anchor_shift[..., j, :] with the head's σ. Computed as a logsumexp of log π_j −
+    NLL_j, so a component far from the target underflows to 0 instead of to NaN. (β-NLL has no
+    single σ to weight by here, so the mixture is always the plain likelihood.)"""
+    shift = out["anchor_shift"]  # [B,A,J,2]
+    nll_j = (nll_fn(out["x_mu"].unsqueeze(-1) + shift[..., 0], out["x_logsig"].unsqueeze(-1), x.unsqueeze(-1))
+             + nll_fn(out["y_mu"].unsqueeze(-1) + shift[..., 1], out["y_logsig"].unsqueeze(-1), y.unsqueeze(-1)))  # [B,A,J]
+    return -torch.logsumexp(torch.log_softmax(out["anchor_logits"].float(), -1) - nll_j, dim=-1)
+
+
 def xy_loss(out: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, beta: float = 0.0,
             dist: str = "gaussian") -> torch.Tensor:
     """NLL of the position (Gaussian or Laplace per coordinate, ModelConfig.xy_dist), x and y
     summed (the NLL of the point), mean over valid slots."""
     nll_fn = XY_NLL[dist]
+    if "anchor_logits" in out:  # a mixture over anchor-shifted components (ilbot.model.anchors)
+        return masked_mean(mixture_xy_nll(out, x, y, nll_fn), mask)
     nll = nll_fn(out["x_mu"], out["x_logsig"], x, beta) + nll_fn(out["y_mu"], out["y_logsig"], y, beta)
     return masked_mean(nll, mask)
 

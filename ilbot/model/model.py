@@ -12,8 +12,9 @@ key_id_logits V, scroll_y_logits 3. All heads run on every slot here (their loss
 the planner runs the event-specific ones only where the sampled event needs them.
 With `cfg.xy_residual` x_mu, y_mu are the previous event's position plus the head's offset
 (see ModelConfig); `cfg.xy_step_input` adds the step between the previous two events to each
-slot's input (ActionDecoder); with `cfg.anchors` each slot also sees, and its mean is pulled toward, the
-game state's on-screen positions (ilbot.model.anchors).
+slot's input (ActionDecoder); with `cfg.anchors` each slot also sees the game state's on-screen positions
+and its position is a mixture with one component shifted toward each (`anchor_logits` [K+1],
+`anchor_shift` [K+1, 2]; ilbot.model.anchors).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, TG
-from .anchors import PositionAnchors, anchor_inputs, anchor_pull
+from .anchors import PositionAnchors, anchor_components, anchor_inputs
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
@@ -107,10 +108,9 @@ class UnifiedEventModel(nn.Module):
         if self.cfg.xy_residual:  # the head's mean is an offset from the previous event's position
             out["x_mu"] = out["x_mu"] + (prev[..., 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev[..., 1] - 0.5)
-        if self.anchors is not None:  # … pulled toward the anchors by the slot's gains
-            pull = anchor_pull(self.anchors.gains(h), rel)  # [B,A,2]
-            out["x_mu"] = out["x_mu"] + pull[..., 0]
-            out["y_mu"] = out["y_mu"] + pull[..., 1]
+        if self.anchors is not None:  # a mixture: component k shifted toward anchor k (ilbot.model.anchors)
+            out["anchor_logits"], out["anchor_shift"] = anchor_components(
+                self.anchors.gains(h), self.anchors.logits(h), rel, valid[:, None])  # [B,A,K+1], [B,A,K+1,2]
         if targets is not None:
             out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_dist=self.cfg.xy_dist)
         return out

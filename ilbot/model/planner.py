@@ -159,13 +159,14 @@ class Planner:
         N = (torch.special.ndtr(N) if laplace else N).numpy()  # a Laplace samples by its inverse CDF: Φ(noise) is uniform
         crossing = self.model.time_head.crossing  # drawn after the others: older models keep their streams
         Uc = torch.rand(A, B, generator=g).numpy() if crossing else None  # per slot: does it cross the tick's end
+        anchors = self.model.anchors
+        Ua = torch.rand(A, B, generator=g).numpy() if anchors is not None else None  # per slot: the mixture component
         slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
         zeros = np.zeros(B, np.int64)
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
         cum = np.zeros(B)  # ms since the tick start
         x = np.repeat(dec.start_in[None], B, axis=0)  # [B,d] slot 0's input
         # xy_residual, xy_step_input, anchors: the previous event's position (slot 0: the last history event)
-        anchors = self.model.anchors
         history = (batch["history"].float(), batch["history_mask"])
         track = dec.xy_residual or anchors is not None or dec.step_w is not None
         prev_xy = last_history_xy(*history).numpy() if track else None
@@ -183,7 +184,11 @@ class Planner:
                 extra, rel = dec.anchor_input(pos, valid, prev_xy)  # [B,d], [B,K,2]
                 x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
-            out = dec.core(hn, prev_xy, rel)
+            out = dec.core(hn, prev_xy, None if rel is None else (rel, valid))
+            if anchors is not None:  # draw the mixture component, and shift the mean to it
+                j = sample_categorical(out["anchor_logits"], T_, u=Ua[i])  # [B]
+                shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
+                out["x_mu"], out["y_mu"] = out["x_mu"] + shift[:, 0], out["y_mu"] + shift[:, 1]
             probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
             etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
                      else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B]
