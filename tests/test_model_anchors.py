@@ -81,8 +81,16 @@ def _anchored_model():
     with torch.no_grad():
         model.xy_head.proj.weight.zero_()
         model.xy_head.proj.bias[0::2] = 0.0  # component 0: the previous position (the centre: empty history)
-        model.anchors.gains.bias.copy_(torch.tensor([0.0, 1.0]))  # all the way to anchor 1
-        model.anchors.logits.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))  # anchor 1 most probable
+        # score_out: (logit_k, gain_k) from the anchor's own |d| input through one hidden unit;
+        # the same rule for both anchors, but anchor 0's features are all zero (raw (0, 0) is
+        # [0, 0] with valid = 0, so masked), so anchor 1 wins: gain 1, logit 3
+        model.anchors.score_h.weight.zero_()
+        model.anchors.score_h.bias.zero_()
+        model.anchors.score_a.weight.zero_()
+        model.anchors.score_a.bias.zero_()
+        model.anchors.score_a.bias[0] = 10.0  # z_0 = GELU(10) ≈ 10 for every anchor
+        model.anchors.score_out.weight.zero_()
+        model.anchors.score_out.weight[:, 0] = torch.tensor([0.3, 0.1])  # logit 3, gain 1
     return model, b
 
 

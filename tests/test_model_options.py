@@ -101,8 +101,8 @@ def test_planner_style_incremental_equals_full_pass(opts):
         step = dec.step_input(prev, prev2)
         assert (step is None) == (not opts.get("xy_step_input", False))
         xi = xi if step is None else xi + step
-        a_in, rel = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
-        out = dec.core(dec.step(state, xi if a_in is None else xi + a_in, i), prev, None if rel is None else (rel, valid))
+        a_in, parts = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
+        out = dec.core(dec.step(state, xi if a_in is None else xi + a_in, i), prev, parts)
         for k in got:
             got[k].append(out[k])
         r = rows[:, i]

@@ -12,8 +12,8 @@ relates every slot to them, given the slot's previous event position `prev`:
   absolute positions it sees in different places (the game state and the slot embedding);
 - position: a mixture. Component 0 is the head's own distribution (x_mu, y_mu, σ); component k
   is the same shifted by g_k·(anchor_k − prev) — "a fraction g_k of the way to anchor k" — with
-  per-slot gains g [K] and mixture logits `anchor_logits [K+1]` from the decoder state (invalid
-  anchors masked out). A demonstrator who goes for one of two nodes half the time each is two
+  per-slot gains g [K] and mixture logits `anchor_logits [K+1]` from the decoder state and each
+  anchor's own inputs (invalid anchors masked out). A demonstrator who goes for one of two nodes half the time each is two
   modes; a single Gaussian (or an additive pull) puts its mean between them, and an agent that
   samples it hovers between two nodes and clicks on neither. The mixture draws one node, and the
   decoder, seeing its own first steps, keeps to it. Gains and logits start at zero, so every
@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.encoding import FEATURE_STD_EPS
@@ -55,7 +56,7 @@ def anchor_inputs(anchors, valid, prev):
 
 
 def anchor_components(gains, logits, rel, valid):
-    """The mixture's parts from the heads: gains [..., K], logits [..., K+1], offsets rel
+    """The mixture's parts from the scores: gains [..., K], logits [..., K+1], offsets rel
     [..., K, 2] (anchor_inputs), valid [..., K] (broadcastable) →
     (anchor_logits [..., K+1] with invalid anchors at −1e4, shifts [..., K+1, 2]: 0 for
     component 0, g_k·rel_k for anchor k)."""
@@ -82,7 +83,13 @@ def best_component_xy(out: dict):
 
 
 class PositionAnchors(nn.Module):
-    def __init__(self, anchors: Sequence[Sequence[int]], d: int):
+    """The anchors' layers. Slot input: `inputs`, one linear map of all K anchors' (dx, dy, |d|,
+    valid). Mixture: each anchor is scored by one small network shared by all anchors —
+    z_k = GELU(score_h(h) + score_a(dx_k, dy_k, |d_k|, valid_k)), (logit_k, gain_k) = score_out(z_k)
+    — so "the nearest node" is one learnt rule applied to every node, not K separate ones; the
+    free component's logit is `free_logit(h)`. score_out and free_logit start at zero."""
+
+    def __init__(self, anchors: Sequence[Sequence[int]], d: int, d_score: int = 32):
         super().__init__()
         idx = torch.as_tensor([list(a) for a in anchors], dtype=torch.long)  # [K, 2+V]
         self.register_buffer("index", idx, persistent=False)  # from the config, not the weights
@@ -91,11 +98,22 @@ class PositionAnchors(nn.Module):
         self.register_buffer("std", torch.ones(idx.shape, dtype=torch.float32))  # [K, 2+V]
         self.n = idx.shape[0]  # K
         self.inputs = nn.Linear(self.n * N_ANCHOR_INPUTS, d)  # [K·4] → d, added to each slot's input
-        self.gains = nn.Linear(d, self.n)  # decoder state → g [K]
-        self.logits = nn.Linear(d, self.n + 1)  # decoder state → mixture logits [K+1]
-        for lin in (self.gains, self.logits):  # every component equal at the start: as without anchors
+        self.score_h = nn.Linear(d, d_score)  # decoder state → the scorer's hidden
+        self.score_a = nn.Linear(N_ANCHOR_INPUTS, d_score)  # one anchor's inputs → the same
+        self.score_out = nn.Linear(d_score, 2)  # → (logit_k, gain_k)
+        self.free_logit = nn.Linear(d, 1)  # component 0
+        for lin in (self.score_out, self.free_logit):  # every component equal at the start: as without anchors
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+
+    def mixture(self, h: torch.Tensor, feats: torch.Tensor, rel: torch.Tensor, valid: torch.Tensor):
+        """h [..., d], feats [..., K·4] and rel [..., K, 2] (anchor_inputs), valid (broadcastable to
+        [..., K]) → anchor_logits [..., K+1], anchor_shift [..., K+1, 2] (anchor_components)."""
+        a = feats.reshape(*feats.shape[:-1], self.n, N_ANCHOR_INPUTS)  # [..., K, 4]
+        z = F.gelu(self.score_h(h).unsqueeze(-2) + self.score_a(a), approximate="tanh")  # [..., K, ds]
+        out = self.score_out(z)  # [..., K, 2]
+        logits = torch.cat([self.free_logit(h), out[..., 0]], dim=-1)  # [..., K+1]
+        return anchor_components(out[..., 1], logits, rel, valid)
 
     def set_feature_stats(self, feature_mean: Sequence[float], feature_std: Sequence[float]) -> None:
         """The dataset's normalisation (stats.json feature_mean, feature_std [F])."""

@@ -45,6 +45,7 @@ def _gelu_tanh(a: np.ndarray) -> np.ndarray:
     t *= -2.0 * _GELU_C * 0.044715
     t -= 2.0 * _GELU_C
     t *= a
+    np.minimum(t, 80.0, out=t)  # a ≪ 0: e^t would overflow; e^80 already makes the result −0 in float32
     np.exp(t, out=t)
     t += 1.0
     return np.divide(a, t, out=t)
@@ -119,9 +120,13 @@ class IncrementalDecoder:
             self.step_w = None if dec.step_in is None else (_np(dec.step_in.weight.T) * dec.STEP_SCALE, _np(dec.step_in.bias))  # [2,d], [d]
             an = model.anchors
             self.anchor_in = None if an is None else (_np(an.inputs.weight.T), _np(an.inputs.bias))  # [K·4,d], [d]
-            # gains [K] and mixture logits [K+1] in one matmul
-            self.anchor_heads = None if an is None else _fold_ln(dec.ln, torch.cat([an.gains.weight, an.logits.weight]),
-                                                                 torch.cat([an.gains.bias, an.logits.bias]))  # [d,2K+1], [2K+1]
+            # the anchors' mixture scorer (PositionAnchors.mixture): the final LayerNorm folded into
+            # score_h and free_logit, which share one matmul
+            self.anchor_w = None if an is None else dict(
+                h=_fold_ln(dec.ln, torch.cat([an.score_h.weight, an.free_logit.weight]),
+                           torch.cat([an.score_h.bias, an.free_logit.bias])),  # [d, ds+1], [ds+1]
+                a=(_np(an.score_a.weight.T), _np(an.score_a.bias)),  # [4, ds], [ds]
+                out=(_np(an.score_out.weight.T), _np(an.score_out.bias)))  # [ds, 2], [2]
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
@@ -193,8 +198,8 @@ class IncrementalDecoder:
     def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, anchors: tuple | None = None) -> dict[str, np.ndarray]:
         """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy).
         prev_xy [B,2]: the previous event's position, the origin of x_mu, y_mu when the model
-        has xy_residual (ignored otherwise); anchors: (rel [B,K,2] from anchor_input, valid
-        [B,K]) when the model has anchors, adding anchor_logits [B,K+1], anchor_shift [B,K+1,2]."""
+        has xy_residual (ignored otherwise); anchors: anchor_input's second result when the model
+        has anchors, adding anchor_logits [B,K+1], anchor_shift [B,K+1,2]."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
         a, b = self.core_split
         m = self.model
@@ -205,11 +210,16 @@ class IncrementalDecoder:
         if self.xy_residual and prev_xy is not None:
             out["x_mu"] = out["x_mu"] + (prev_xy[:, 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev_xy[:, 1] - 0.5)
-        if self.anchor_heads is not None and anchors is not None:
-            rel, valid = anchors
-            g = hn @ self.anchor_heads[0] + self.anchor_heads[1]  # [B,2K+1]: gains, then logits
+        if self.anchor_w is not None and anchors is not None:
+            feats, rel, valid = anchors
+            w = self.anchor_w
+            hh = hn @ w["h"][0] + w["h"][1]  # [B, ds+1]: the scorer's share, then the free logit
             K = rel.shape[-2]
-            out["anchor_logits"], out["anchor_shift"] = anchor_components(g[:, :K], g[:, K:], rel, valid)
+            a = feats.reshape(-1, K, 4).astype(np.float32) @ w["a"][0] + w["a"][1]  # [B,K,ds]
+            z = _gelu_tanh(a + hh[:, None, :-1])
+            sc = z @ w["out"][0] + w["out"][1]  # [B,K,2]: logit, gain
+            logits = np.concatenate([hh[:, -1:], sc[..., 0]], axis=-1)  # [B,K+1]
+            out["anchor_logits"], out["anchor_shift"] = anchor_components(sc[..., 1], logits, rel, valid)
         return out
 
     def step_input(self, prev_xy: np.ndarray, prev2_xy: np.ndarray) -> np.ndarray | None:
@@ -220,12 +230,13 @@ class IncrementalDecoder:
         return (prev_xy - prev2_xy).astype(np.float32) @ self.step_w[0] + self.step_w[1]
 
     def anchor_input(self, anchors: np.ndarray, valid: np.ndarray, prev_xy: np.ndarray) -> tuple:
-        """The anchors' term of a slot's input and their offsets: anchors [B,K,2], valid [B,K],
-        prev_xy [B,2] → (input [B,d], rel [B,K,2] for core()); (None, None) without anchors."""
+        """The anchors' term of a slot's input and what core() needs of them: anchors [B,K,2],
+        valid [B,K], prev_xy [B,2] → (input [B,d], (feats [B,K·4], rel [B,K,2], valid)); (None,
+        None) without anchors."""
         if self.anchor_in is None:
             return None, None
         feats, rel = anchor_inputs(anchors, valid, prev_xy)  # [B,K·4], [B,K,2]
-        return feats.astype(np.float32) @ self.anchor_in[0] + self.anchor_in[1], rel
+        return feats.astype(np.float32) @ self.anchor_in[0] + self.anchor_in[1], (feats, rel, valid)
 
     def elapsed_input(self, elapsed_ms: np.ndarray, tick_ms: float) -> np.ndarray | None:
         """The slot_elapsed_input term to add to a slot's input: elapsed_ms [B] (tick start to

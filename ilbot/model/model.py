@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, TG
-from .anchors import PositionAnchors, anchor_components, anchor_inputs
+from .anchors import PositionAnchors, anchor_inputs
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
@@ -109,8 +109,7 @@ class UnifiedEventModel(nn.Module):
             out["x_mu"] = out["x_mu"] + (prev[..., 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev[..., 1] - 0.5)
         if self.anchors is not None:  # a mixture: component k shifted toward anchor k (ilbot.model.anchors)
-            out["anchor_logits"], out["anchor_shift"] = anchor_components(
-                self.anchors.gains(h), self.anchors.logits(h), rel, valid[:, None])  # [B,A,K+1], [B,A,K+1,2]
+            out["anchor_logits"], out["anchor_shift"] = self.anchors.mixture(h, feats, rel, valid[:, None])  # [B,A,K+1], [B,A,K+1,2]
         if targets is not None:
             out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_dist=self.cfg.xy_dist)
         return out

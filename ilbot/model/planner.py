@@ -179,12 +179,12 @@ class Planner:
                 x = x + extra
             if prev2_xy is not None:  # xy_step_input: the step between the previous two events
                 x = x + dec.step_input(prev_xy, prev2_xy)
-            rel = None
+            parts = None
             if anchors is not None:
-                extra, rel = dec.anchor_input(pos, valid, prev_xy)  # [B,d], [B,K,2]
+                extra, parts = dec.anchor_input(pos, valid, prev_xy)  # [B,d], what core() needs
                 x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
-            out = dec.core(hn, prev_xy, None if rel is None else (rel, valid))
+            out = dec.core(hn, prev_xy, parts)
             if anchors is not None:  # draw the mixture component, and shift the mean to it
                 j = sample_categorical(out["anchor_logits"], T_, u=Ua[i])  # [B]
                 shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
