@@ -8,7 +8,8 @@
 # usage: scripts/make_default_model.sh [WORKDIR]
 #   WORKDIR (default: a fresh temp folder) keeps sessions/, dataset/, run/, report/, logs.
 #   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 4), TICKS (per session, 400),
-#        HOLDOUT (sessions held out for validation, 2), ASSETS (target folder).
+#        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
+#        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
 set -euo pipefail
@@ -20,6 +21,7 @@ WORKERS=${WORKERS:-4}
 SESSIONS=${SESSIONS:-4}
 TICKS=${TICKS:-400}
 HOLDOUT=${HOLDOUT:-2}
+THIN_MS=${THIN_MS:-50}
 SEED0=${SEED0:-100}   # training seeds start here; the bench plays seed 0 (never trained on)
 ASSETS=${ASSETS:-$ROOT/ilbot/sandbox/assets}
 T0=$(date +%s)
@@ -49,7 +51,7 @@ echo "   demonstrator done at $(( $(date +%s) - T0 )) s"
 last=$((SEED0 + WORKERS * SESSIONS - 1))
 hold=$(seq $((last - HOLDOUT + 1)) "$last" | sed 's/^/sandbox-demo-seed/' | paste -sd, -)
 echo "== 2/5 build (held out: $hold)"
-"$PY" -m ilbot.cli build "$WORK/sessions" --out "$WORK/dataset" --split-by session --holdout "$hold" --no-progress
+"$PY" -m ilbot.cli build "$WORK/sessions" --out "$WORK/dataset" --split-by session --holdout "$hold" --thin-ms "$THIN_MS" --no-progress
 echo "== 3/5 train (configs/sandbox.toml)"
 "$PY" -m ilbot.cli train --data "$WORK/dataset" --config configs/sandbox.toml --out "$WORK/run" --quiet
 echo "   trained at $(( $(date +%s) - T0 )) s"
