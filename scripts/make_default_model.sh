@@ -47,22 +47,22 @@ cat "$WORK"/logs/demo*.log | grep -E "items|stopped|rror" || true
 if [ "$fail" != 0 ]; then echo "make_default_model: a demonstrator worker failed (logs in $WORK/logs)" >&2; exit 1; fi
 echo "   demonstrator done at $(( $(date +%s) - T0 )) s"
 
-# hold out the last HOLDOUT seeds' sessions (whole sessions: validation never sees a training tick)
-last=$((SEED0 + WORKERS * SESSIONS - 1))
-hold=$(seq $((last - HOLDOUT + 1)) "$last" | sed 's/^/sandbox-demo-seed/' | paste -sd, -)
+# hold out the last HOLDOUT sessions by seed (whole sessions: validation never sees a training
+# tick); a session the demonstrator set aside (*.rejected: it fell behind the game) is not there
+hold=$(ls "$WORK/sessions" | grep '\.ilbot\.sqlite$' | sed 's/\.ilbot\.sqlite$//' | sort -V | tail -n "$HOLDOUT" | paste -sd, -)
 echo "== 2/5 build (held out: $hold)"
 "$PY" -m ilbot.cli build "$WORK/sessions" --out "$WORK/dataset" --split-by session --holdout "$hold" --thin-ms "$THIN_MS" --no-progress
 echo "== 3/5 train (configs/sandbox.toml)"
 "$PY" -m ilbot.cli train --data "$WORK/dataset" --config configs/sandbox.toml --out "$WORK/run" --quiet
 echo "   trained at $(( $(date +%s) - T0 )) s"
 echo "== 4/5 eval (held-out sessions, free running)"
-"$PY" -m ilbot.cli eval --model "$WORK/run" --data "$WORK/dataset" --split val --out "$WORK/report" \
+"$PY" -m ilbot.cli eval --model "$WORK/run/last" --data "$WORK/dataset" --split val --out "$WORK/report" \
     --free-running-ticks 300 --quiet
 echo "== 5/5 copy into $ASSETS"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/model" "$ASSETS/dataset"
 mkdir -p "$ASSETS/model"
-cp "$WORK/run/best/model.safetensors" "$WORK/run/best/config.json" "$ASSETS/model/"
+cp "$WORK/run/last/model.safetensors" "$WORK/run/last/config.json" "$ASSETS/model/"
 cp -r "$WORK/dataset" "$ASSETS/dataset"
 cp "$WORK/report/report.json" "$ASSETS/eval_report.json"
 T1=$(date +%s)
