@@ -43,7 +43,7 @@ for w in $(seq 0 $((WORKERS - 1))); do
 done
 fail=0
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
-cat "$WORK"/logs/demo*.log | grep -E "items|stopped|rror" || true
+cat "$WORK"/logs/demo*.log | grep -E "items|stopped|set aside|rror" || true
 if [ "$fail" != 0 ]; then echo "make_default_model: a demonstrator worker failed (logs in $WORK/logs)" >&2; exit 1; fi
 echo "   demonstrator done at $(( $(date +%s) - T0 )) s"
 

@@ -104,7 +104,7 @@ def test_shipped_model_plans_sane_actions_and_gathers_headless():
             rt.stop()
             adapter.close()
     assert types[EventType.MOVE] > types[EventType.CLICK] > 0
-    assert game.score >= 1, f"the shipped model gathered {game.score} items in 100 headless ticks"
+    assert game.score >= 5, f"the shipped model gathered {game.score} items in 100 headless ticks (it gets ~13)"
     # its clicks aim at nodes: nearer to one than points drawn at random in the world view are
     import random
 

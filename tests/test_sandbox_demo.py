@@ -287,3 +287,14 @@ def test_performer_real_input_and_release_all(own_display, qtbot):
     assert perf._held_keys
     perf.release_all()
     assert not perf._held_keys and not perf._button_held
+
+
+def test_a_session_over_the_misclick_rate_is_set_aside(own_display, tmp_path, capsys):
+    """A negative rate sets aside even a clean session: the store is renamed *.rejected, so
+    `ilbot build` on the folder never reads it, and the result says so."""
+    from ilbot.sandbox.demonstrator import record_sessions
+
+    results = record_sessions(tmp_path, sessions=1, ticks=3, seed=2, max_misclick_rate=-1.0)
+    assert results[0]["rejected"] and not list(tmp_path.glob("*.ilbot.sqlite"))
+    assert (tmp_path / "sandbox-demo-seed2.rejected").exists()
+    assert "set aside" in capsys.readouterr().out
