@@ -313,8 +313,10 @@ def test_a_source_that_stops_producing_pauses_with_an_error(window, tiny_model, 
     # the json-dir default spec is "empty": a model for the sandbox spec is refused with a clear error
     assert load_spec("empty").hash != window.checkpoint.spec_hash
     assert window.start() is True
+    # the error arrives from the agent thread: wait for it, not for `running` (which may read False
+    # before the thread has even started on a loaded machine)
+    qtbot.waitUntil(lambda: any("feature spec" in e for e in window.errors), timeout=10_000)
     qtbot.waitUntil(lambda: not window.running, timeout=10_000)
-    assert "feature spec" in window.errors[-1]
     # with the same spec, the silent source trips the watchdog: an error in the window, the app goes on
     window.safety_config = wiring.default_safety_config()
     window.set_source(f"sandbox:{state}")
