@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from ilbot.eval.metrics import LAPLACE_K as METRICS_K, Prediction, xy_metrics
+from ilbot.eval.metrics import Prediction, xy_metrics
 from ilbot.eval.slots import Slots
 from ilbot.model import ModelConfig, UnifiedEventModel
 from ilbot.model.heads import LaplaceXYHead
-from ilbot.model.loss import LAPLACE_K, laplace_nll
+from ilbot.model.loss import laplace_nll
 from ilbot.model.planner import Planner
-from ilbot.model.sampling import _LAPLACE_K as SAMPLING_K, sample_xy_laplace
+from ilbot.model.sampling import LAPLACE_K, sample_xy_laplace
 from ilbot.model.synthetic import synthetic_windows
 
 
-def test_constants_agree_and_k_is_the_683_interval():
+def test_k_is_the_683_interval_and_the_head_scores_with_the_laplace():
     assert 1 - math.exp(-LAPLACE_K) == pytest.approx(0.682689, abs=1e-6)
-    assert SAMPLING_K == pytest.approx(LAPLACE_K, abs=1e-6) and METRICS_K == pytest.approx(LAPLACE_K, abs=1e-12)
+    assert LaplaceXYHead.coord_nll is laplace_nll and LaplaceXYHead.coord_sample is sample_xy_laplace
 
 
 def test_nll_is_the_laplace_log_density():

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.schema import EVENT_NAMES, N_EVENT_TYPES, EventType
+from ..model.sampling import LAPLACE_K  # σ = K·b for a Laplace prediction
 from .slots import Slots
 
 QUANTILES = (0.1, 0.5, 0.9)
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-LAPLACE_K = 1.147874464449318  # ilbot.model.loss.LAPLACE_K: σ = K·b for a Laplace prediction
 
 
 @dataclass

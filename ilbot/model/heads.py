@@ -147,26 +147,25 @@ class GaussianXYHead(DistributionHead):
             lx, ly = lx + self.log_scale[0], ly + self.log_scale[1]
         return {"x_mu": 0.5 + raw[..., 0], "x_logsig": lx, "y_mu": 0.5 + raw[..., 2], "y_logsig": ly}
 
+    # per coordinate: (mu, logsig, target, beta) → NLL, and (mu, logsig, temperature, generator) → draw
+    coord_nll = staticmethod(gaussian_nll)
+    coord_sample = staticmethod(sample_xy)
+
     def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
         """target [..., 2] (x, y) → NLL of the point [...]."""
-        return (gaussian_nll(out["x_mu"], out["x_logsig"], target[..., 0], beta)
-                + gaussian_nll(out["y_mu"], out["y_logsig"], target[..., 1], beta))
+        return (self.coord_nll(out["x_mu"], out["x_logsig"], target[..., 0], beta)
+                + self.coord_nll(out["y_mu"], out["y_logsig"], target[..., 1], beta))
 
     def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """[..., 2] (x, y)."""
-        return torch.stack([sample_xy(out["x_mu"], out["x_logsig"], temperature, generator),
-                            sample_xy(out["y_mu"], out["y_logsig"], temperature, generator)], dim=-1)
+        return torch.stack([self.coord_sample(out["x_mu"], out["x_logsig"], temperature, generator),
+                            self.coord_sample(out["y_mu"], out["y_logsig"], temperature, generator)], dim=-1)
 
 
 class LaplaceXYHead(GaussianXYHead):
     """A Laplace per coordinate (ModelConfig.xy_dist = "laplace"), with the same outputs: x_mu,
     y_mu are the locations (medians) and σ = exp(logsig) the half-width of the central 68.3 %
-    interval, i.e. 1.148 × the Laplace scale b (ilbot.model.loss.LAPLACE_K)."""
+    interval, i.e. 1.148 × the Laplace scale b (ilbot.model.sampling.LAPLACE_K)."""
 
-    def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
-        return (laplace_nll(out["x_mu"], out["x_logsig"], target[..., 0], beta)
-                + laplace_nll(out["y_mu"], out["y_logsig"], target[..., 1], beta))
-
-    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.stack([sample_xy_laplace(out["x_mu"], out["x_logsig"], temperature, generator),
-                            sample_xy_laplace(out["y_mu"], out["y_logsig"], temperature, generator)], dim=-1)
+    coord_nll = staticmethod(laplace_nll)
+    coord_sample = staticmethod(sample_xy_laplace)

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..data.schema import TG, EventType, class_weights as weights_by_name
 from .fields import target_event_types
-from .sampling import QUANTILE_LEVELS
+from .sampling import LAPLACE_K, QUANTILE_LEVELS
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -58,8 +58,6 @@ def gaussian_nll(mu: torch.Tensor, logsig: torch.Tensor, target: torch.Tensor, b
     return nll
 
 
-# the Laplace's central 68.3 % interval is ±K·b (1 − e^−K = 0.6827): σ = K·b keeps "1σ" meaning that interval
-LAPLACE_K = -math.log(1.0 - math.erf(1.0 / math.sqrt(2.0)))
 _LOG_2_OVER_K = math.log(2.0 / LAPLACE_K)
 
 
@@ -71,9 +69,6 @@ def laplace_nll(mu: torch.Tensor, logsig: torch.Tensor, target: torch.Tensor, be
     if beta > 0:
         nll = nll * torch.exp(2.0 * beta * logsig).detach()
     return nll
-
-
-XY_NLL = {"gaussian": gaussian_nll, "laplace": laplace_nll}
 
 
 def event_cross_entropy(logits: torch.Tensor, types: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -124,10 +119,9 @@ def mixture_xy_nll(out: dict, x: torch.Tensor, y: torch.Tensor, nll_fn=gaussian_
 
 
 def xy_loss(out: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, beta: float = 0.0,
-            dist: str = "gaussian") -> torch.Tensor:
-    """NLL of the position (Gaussian or Laplace per coordinate, ModelConfig.xy_dist), x and y
-    summed (the NLL of the point), mean over valid slots."""
-    nll_fn = XY_NLL[dist]
+            nll_fn=gaussian_nll) -> torch.Tensor:
+    """NLL of the position (`nll_fn` per coordinate: the xy head's `coord_nll`, Gaussian or
+    Laplace), x and y summed (the NLL of the point), mean over valid slots."""
     if "anchor_logits" in out:  # a mixture over anchor-shifted components (ilbot.model.anchors)
         return masked_mean(mixture_xy_nll(out, x, y, nll_fn), mask)
     nll = nll_fn(out["x_mu"], out["x_logsig"], x, beta) + nll_fn(out["y_mu"], out["y_logsig"], y, beta)
@@ -140,7 +134,7 @@ class UnifiedEventLoss(nn.Module):
     `event_counts` (a dataset's `stats["event_counts"]`). `beta` > 0 switches the position NLL
     to β-NLL (0.5 is the usual value).
 
-    forward(out, targets [B,A,7], target_mask [B,A], xy_dist) → (total, parts) where parts maps
+    forward(out, targets [B,A,7], target_mask [B,A], xy_nll) → (total, parts) where parts maps
     event, time, crossing, xy, button, key_action, key_id, scroll_y and aux (their sum) to scalars."""
 
     def __init__(self, class_weights: dict | str | None = None, event_counts: dict | None = None, *,
@@ -151,7 +145,7 @@ class UnifiedEventLoss(nn.Module):
         self.w_event, self.w_time, self.w_xy, self.w_aux, self.beta = w_event, w_time, w_xy, w_aux, beta
 
     def forward(self, out: dict, targets: torch.Tensor, target_mask: torch.Tensor,
-                xy_dist: str = "gaussian") -> tuple[torch.Tensor, dict]:
+                xy_nll=gaussian_nll) -> tuple[torch.Tensor, dict]:
         mask = target_mask.bool()  # [B,A]
         tg = torch.where(mask.unsqueeze(-1), targets, torch.zeros_like(targets))  # [B,A,7] invalid → 0
         types = target_event_types(tg)  # [B,A]
@@ -167,7 +161,7 @@ class UnifiedEventLoss(nn.Module):
             "event": event_cross_entropy(out["event_logits"], types, mask, self.class_weights.to(out["event_logits"].dtype)),
             "time": time_loss(out["time_q_log"], col("dt_ms"), mask),
             "crossing": torch.zeros((), device=mask.device),
-            "xy": xy_loss(out, col("x"), col("y"), mask, self.beta, xy_dist),
+            "xy": xy_loss(out, col("x"), col("y"), mask, self.beta, xy_nll),
             "button": masked_cross_entropy(out["button_logits"], cls("button"), click),
             "key_action": masked_cross_entropy(out["key_action_logits"], cls("key_action"), key),
             "key_id": masked_cross_entropy(out["key_id_logits"], cls("key_id"), key),

@@ -111,5 +111,5 @@ class UnifiedEventModel(nn.Module):
         if self.anchors is not None:  # a mixture: component k shifted toward anchor k (ilbot.model.anchors)
             out["anchor_logits"], out["anchor_shift"] = self.anchors.mixture(h, feats, rel, valid[:, None])  # [B,A,K+1], [B,A,K+1,2]
         if targets is not None:
-            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_dist=self.cfg.xy_dist)
+            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_nll=self.xy_head.coord_nll)
         return out

@@ -11,6 +11,8 @@ each slot in numpy, where an op on a handful of numbers costs ~1 µs instead of 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -89,8 +91,9 @@ def sample_xy(mu, logsig, temperature: float = 1.0, generator: torch.Generator |
     return mu + temperature * module(mu).exp(logsig) * noise
 
 
-# σ / b of the Laplace (ilbot.model.loss.LAPLACE_K, repeated to keep sampling free of the loss module)
-_LAPLACE_K = 1.1478745
+# σ / b of a Laplace: its central 68.3 % interval is ±K·b (1 − e^−K = 0.6827), so σ = K·b keeps
+# "1σ" meaning that interval (ModelConfig.xy_dist; the loss and evaluation use this constant too)
+LAPLACE_K = -math.log(1.0 - math.erf(1.0 / math.sqrt(2.0)))
 _HALF = 0.5
 
 
@@ -106,4 +109,4 @@ def sample_xy_laplace(mu, logsig, temperature: float = 1.0, generator: torch.Gen
     c = u - _HALF
     # 1 − 2|u − ½| is in (0, 1]; the floor keeps log finite if u is exactly 0 or 1
     mag = -xp.log(floor(1.0 - 2.0 * xp.abs(c), 1e-12))
-    return mu + temperature * (module(mu).exp(logsig) / _LAPLACE_K) * xp.sign(c) * mag
+    return mu + temperature * (module(mu).exp(logsig) / LAPLACE_K) * xp.sign(c) * mag
