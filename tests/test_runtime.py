@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from ilbot.agent.executors.dry_run import DryRunExecutor
-from ilbot.agent.runtime import AgentRuntime, HoldSampler, LatencyStats, resolve_window
+from ilbot.agent.runtime import AgentRuntime, HoldSampler, LatencyStats
+from ilbot.agent.window import WindowGeometry, resolve_window
 from ilbot.data.action import PlannedAction
 from ilbot.data.schema import F, EventType
-from ilbot.errors import ConfigError
+from ilbot.errors import UserError
 from ilbot.model import load_checkpoint
 from ilbot.model.planner import Planner
 from ilbot.safety import SafetyConfig
@@ -207,17 +208,19 @@ def test_live_needs_real_time(ckpt):
         AgentRuntime(ckpt, ListAdapter([]), DryRunExecutor(), live=True, realtime=False)
 
 
-def test_resolve_window_forms():
-    assert resolve_window(None) == (0, 0, 800, 600)
-    assert resolve_window("10,20,300,200") == (10, 20, 300, 200)
-    assert resolve_window({"x": 1, "y": 2, "width": 3, "height": 4}) == (1, 2, 3, 4)
-    assert resolve_window([0, 0, 640, 480]) == (0, 0, 640, 480)
-    with pytest.raises(ConfigError):
-        resolve_window({"x": 1})
-    with pytest.raises(ConfigError):
-        resolve_window((0, 0, 0, 10))
-    with pytest.raises(ConfigError):
-        resolve_window((1, 2, 3))
+def _xywh(g: WindowGeometry):
+    return (g.x, g.y, g.width, g.height)
+
+
+def test_resolve_window_forms_all_give_one_type():
+    assert _xywh(resolve_window("10,20,300,200")) == (10, 20, 300, 200)
+    assert _xywh(resolve_window({"x": 1, "y": 2, "width": 3, "height": 4})) == (1, 2, 3, 4)
+    assert _xywh(resolve_window([0, 0, 640, 480])) == (0, 0, 640, 480)
+    g = WindowGeometry(5, 6, 7, 8)
+    assert resolve_window(g) is g
+    for bad in ({"x": 1}, (0, 0, 0, 10), (1, 2, 3), (0, 0, float("nan"), 5), object()):
+        with pytest.raises(UserError):
+            resolve_window(bad)
 
 
 def test_latency_stats():
@@ -228,8 +231,8 @@ def test_latency_stats():
     assert s.quantile(0.5) == 3 and math.isclose(s.quantile(1.0), 100)
 
 
-def test_checkpoint_path_and_tick_ms_from_stats(ckpt_dir):
-    rt = AgentRuntime(str(ckpt_dir), ListAdapter([]), DryRunExecutor(), realtime=False)
+def test_tick_ms_from_stats(ckpt):
+    rt = AgentRuntime(ckpt, ListAdapter([]), DryRunExecutor(), realtime=False)
     assert rt.tick_ms == 600.0 and rt.safety_config.tick_ms == 600.0
     rt.stop()
 

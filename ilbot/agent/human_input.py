@@ -25,7 +25,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from ..data.keys import key_id
+from ..data.keys import pynput_key_id
 from ..data.schema import Button, Event, EventType, KeyAction, scroll_class
 
 MOVE_GAP_NS = 15_000_000  # thinning of observed moves, as the dataset builder does (DESIGN §2)
@@ -96,6 +96,7 @@ class HumanInput:
         self.counters = {"human": 0, "echo": 0}
         self._pos = (0.0, 0.0)
         self._last_move_ns = 0
+        self.last_human_ns = 0  # monotonic ns of the person's last pointer motion (not the agent's)
         self._pressed: dict[int, int] = {}  # button → press t_ns (human presses)
         self._listeners: list = []
 
@@ -113,6 +114,7 @@ class HumanInput:
         if self.echo.claim("move", None, sx, sy):
             self.counters["echo"] += 1
             return
+        self.last_human_ns = t
         agent = self.agent_pointer()
         if self.on_override is not None and agent is not None:
             if ((sx - agent[0]) ** 2 + (sy - agent[1]) ** 2) ** 0.5 > self.override_px:
@@ -150,20 +152,17 @@ class HumanInput:
 
     def _on_key(self, key, action: int):
         t = time.monotonic_ns()
-        from ..safety.killswitch import pressed_name
-
         if getattr(key, "vk", None) == 0 and getattr(key, "char", None) is None:
             return  # a keycode with no key symbol: the listener-stop nudge, never a person's key
-
-        vk = getattr(key, "vk", None)
-        if getattr(key, "char", None) is None and isinstance(vk, int) and 32 < vk < 127:
-            kid = key_id(chr(vk))  # RECORD sometimes reports a printable key by its keysym only
-        else:
-            kid = key_id(pressed_name(key))
+        kid = pynput_key_id(key)
         if self.echo.claim("key", (kid, action), -1, -1):
             self.counters["echo"] += 1
             return
         self._emit(Event.make(t, *self._rel(*self._pos), key_action=action, key_id=kid))
+
+    def still_for(self, ms: float) -> bool:
+        """Has the person left the pointer alone for the last `ms` milliseconds?"""
+        return time.monotonic_ns() - self.last_human_ns >= ms * 1e6
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "HumanInput":

@@ -24,7 +24,9 @@ LIVE_WARNING = ("LIVE MODE: ilbot will move your mouse and press keys. Automatin
 
 
 def register(sub) -> None:
-    p = sub.add_parser("replay", help="re-perform a recorded session through the safety layers")
+    p = sub.add_parser("replay", help="re-perform a recorded session through the safety layers",
+                       description="Re-perform a recorded session's input through the safety layers: shown "
+                                   "(dry run, the default) or performed (--live --i-understand).")
     p.add_argument("session", help="a session store (*.ilbot.sqlite)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice as fast; default 1)")
     p.add_argument("--window", default=None,
@@ -33,7 +35,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("play", help="run the agent headless (dry run unless --live)")
+    p = sub.add_parser("play", help="run the agent headless (dry run unless --live)",
+                       description="Run a trained model on a game-state source without the app: it waits for "
+                                   "game state, plans each tick, filters through safety and shows (dry run) or "
+                                   "performs (--live --i-understand) each action; a summary at the end.")
     p.add_argument("--model", required=True, help="a checkpoint folder or a training run folder")
     p.add_argument("--source", required=True, help="capture source: json-dir:PATH, http[:URL], screen[:x,y,w,h], "
                                                     "replay:SESSION[?speed=X|max], sandbox")
@@ -45,6 +50,8 @@ def register(sub) -> None:
     _add_live(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--plans", action="store_true", help="print each tick's plan (one JSON line per tick)")
+    p.add_argument("--state-timeout", type=float, default=10.0,
+                   help="give up when no game state arrives within this many seconds (default 10)")
     p.set_defaults(func=cmd_play)
 
 
@@ -71,108 +78,115 @@ def confirm_live(args, stdin=None, out=None) -> None:
         raise UserError("live mode not confirmed; nothing was performed")
 
 
-def _safety_config(args, **defaults):
-    from ..safety.config import SafetyConfig
+def _request(args, **kw):
+    """The `RunRequest` both commands describe (one assembly point: `ilbot.agent.assemble`)."""
+    from .assemble import Mode, RunRequest
 
-    if args.safety:
-        return SafetyConfig.from_toml(args.safety)
-    return SafetyConfig(**defaults) if defaults else None
+    return RunRequest(mode=Mode.LIVE if args.live else Mode.DRY_RUN, safety=args.safety, window=args.window,
+                      kill_hotkey=args.kill_hotkey, **kw)
 
 
-def _executor(live: bool):
-    if live:
-        from .executors.pynput_exec import PynputExecutor
+def _show_states(run, out=None) -> None:
+    """Every state change as one line on stderr (the same words the app shows)."""
+    from .run import describe_reason
 
-        return PynputExecutor()
-    from .executors.dry_run import DryRunExecutor
+    out = out or sys.stderr
 
-    return DryRunExecutor()
+    def on_state(state: str, reason: str) -> None:
+        if state != "running":
+            print(describe_reason(state, reason) + ("…" if state == "waiting_for_state" else ""), file=out, flush=True)
+
+    run.on_state.append(on_state)
+
+
+def _show_progress(run, total: int | None, every_s: float = 2.0, out=None) -> None:
+    """A progress line at most every `every_s` seconds: ticks, what was performed, interventions."""
+    import time
+
+    out = out or sys.stderr
+    last = {"t": time.monotonic()}
+
+    def on_counters(c: dict) -> None:
+        now = time.monotonic()
+        if now - last["t"] < every_s:
+            return
+        last["t"] = now
+        done = c.get("ticks", c.get("chunks", 0))
+        of = f"/{total}" if total else ""
+        print(f"  tick {done}{of}: {c.get('performed', 0)} actions performed, "
+              f"{sum((c.get('interventions') or {}).values()) - _throughput(c)} safety interventions",
+              file=out, flush=True)
+
+    run.on_counters.append(on_counters)
+
+
+def _throughput(c: dict) -> int:
+    iv = c.get("interventions") or {}
+    return int(iv.get("planned", 0)) + int(iv.get("passed", 0))
 
 
 def _print_summary(title: str, summary: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, default=str))
         return
+    from .run import describe_reason
+
     print(title)
-    for k, v in summary.items():
-        print(f"  {k}: {v}")
+    print(f"  mode: {summary.get('mode')}; {describe_reason(summary.get('state', 'stopped'), summary.get('reason', ''))}")
+    for k in ("ticks", "chunks", "recorded", "replayed", "performed"):
+        if k in summary:
+            print(f"  {k}: {summary[k]}")
+    by_type = summary.get("performed_by_type") or {}
+    if by_type:
+        print("  performed by type: " + ", ".join(f"{k} {v}" for k, v in by_type.items()))
+    iv = {k: v for k, v in (summary.get("interventions") or {}).items() if k not in ("planned", "passed")}
+    print("  safety interventions: " + (", ".join(f"{k} {v}" for k, v in iv.items()) if iv else "none"))
+    if summary.get("plan_ms_p50") is not None:
+        print(f"  plan latency: p50 {summary['plan_ms_p50']:.1f} ms, p99 {summary['plan_ms_p99']:.1f} ms")
+    pauses = summary.get("pauses") or {}
+    if pauses:
+        print("  pauses: " + ", ".join(f"{k} {v}" for k, v in pauses.items()))
+
+
+def _run_to_end(run, ticks) -> dict:
+    """Run in this thread; whatever happens, stop (everything released) before returning."""
+    try:
+        run.run(ticks)
+    finally:
+        run.stop("user")  # a no-op once the run has stopped by itself
+    return run.counters
 
 
 def cmd_replay(args) -> int:
-    from .replay import Replayer, ReplayConfig
+    from .assemble import assemble
 
     if args.live:
         confirm_live(args)
-    cfg = ReplayConfig(speed=args.speed)
-    executor = _executor(args.live)
-    try:
-        replay = Replayer(args.session, executor, _safety_config(args, tick_ms=cfg.chunk_ms), window=args.window,
-                          config=cfg, live=args.live, kill_hotkey=args.kill_hotkey)
-        try:
-            summary = replay.run()
-        finally:
-            replay.stop()
-    finally:
-        executor.close()
-    summary["mode"] = "live" if args.live else "dry run"
+    run = assemble(_request(args, session=args.session, speed=args.speed))
+    _show_states(run)
+    _show_progress(run, None)
+    summary = _run_to_end(run, None)
+    summary["mode"] = run.mode.value
     _print_summary(f"replay {args.session}:", summary, args.json)
     return 0
 
 
-def _adapter(source: str, tick_ms):
-    """make_adapter, plus `replay:S?speed=X|max` for headless runs."""
-    from .capture.registry import make_adapter
-
-    options = {}
-    if tick_ms is not None:
-        options["tick_ms"] = tick_ms
-    if source.startswith("replay:") and "?speed=" in source:
-        source, _, speed = source.partition("?speed=")
-        if speed == "max":
-            options["speed"] = None
-        else:
-            try:
-                options["speed"] = float(speed)
-            except ValueError:
-                raise UserError(f"source {source!r}: speed {speed!r} is not a number or 'max'") from None
-    return make_adapter(source, **options)
-
-
 def cmd_play(args) -> int:
-    from .runtime import AgentRuntime
+    from .assemble import assemble
 
     if args.ticks is not None and args.ticks < 1:
         raise UserError(f"--ticks must be at least 1, got {args.ticks}")
     if args.live:
         confirm_live(args)
-    from .runtime import RuntimeConfig
-
-    adapter = _adapter(args.source, args.tick_ms)
-    window = args.window
-    if window is None and getattr(adapter, "session", None) is not None:
-        window = adapter.session.meta.get("window")  # a replayed session: its recorded window
-    # a dry run on a session replayed "as fast as polled" runs on virtual time: as fast as it plans
-    fast = not args.live and getattr(adapter, "name", "") == "replay" and getattr(adapter, "speed", 1.0) is None
-    executor = _executor(args.live)
-    try:
-        rt = AgentRuntime(args.model, adapter, executor, _safety_config(args), seed=args.seed,
-                          temperature=args.temperature, live=args.live, tick_ms=args.tick_ms, window=window,
-                          config=RuntimeConfig(kill_hotkey=args.kill_hotkey), realtime=not fast)
-    except BaseException:
-        executor.close()
-        adapter.close()
-        raise
+    run = assemble(_request(args, model=args.model, source=args.source, seed=args.seed,
+                            temperature=args.temperature, tick_ms=args.tick_ms, state_timeout_s=args.state_timeout))
     if args.plans:
-        rt.on_plan.append(lambda tick, plan: print(json.dumps(
+        run.on_plan.append(lambda tick, plan: print(json.dumps(
             {"tick": tick, "actions": [_action_json(a) for a in plan]}), flush=True))
-    try:
-        counters = rt.run(ticks=args.ticks)
-    finally:
-        rt.stop()
-        executor.close()
-        adapter.close()
-    counters = rt.counters
-    counters["mode"] = "live" if args.live else "dry run"
+    _show_states(run)
+    _show_progress(run, args.ticks)
+    counters = _run_to_end(run, args.ticks)
+    counters["mode"] = run.mode.value
     _print_summary(f"play {args.model} on {args.source}:", counters, args.json)
     return 0
 

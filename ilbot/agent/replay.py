@@ -19,6 +19,10 @@ Decisions where the design is silent:
   time floor and rate limit and drop the click that ends it.
 - **Speed** scales every time, hold times included (a 2x replay holds buttons half as long).
 - A CLICK is one event with its recorded `hold_ms` (110 ms when the store has none).
+- **A `Run`** (`ilbot.agent.run`): it starts `running`, ends `stopped(finished)` at the session's
+  end, and pauses and resumes like the agent; paused time is skipped. In live mode the same
+  `Supervision` as the agent's watches it: kill switch, release guards, guardian, and a pause
+  when the person moves the pointer away from where the replay put it (`human_override`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Callable
 
 from ..data.action import PlannedAction
 from ..data.schema import Event, EventType
+from .run import Run, RunState
 
 DEFAULT_HOLD_MS = 110.0
 
@@ -79,69 +84,69 @@ def thin_moves(events: list[Event], min_gap_ms: float, floor_ms: float) -> list[
     return kept
 
 
-class SessionReplay:
+class SessionReplay(Run):
     """Re-performs one session (see the module docstring). `run()` blocks; `stop()`, `pause()`
-    and `resume()` work from any thread. Listener hooks like the runtime's, for the GUI:
-    `on_plan(chunk, actions)`, `on_counters(counters)`, `on_state(state, reason)`."""
+    and `resume()` work from any thread. `ilbot.agent.assemble` builds it for every front end."""
 
     def __init__(self, session, executor, *, window=None, speed: float = 1.0, safety_config=None,
-                 config: ReplayConfig | None = None, clock: Callable[[], int] = time.monotonic_ns):
+                 config: ReplayConfig | None = None, live: bool = False, kill_hotkey: str = "f12",
+                 override_px: float = 25.0, guardian: bool | None = None,
+                 clock: Callable[[], int] = time.monotonic_ns):
         from ..data.store import open_session
         from ..safety import SafetyConfig, SafetyPipeline
-        from .runtime import _CountingExecutor, resolve_window
+        from .executors.counting import CountingExecutor
         from .scheduler import Scheduler
+        from .supervision import Supervision
+        from .window import resolve_window
 
+        super().__init__(RunState.RUNNING)
         self.session = open_session(session) if not hasattr(session, "events") else session
         self.config = config or ReplayConfig(speed=speed)
         if config is not None and speed != 1.0:
             self.config.speed = speed
         if window is None:
             window = self.session.meta.get("window")
-        self.window = resolve_window(window)
-        self.origin = (self.window[0], self.window[1])
-        self.window_size = (self.window[2], self.window[3])
+        self.window = resolve_window(window if window is not None else (0, 0, 800, 600))
+        self.origin = (self.window.x, self.window.y)
+        self.window_size = (self.window.width, self.window.height)
         self.tick_ms = self.config.chunk_ms
+        self.live = live
         self.safety_config = safety_config or SafetyConfig(tick_ms=self.config.chunk_ms)
         self.safety = SafetyPipeline(self.safety_config, self.window_size)
-        self.executor = _CountingExecutor(executor)
+        echo = None
+        if live:
+            from .human_input import AgentEcho
+
+            echo = AgentEcho()
+        self.executor = CountingExecutor(executor, echo)
         self.scheduler = Scheduler(self.executor, origin=self.origin, min_gap_ms=self.safety_config.min_dt_ms)
         self.clock = clock
-        self.on_plan: list = []
-        self.on_counters: list = []
-        self.on_state: list = []
-        self._stopped = threading.Event()
-        self._paused = threading.Event()
         self._summary: dict = {"recorded": self.session.n_events, "replayed": 0, "scheduled": 0}
+        self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
+                                       kill_hotkey=kill_hotkey, echo=echo, override_px=override_px,
+                                       guardian=guardian)
+        self.supervision.start()
 
     # -- control ------------------------------------------------------------------------------
-    @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
-
-    def stop(self) -> None:
-        if not self._stopped.is_set():
-            self._stopped.set()
+    def stop(self, reason: str = "user") -> None:
+        if self._transition(RunState.STOPPED, reason):
             self.scheduler.stop()  # drops what is pending, releases
-            self._emit_state("stopped", "")
+            self.supervision.stop()
 
     def pause(self, reason: str = "user") -> None:
         """Drop what is scheduled and release everything; `resume()` goes on from the next chunk."""
-        if self._stopped.is_set() or self._paused.is_set():
-            return
-        self._paused.set()
-        self.scheduler.pause()
-        self._release_safety()
-        self._emit_state("paused", reason)
+        if self._transition(RunState.PAUSED, reason):
+            self.scheduler.pause()
+            self._release_safety()
 
     def resume(self) -> None:
-        if self._paused.is_set() and not self._stopped.is_set():
-            self.scheduler.resume()
-            self._paused.clear()
-            self._emit_state("running", "")
-
-    def _emit_state(self, state: str, reason: str) -> None:
-        for fn in list(self.on_state):
-            fn(state, reason)
+        if not self.paused:
+            return
+        if not self.supervision.person_still_for(300.0):
+            return  # the person is still moving the pointer: resuming now would pause again at once
+        self.executor.forget_pointer()
+        self.scheduler.resume()
+        self._transition(RunState.RUNNING)
 
     def _release_safety(self) -> None:
         """Release everything the executor holds; forget the safety layers' held keys (their
@@ -165,21 +170,25 @@ class SessionReplay:
         Paused time is skipped: after `resume()` the replay goes on where it was."""
         cfg = self.config
         actions = self.actions()
+        self._summary["total"] = len(actions)
         start_ns = self.clock() + int(cfg.start_delay_ms * 1e6)
         chunk_ns = int(cfg.chunk_ms * 1e6)
         i = chunks = 0
         try:
-            while i < len(actions) and not self._stopped.is_set() and (ticks is None or chunks < ticks):
-                if self._paused.is_set():
+            while i < len(actions) and not self._stop_event.is_set() and (ticks is None or chunks < ticks):
+                if self.window_alive is not None and not self.window_alive():
+                    self.stop("window_closed")
+                    break
+                if self.paused:
                     t = self.clock()
-                    self._stopped.wait(0.05)
+                    self._stop_event.wait(0.05)
                     start_ns += self.clock() - t  # the paused time does not count
                     continue
                 k = int(actions[i].t_ms * 1e6 // chunk_ns)  # the chunk of the next action
                 c_start_ns = start_ns + k * chunk_ns
                 wait_ns = c_start_ns - int(cfg.lead_ms * 1e6) - self.clock()
                 if wait_ns > 0:
-                    self._stopped.wait(min(wait_ns / 1e9, 0.05))
+                    self._stop_event.wait(min(wait_ns / 1e9, 0.05))
                     continue  # re-check stop/pause while waiting
                 j = i
                 while j < len(actions) and actions[j].t_ms * 1e6 < (k + 1) * chunk_ns:
@@ -190,58 +199,26 @@ class SessionReplay:
                 self._summary["replayed"] += len(chunk)
                 self._summary["scheduled"] += len(safe)
                 i, chunks = j, chunks + 1
-                for fn in list(self.on_plan):
-                    fn(k, safe)
-                if self.on_counters:
-                    c = self.counters
-                    for fn in list(self.on_counters):
-                        fn(c)
+                self._summary["done"] = i
+                self._emit_plan(chunks - 1, safe)
                 if on_progress is not None:
                     on_progress(i, len(actions))
-            if not self._stopped.is_set() and actions:
+            if not self._stop_event.is_set() and actions:
                 self.scheduler.wait_idle(timeout=cfg.chunk_ms / 1000.0 + 5.0)
                 last = actions[min(i, len(actions)) - 1]
-                self._stopped.wait(min(last.hold_ms / 1000.0, 2.0) + 0.05)  # let the last hold end
+                self._stop_event.wait(min(last.hold_ms / 1000.0, 2.0) + 0.05)  # let the last hold end
         finally:
-            early = self._stopped.is_set() or i < len(actions)
-            self.scheduler.stop()  # releases everything still held
-            self._release_safety()
+            early = self._stop_event.is_set() or i < len(actions)
             self._summary["stopped_early"] = early
             self._summary["thinned_moves"] = self._summary["recorded"] - len(actions)
+            self._summary["chunks"] = chunks
+            self.stop("finished" if i >= len(actions) else ("ticks" if not self._stop_event.is_set() else self.reason))
+            self._release_safety()
         return self.counters
 
     @property
     def counters(self) -> dict:
         return {**self._summary, "performed": self.executor.performed, "performed_by_type": dict(self.executor.by_type),
                 "interventions": dict(self.safety.counters), "speed": self.config.speed,
-                "state": "stopped" if self._stopped.is_set() else ("paused" if self.paused else "running"),
+                "pauses": dict(self.pauses), "state": self.state.value, "reason": self.reason,
                 "timing": self.scheduler.timing_stats()}
-
-
-class Replayer(SessionReplay):
-    """`SessionReplay` with the app's signature: a kill switch in live mode (F12 by default)."""
-
-    def __init__(self, session, executor, safety_config=None, *, window=None, speed: float = 1.0,
-                 live: bool = False, kill_hotkey: str = "f12", config: ReplayConfig | None = None):
-        super().__init__(session, executor, window=window, speed=speed, safety_config=safety_config, config=config)
-        self.kill = None
-        if live:
-            from ..safety import KillSwitch
-
-            self.kill = KillSwitch(hotkey=kill_hotkey, on_trigger=self.stop)
-            self.kill.start()
-
-    def stop(self) -> None:
-        super().stop()
-        if self.kill is not None:
-            kill, self.kill = self.kill, None
-            stop_kill_switch(kill)
-
-
-def stop_kill_switch(kill) -> None:
-    """Stop a kill switch; from its own listener thread (the hotkey's callback) a helper thread
-    does it, since a thread cannot join itself."""
-    if threading.current_thread() is getattr(kill, "_listener", None):
-        threading.Thread(target=kill.stop, name="ilbot-killswitch-stop", daemon=True).start()
-    else:
-        kill.stop()

@@ -25,13 +25,21 @@ Decisions where the design is silent:
 - **Hold times.** A CLICK holds its button for a log-normal draw through the checkpoint's hold
   median and q10/q90 (`hold_ms` stats; 110 ms median when absent), clipped to [q10/2, 2·q90],
   from a generator seeded with `seed`, so hold times are reproducible too.
-- **Stale state.** No fresh capture for `stale_ticks` ticks → pause (reason `stale_state`); the
-  runtime stays paused until `resume()`.
-- **Human override (live only).** Before each tick the runtime compares the pointer with where
-  the agent last put it; farther than `override_px` → pause (reason `human_override`).
-- **Kill switch.** In live mode a global hotkey (`kill_hotkey`, default F12) stops the agent and
-  releases everything. `stop()`, `pause()`, interpreter exit (atexit) and SIGTERM/SIGINT in the
-  main thread all release every held key and button.
+- **States** (`ilbot.agent.run`): the runtime starts `waiting_for_state` and plans nothing
+  until the first valid capture; no state at all within `state_timeout_s` (10 s) stops it
+  (`no_state`) and `run()` raises `NoGameState`, one line naming the source. A `window_alive`
+  check (set by the assembly) that fails stops it (`window_closed`).
+- **Stale state.** No fresh capture for `stale_ticks` ticks → pause (`stale_state`), noticed both
+  at the next tick and by the safety clock (`Supervision`), which runs on its own thread whether
+  or not ticks or captures arrive. The runtime stays paused until `resume()`.
+- **Human override (live only).** The human-input listener, and before each tick the runtime,
+  compare the pointer with where the agent last put it; farther than `override_px` → pause
+  (`human_override`). `resume()` forgets where the agent put the pointer (the person may have
+  moved it meanwhile) and waits until the person has left the pointer alone for
+  `resume_still_ms`, so a resume is never undone by the hand that pressed it.
+- **Kill switch, guards, guardian** (live only, `Supervision`): F12 stops the agent and releases
+  everything; `stop()`, `pause()`, interpreter exit, SIGTERM/SIGINT and Ctrl+Z release every
+  held key and button; a guardian process releases them if the process freezes.
 - **Malformed state.** A capture whose features have the wrong shape is skipped and counted
   (`malformed_state`); non-finite features are zeroed by the context. Non-finite model output is
   the safety layer's business: its finite-values check drops it, and the drop is counted under
@@ -45,18 +53,21 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..data.action import PlannedAction
 from ..data.schema import TICK_MS, Event, EventType
+from ..errors import UserError
 from .context import ContextBuffer
+from .executors.counting import CountingExecutor
+from .run import Run, RunState
+from .supervision import Supervision
+from .window import WindowGeometry
 
 DEFAULT_HOLD_MS = {"median": 110.0, "q10": 70.0, "q90": 180.0}
 Z90 = 1.2815515655446004  # standard normal quantile at 0.9
-POINTER_TYPES = (EventType.CLICK, EventType.SCROLL, EventType.MOVE)  # actions that put the pointer somewhere
 
 
 class HoldSampler:
@@ -89,42 +100,6 @@ class LatencyStats:
         return float(np.quantile(np.asarray(self.values), q)) if self.values else None
 
 
-class _CountingExecutor:
-    """Wraps the real executor: counts what it performs and remembers where it put the pointer
-    (screen pixels), under one lock, so the human-override check never races a half-done move.
-    With an `AgentEcho` it notes each action *before* performing it, so the human-input
-    listeners can tell the agent's own injected events from the person's."""
-
-    def __init__(self, inner, echo=None):
-        self.inner = inner
-        self.echo = echo
-        self.lock = threading.Lock()
-        self.performed = 0
-        self.by_type = {e.name: 0 for e in EventType}
-        self.pointer: tuple[float, float] | None = None
-
-    def perform(self, action: PlannedAction, origin):
-        with self.lock:
-            sx, sy = origin[0] + round(action.x), origin[1] + round(action.y)
-            if action.type in POINTER_TYPES:
-                self.pointer = (sx, sy)
-            if self.echo is not None:
-                self.echo.note_action(action, int(round(sx)), int(round(sy)))
-            rec = self.inner.perform(action, origin)
-            self.performed += 1
-            self.by_type[EventType(action.type).name] += 1
-        return rec
-
-    def release_all(self) -> None:
-        self.inner.release_all()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __getattr__(self, name):  # anything else (log, listeners, ...) is the real executor's
-        return getattr(self.inner, name)
-
-
 @dataclass
 class RuntimeConfig:
     """Knobs of the loop; the safety limits themselves live in `SafetyConfig`."""
@@ -134,48 +109,27 @@ class RuntimeConfig:
     live: bool = False
     tick_ms: float | None = None  # None: the checkpoint's tick_ms, else 600
     override_px: float = 25.0  # live: pointer this far from where the agent put it → pause
+    resume_still_ms: float = 300.0  # live: resume waits until the person left the pointer alone this long
     kill_hotkey: str = "f12"
-    kill_switch: bool | None = None  # None: on in live mode only
     observe_human: bool | None = None  # listen to the human's input; None: in live mode only
+    state_timeout_s: float = 10.0  # no game state at all for this long after start → stop (no_state)
     latency_window: int = 1000  # plan latencies kept for p50/p99
     poll_s: float = 0.002  # run(): adapter poll period when ticks come from the adapter
+    source_name: str = ""  # how the source is named in messages ("json-dir:/x", "sandbox")
+    guardian: bool | None = None  # the dead-man's-switch process; None: in live mode only
     extra: dict = field(default_factory=dict)
 
 
-def resolve_window(window, adapter=None) -> tuple[float, float, float, float]:
-    """The game window as (x, y, width, height) in screen pixels.
-
-    Accepts a `WindowGeometry` (anything with x/y/width/height), a 4-tuple/list, a dict with
-    x/y/width/height (a session's `window` meta), or a string: "X,Y,W,H" or a window title
-    (looked up on the X server by `ilbot.agent.window`). None takes the adapter's `window` if it
-    has one, else 800x600 at the screen's origin (headless runs)."""
-    from ..errors import ConfigError
-
-    if window is None:
-        window = getattr(adapter, "window", None)
-    if window is None:
-        return (0.0, 0.0, 800.0, 600.0)
-    if isinstance(window, str):
-        from .window import resolve_window as find
-
-        window = find(window)
-    if hasattr(window, "width"):
-        window = (window.x, window.y, window.width, window.height)
-    if isinstance(window, dict):
-        try:
-            window = (window["x"], window["y"], window["width"], window["height"])
-        except KeyError as e:
-            raise ConfigError(f"window: missing key {e.args[0]!r} (need x, y, width, height)") from None
-    if len(window) != 4:
-        raise ConfigError(f"window: expected x, y, width, height, got {window!r}")
-    x, y, w, h = (float(v) for v in window)
-    if not (w > 0 and h > 0):
-        raise ConfigError(f"window: width and height must be positive, got {w}x{h}")
-    return (x, y, w, h)
+DEFAULT_WINDOW = WindowGeometry(0, 0, 800, 600, title="default 800x600")
 
 
-class AgentRuntime:
-    """One agent: adapter → context → planner → safety → scheduler (see the module docstring)."""
+class NoGameState(UserError):
+    """The source delivered no game state before the run's timeout."""
+
+
+class AgentRuntime(Run):
+    """One agent: adapter → context → planner → safety → scheduler (see the module docstring).
+    `ilbot.agent.assemble` builds it for every front end; `checkpoint` is a loaded `Checkpoint`."""
 
     def __init__(self, checkpoint, adapter, executor, safety_config=None, *, seed: int = 0,
                  temperature: float = 1.0, live: bool = False, tick_ms: float | None = None, window=None,
@@ -183,23 +137,23 @@ class AgentRuntime:
                  clock: Callable[[], int] = time.monotonic_ns):
         from ..safety import SafetyConfig, SafetyPipeline
         from .scheduler import Scheduler
+        from .window import resolve_window
 
+        super().__init__(RunState.WAITING)
         cfg = config or RuntimeConfig()
         cfg.seed, cfg.temperature, cfg.live = seed, temperature, live
         if tick_ms is not None:
             cfg.tick_ms = tick_ms
         self.config = cfg
-        if isinstance(checkpoint, (str, Path)):
-            from ..model.checkpoint import load_checkpoint
-
-            checkpoint = load_checkpoint(checkpoint)
         self.checkpoint = checkpoint
         stats = dict(getattr(checkpoint, "stats", None) or {})
         self.tick_ms = float(cfg.tick_ms or stats.get("tick_ms") or TICK_MS)
         self.adapter = adapter
-        self.window = resolve_window(window, adapter)
-        self.origin = (self.window[0], self.window[1])
-        self.window_size = (self.window[2], self.window[3])
+        if window is None:
+            window = getattr(adapter, "window", None)
+        self.window = DEFAULT_WINDOW if window is None else resolve_window(window)
+        self.origin = (self.window.x, self.window.y)
+        self.window_size = (self.window.width, self.window.height)
         mcfg = checkpoint.config
         n_features = int(getattr(mcfg, "n_features", len(stats.get("feature_mean", [])) or 128))
         mean = stats.get("feature_mean") or [0.0] * n_features
@@ -214,28 +168,20 @@ class AgentRuntime:
         self.holds = HoldSampler(stats.get("hold_ms"), seed)
         self.safety_config = safety_config or SafetyConfig(tick_ms=self.tick_ms)
         self.safety = SafetyPipeline(self.safety_config, self.window_size)
-        self.echo = None
+        echo = None
         if cfg.observe_human if cfg.observe_human is not None else live:
             from .human_input import AgentEcho
 
-            self.echo = AgentEcho()
-        self.executor = _CountingExecutor(executor, self.echo)
+            echo = AgentEcho()
+        self.executor = CountingExecutor(executor, echo)
         self.scheduler = Scheduler(self.executor, origin=self.origin, min_gap_ms=self.safety_config.min_dt_ms)
         self.realtime = realtime
         if live and not realtime:
             raise ValueError("live mode runs in real time (realtime=False is for dry runs)")
         self.clock = clock
         self.latency = LatencyStats(cfg.latency_window)
-        self.on_plan: list[Callable[[int, list[PlannedAction]], None]] = []
-        self.on_counters: list[Callable[[dict], None]] = []
-        self.on_state: list[Callable[[str, str], None]] = []  # (state, reason): running/paused/stopped
         self._lock = threading.RLock()  # tick state: held while a tick is planned
-        self._state_lock = threading.Lock()  # running/paused/stopped transitions (never held long)
         self._ctx_lock = threading.Lock()  # the context buffers only: held briefly, never while planning
-        self._stop = threading.Event()
-        self._paused = threading.Event()
-        self.pause_reason: str | None = None
-        self.stopped = False
         self.released_ns: int | None = None  # monotonic ns when stop() had released everything
         self.tick = 0  # ticks planned so far
         self._grid_start: int | None = None  # start of tick 0 on the grid
@@ -245,102 +191,62 @@ class AgentRuntime:
         self._mouse = None  # live: a pynput mouse controller, to read the pointer
         self._counts = {"ticks": 0, "planned": 0, "scheduled": 0, "late_ticks": 0, "malformed_state": 0,
                         "human_events": 0}
-        self.pauses: dict[str, int] = {}
-        self._thread: threading.Thread | None = None
-        self._kill = None
-        use_kill = cfg.kill_switch if cfg.kill_switch is not None else live
-        if use_kill:
-            from ..safety import KillSwitch
-            self._kill = KillSwitch(hotkey=cfg.kill_hotkey, on_trigger=self._on_kill)
-            self._kill.start()
-        self.human = None
-        if self.echo is not None:
-            from .human_input import HumanInput
-
-            self.human = HumanInput(self.window, self.observe, self.echo, agent_pointer=lambda: self.executor.pointer,
-                                    on_override=self._on_override, override_px=cfg.override_px)
-            self.human.start()
-        self._uninstall_guards = None
-        if live:
-            from ..safety import install_release_guards
-
-            self._uninstall_guards = install_release_guards(self.stop)
+        self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
+                                       kill_hotkey=cfg.kill_hotkey, observe=self.observe, echo=echo,
+                                       override_px=cfg.override_px, guardian=cfg.guardian,
+                                       last_fresh_ns=self._last_fresh_ns, safety_clock=realtime)
+        self.supervision.start()
 
     # -- state -------------------------------------------------------------------------------
-    @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
-
-    @property
-    def running(self) -> bool:
-        return not self.stopped and not self.paused
-
     def pause(self, reason: str = "user") -> None:
         """Stop planning, cancel what is scheduled and release every held key and button.
         Safe from any thread; it does not wait for a plan in progress (that plan's actions are
         dropped by the paused scheduler)."""
-        with self._state_lock:
-            if self.stopped or self._paused.is_set():
-                return
-            self._paused.set()
-            self.pause_reason = reason
-            self.pauses[reason] = self.pauses.get(reason, 0) + 1
-        self._cancel_and_release()
-        self._emit_state("paused", reason)
+        if self._transition(RunState.PAUSED, reason):
+            self._cancel_and_release()
 
     def resume(self) -> None:
-        """Plan again from the next tick; the stale watchdog and the grid start afresh."""
-        with self._lock, self._state_lock:
-            if self.stopped or not self._paused.is_set():
+        """Plan again from the next tick; the stale watchdog and the grid start afresh. In live
+        mode the agent forgets where it put the pointer (the person may have moved it while
+        paused) and, if the person is still moving it, resumes once they have left it alone for
+        `resume_still_ms`."""
+        if not self.paused:
+            return
+        if not self.supervision.person_still_for(self.config.resume_still_ms):
+            threading.Thread(target=self._resume_when_still, name="ilbot-resume", daemon=True).start()
+            return
+        with self._lock:
+            if not self.paused:
                 return
             self._grid_start = None
+            self.executor.forget_pointer()
             self.scheduler.resume()
             self.safety.watchdog.reset()
-            if hasattr(self.adapter, "watchdog"):
-                self.adapter.watchdog.fresh()
-            self.pause_reason = None
-            self._paused.clear()
-        self._emit_state("running", "")
+            self.adapter.watchdog.fresh()
+            self._transition(RunState.RUNNING if self._last_features is not None else RunState.WAITING,
+                             "" if self._last_features is not None else self.config.source_name)
 
-    def stop(self) -> None:
+    def _resume_when_still(self, limit_s: float = 30.0) -> None:
+        deadline = time.monotonic() + limit_s
+        while self.paused and time.monotonic() < deadline:
+            if self.supervision.person_still_for(self.config.resume_still_ms):
+                self.resume()
+                return
+            time.sleep(0.05)
+
+    def stop(self, reason: str = "user") -> None:
         """Stop for good: end the loop, cancel everything scheduled, release all, close.
         Safe from any thread (the kill switch calls it from its listener): the release happens
         first, without waiting for a plan in progress."""
-        with self._state_lock:
-            if self.stopped:
-                return
-            self.stopped = True
-            self._stop.set()
+        if not self._transition(RunState.STOPPED, reason):
+            return
         self.scheduler.stop()  # first: drop what is pending, release everything (no lock needed)
         self.released_ns = time.monotonic_ns()
         self._cancel_and_release()  # then the bookkeeping, once a plan in progress has ended
-        if self._kill is not None:
-            from .replay import stop_kill_switch
-
-            stop_kill_switch(self._kill)
-        if self.human is not None:  # its listeners may need a nudge to end: never wait for it here
-            human, self.human = self.human, None
-            threading.Thread(target=human.stop, name="ilbot-human-stop", daemon=True).start()
+        self.supervision.stop()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=5)
-        if self._uninstall_guards is not None:
-            try:
-                self._uninstall_guards()
-            except ValueError:  # signal handlers can only be restored from the main thread
-                pass
-        self._emit_state("stopped", "")
-
-    def _on_override(self) -> None:
-        """The human moved the pointer away from the agent's (a listener thread): pause now."""
-        if not self.paused and not self.stopped:
-            # on a helper thread: a listener callback must not block on releases the X server
-            # would echo back to that very listener
-            threading.Thread(target=self.pause, args=("human_override",), name="ilbot-override", daemon=True).start()
-
-    def _on_kill(self) -> None:
-        self.pauses["kill_switch"] = self.pauses.get("kill_switch", 0) + 1
-        self.stop()
 
     def _cancel_and_release(self) -> None:
         """Drop what is scheduled and release everything the executor holds — at once, without
@@ -354,6 +260,13 @@ class AgentRuntime:
             if self.realtime:
                 with self._ctx_lock:
                     self.context.discard_after(now)  # scheduled but never performed: not history
+
+    def _last_fresh_ns(self) -> int | None:
+        """When the newest fresh game state arrived (for the safety clock); None while waiting
+        for the first one or while not running (nothing to protect)."""
+        if not self.running:
+            return None
+        return self.adapter.watchdog.last_fresh_ns
 
     # -- input from outside -------------------------------------------------------------------
     def observe(self, event: Event) -> None:
@@ -379,18 +292,13 @@ class AgentRuntime:
                 self._counts["late_ticks"] += int(behind // period)
                 self._grid_k += int(behind // period)
         start_ns = self._grid_start + self._grid_k * period
-        cap = self._latest_capture()
-        return self._tick(start_ns, cap)
+        return self._tick(start_ns, self.adapter.poll())
 
     def _anchor(self, now: int) -> int:
         """Start of a (re)started grid: now, but never before the last tick's end (a virtual grid
         may have run ahead of the clock)."""
         last = self.context.tick_start_ns
         return now if last is None else max(now, last + int(round(self.tick_ms * 1e6)))
-
-    def _latest_capture(self):
-        """The adapter's newest fresh capture (adapters keep only the newest), or None."""
-        return self.adapter.poll()
 
     def _tick(self, start_ns: int, cap) -> list[PlannedAction]:
         with self._lock:
@@ -401,6 +309,10 @@ class AgentRuntime:
                 if feats.shape[0] != self.context.n_features:
                     self._counts["malformed_state"] += 1
                     cap = None
+            if self.state == RunState.WAITING:
+                if cap is None:
+                    return []  # nothing to plan from yet
+                self._transition(RunState.RUNNING)
             stale = self.safety.observe_state(cap is not None)  # counts ticks without fresh state
             if stale or (cap is None and self.adapter.is_stale(self.safety_config.stale_ticks)):
                 self.pause("stale_state")
@@ -411,8 +323,6 @@ class AgentRuntime:
             if cap is not None:
                 self._last_features = feats
             feats = self._last_features
-            if feats is None:
-                feats = np.zeros(self.context.n_features, np.float32)  # no state yet: the mean
             with self._ctx_lock:
                 self.context.push_tick(start_ns, feats)
                 ctx = self.context.context()  # gamestate [T,F], history [T,A,8], history_mask [T,A]
@@ -435,12 +345,7 @@ class AgentRuntime:
             self._counts["ticks"] += 1
             self._counts["planned"] += len(plan)
             self._counts["scheduled"] += len(safe)
-        for fn in list(self.on_plan):
-            fn(tick, safe)
-        if self.on_counters:
-            c = self.counters
-            for fn in list(self.on_counters):
-                fn(c)
+        self._emit_plan(tick, safe)
         return safe
 
     def _human_moved(self) -> bool:
@@ -459,32 +364,55 @@ class AgentRuntime:
     # -- the loop -----------------------------------------------------------------------------
     def run(self, ticks: int | None = None) -> dict:
         """Run until stopped (or `ticks` ticks planned); returns the counters. While paused it
-        waits for `resume()`; a finished source (a replayed session at its end) ends the run."""
+        waits for `resume()`; a finished source (a replayed session at its end) ends the run.
+        No game state at all within `state_timeout_s` of the start stops the run and raises
+        `NoGameState` (one line naming the source)."""
         planned = 0
+        t_start = time.monotonic()
         adapter_ticks = bool(getattr(self.adapter, "reports_ticks", False))
-        while not self._stop.is_set() and (ticks is None or planned < ticks):
-            if self.paused:
-                if getattr(self.adapter, "finished", False):
+        if self.state == RunState.WAITING:
+            self._emit_state(RunState.WAITING.value, self.config.source_name)
+        try:
+            while not self._stop_event.is_set() and (ticks is None or planned < ticks):
+                if self.window_alive is not None and not self.window_alive():
+                    self.stop("window_closed")
                     break
-                self._stop.wait(0.05)
-                continue
-            before = self.tick
-            if not self.realtime:
-                self.step()
-            elif adapter_ticks:
-                cap = self._wait_capture_tick()
-                if cap is None and not self.adapter.is_stale(self.safety_config.stale_ticks):
+                if self.paused:
+                    if getattr(self.adapter, "finished", False):
+                        self.stop("finished")
+                        break
+                    self._stop_event.wait(0.05)
                     continue
-                start = self.clock() if cap is None else max(int(cap.t_ns), self.context.tick_start_ns or 0)
-                self._tick(start, cap)
-            else:
-                start = self._wait_grid()
-                if start is None:
-                    continue
-                self._tick(start, self._latest_capture())
-            planned += self.tick - before
-        if self.realtime and not self._stop.is_set():
-            self.scheduler.wait_idle(timeout=self.tick_ms / 1000.0 + 1.0)
+                if self.state == RunState.WAITING and self._last_features is None \
+                        and time.monotonic() - t_start > self.config.state_timeout_s:
+                    self.stop("no_state")
+                    raise NoGameState(f"no game state from {self.config.source_name or self.adapter.name} in "
+                                      f"{self.config.state_timeout_s:g} s: is the game (or its state plugin) running?")
+                before = self.tick
+                if not self.realtime:
+                    self.step()
+                    if self.tick == before and self.state == RunState.WAITING:
+                        self._stop_event.wait(self.config.poll_s)
+                elif adapter_ticks:
+                    cap = self._wait_capture_tick()
+                    if cap is None and (self.state == RunState.WAITING
+                                        or not self.adapter.is_stale(self.safety_config.stale_ticks)):
+                        continue
+                    start = self.clock() if cap is None else max(int(cap.t_ns), self.context.tick_start_ns or 0)
+                    self._tick(start, cap)
+                else:
+                    start = self._wait_grid()
+                    if start is None:
+                        continue
+                    self._tick(start, self.adapter.poll())
+                planned += self.tick - before
+                if getattr(self.adapter, "finished", False) and self.tick == before and self.state != RunState.WAITING:
+                    self.stop("finished")
+            if self.realtime and not self._stop_event.is_set():
+                self.scheduler.wait_idle(timeout=self.tick_ms / 1000.0 + 1.0)
+        finally:
+            if ticks is not None and planned >= ticks:
+                self.stop("ticks")
         return self.counters
 
     def _wait_grid(self) -> int | None:
@@ -500,7 +428,7 @@ class AgentRuntime:
             self._counts["late_ticks"] += int(missed)
             k += int(missed)
             due = self._grid_start + k * period
-        if due > now and self._stop.wait((due - now) / 1e9):
+        if due > now and self._stop_event.wait((due - now) / 1e9):
             return None
         if self.paused:
             return None
@@ -508,22 +436,20 @@ class AgentRuntime:
         return due
 
     def _wait_capture_tick(self):
-        """The next capture with a new tick index, or None once the state has gone stale."""
-        while not self._stop.is_set() and not self.paused:
+        """The next capture with a new tick index, or None once the state has gone stale (or
+        within a tick while waiting for the first state, so the loop can check its timeout)."""
+        t0 = time.monotonic()
+        while not self._stop_event.is_set() and not self.paused:
             cap = self.adapter.poll()
             if cap is not None and cap.tick != self._last_capture_tick:
                 self._last_capture_tick = cap.tick
                 return cap
             if self.adapter.is_stale(self.safety_config.stale_ticks):
                 return None
-            self._stop.wait(self.config.poll_s)
+            if self.state == RunState.WAITING and time.monotonic() - t0 > self.tick_ms / 1000.0:
+                return None
+            self._stop_event.wait(self.config.poll_s)
         return None
-
-    def start(self, ticks: int | None = None) -> threading.Thread:
-        """Run the loop in a background thread (the GUI's way); `stop()` ends it."""
-        self._thread = threading.Thread(target=self.run, args=(ticks,), name="AgentRuntime", daemon=True)
-        self._thread.start()
-        return self._thread
 
     # -- reporting ----------------------------------------------------------------------------
     @property
@@ -541,12 +467,11 @@ class AgentRuntime:
         c["override_pauses"] = self.pauses.get("human_override", 0)
         c["adapter"] = dict(getattr(self.adapter, "counters", {}))
         c["context"] = dict(self.context.counters)
-        c["state"] = "stopped" if self.stopped else ("paused" if self.paused else "running")
+        if self.supervision.clock is not None:
+            c["safety_clock"] = dict(getattr(self.supervision.clock, "counters", {}))
+        c["state"] = self.state.value
+        c["reason"] = self.reason
         return c
-
-    def _emit_state(self, state: str, reason: str) -> None:
-        for fn in list(self.on_state):
-            fn(state, reason)
 
 
 def _event_of(action: PlannedAction, tick_start_ns: int) -> Event:

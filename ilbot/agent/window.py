@@ -12,6 +12,7 @@ followed (the recorder stores the geometry it used in the session's meta).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class WindowGeometry:
     width: int
     height: int
     title: str = ""
+    window_id: int = 0  # the X window it was found as (0: a region, not a window)
 
     def as_dict(self) -> dict:
         """The session meta's `window` value."""
@@ -125,7 +127,8 @@ def find_window(title: str, display=None) -> WindowGeometry:
         geo = w.get_geometry()
         origin = d.screen().root.translate_coords(w, 0, 0)
         return WindowGeometry(int(origin.x), int(origin.y), int(geo.width), int(geo.height),
-                              title=_title(d, w, d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING")))
+                              title=_title(d, w, d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING")),
+                              window_id=int(w.id))
     finally:
         if display is None:
             d.close()
@@ -143,12 +146,41 @@ def screen_geometry(display=None) -> WindowGeometry:
     return g
 
 
-def resolve_window(spec: str | WindowGeometry | None) -> WindowGeometry:
-    """A region "x,y,w,h", a window title, an existing geometry, or None (the whole screen)."""
+def resolve_window(spec) -> WindowGeometry:
+    """The one way to name a game window, resolved once into a `WindowGeometry`: a region
+    "x,y,w,h", a window title (looked up on the X server), an existing geometry, a 4-sequence
+    (x, y, width, height), a dict with x/y/width/height (a session's `window` meta), or None (the
+    whole screen). Anything else, or a non-positive size, is a `UserError` naming it."""
     if isinstance(spec, WindowGeometry):
         return spec
     if spec is None or spec == "":
         return screen_geometry()
-    if _REGION.match(spec):
-        return parse_region(spec)
-    return find_window(spec)
+    if isinstance(spec, str):
+        return parse_region(spec) if _REGION.match(spec) else find_window(spec)
+    if isinstance(spec, dict):
+        try:
+            spec = (spec["x"], spec["y"], spec["width"], spec["height"])
+        except KeyError as e:
+            raise UserError(f"window: missing key {e.args[0]!r} (need x, y, width, height)") from None
+    try:
+        x, y, w, h = (float(v) for v in spec)
+    except (TypeError, ValueError):
+        raise UserError(f"window: expected x, y, width, height, got {spec!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or not (w > 0 and h > 0):
+        raise UserError(f"window: width and height must be positive numbers, got {spec!r}")
+    return WindowGeometry(int(round(x)), int(round(y)), int(round(w)), int(round(h)))
+
+
+def window_exists(window_id: int, display=None) -> bool:
+    """Is the X window with this id still there and mapped? (the run stops when it closes)"""
+    from Xlib import X, display as xdisplay
+    from Xlib.error import XError
+
+    d = display or xdisplay.Display()
+    try:
+        return d.create_resource_object("window", window_id).get_attributes().map_state == X.IsViewable
+    except XError:
+        return False
+    finally:
+        if display is None:
+            d.close()

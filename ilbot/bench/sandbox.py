@@ -4,8 +4,9 @@ Both play the sandbox game with the same seed for the same ticks, through real i
 its own private Xvfb (never the user's display), side by side:
 
 - **agent**: the game (`ilbot sandbox`, its own process) publishes json-dir state; the shipped
-  model plays it through `AgentRuntime` in live mode (`PynputExecutor`, the `sandbox:` capture
-  source, default `SafetyConfig`, kill switch and human-override listeners on);
+  model plays it through the run the one assembly makes (`ilbot.agent.assemble`) in live mode
+  (`PynputExecutor`, the `sandbox:` capture source, default `SafetyConfig`, kill switch,
+  human-override listeners, safety clock and guardian on);
 - **demonstrator**: `record_session` (the scripted player that made the training data, with the
   recorder running, as when the data was made).
 
@@ -177,39 +178,29 @@ def _final_state(state_dir: Path, ticks: int) -> dict:
 def play_agent(model: str | Path, ticks: int, seed: int = 0, temperature: float = 1.0) -> dict:
     """The model plays the sandbox live on the current DISPLAY for `ticks` ticks; returns the
     items gathered, the safety audit and the runtime's counters."""
-    from ..agent.capture import make_adapter
-    from ..agent.executors.pynput_exec import PynputExecutor
-    from ..agent.runtime import AgentRuntime
-    from ..model.checkpoint import load_checkpoint
+    from ..agent.assemble import Mode, RunRequest, assemble
     from ..safety import SafetyConfig
     from ..sandbox.commands import require_display
 
     require_display("bench sandbox")
-    ckpt = load_checkpoint(model)
     state_dir = Path(tempfile.mkdtemp(prefix="ilbot-bench-sandbox-"))
     game = subprocess.Popen([sys.executable, "-m", "ilbot.cli", "sandbox", "--state-dir", str(state_dir),
                              "--seed", str(seed), "--ticks", str(ticks), "--keep", str(ticks + 10)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    rt = executor = adapter = None
+    rt = None
     try:
         win = _wait_state(state_dir, game)["window"]
         window = (float(win["x"]), float(win["y"]), float(win["width"]), float(win["height"]))
         safety = SafetyConfig(tick_ms=600.0)
         audit = SafetyAudit(safety, window)
-        executor = PynputExecutor()
-        executor.add_listener(audit)
-        adapter = make_adapter(f"sandbox:{state_dir}")
-        rt = AgentRuntime(ckpt, adapter, executor, safety, seed=seed, temperature=temperature, live=True,
-                          window=window)
+        rt = assemble(RunRequest(model=model, source=f"sandbox:{state_dir}", window=window, mode=Mode.LIVE,
+                                 safety=safety, seed=seed, temperature=temperature))
+        rt.executor.add_listener(audit)
         rt.start()
         game.wait(timeout=ticks * 0.6 * 3 + 60)
     finally:
         if rt is not None:
             rt.stop()
-        if executor is not None:
-            executor.close()
-        if adapter is not None:
-            adapter.close()
         if game.poll() is None:
             game.terminate()
             game.wait(timeout=10)
@@ -232,7 +223,7 @@ def play_agent(model: str | Path, ticks: int, seed: int = 0, temperature: float 
 def play_demonstrator(ticks: int, seed: int = 0) -> dict:
     """The scripted demonstrator plays the same game on the current DISPLAY (recorded, as when
     the training data was made; the session file is thrown away)."""
-    from ..sandbox.demonstrator import record_session
+    from ..demo.record import record_session
 
     with tempfile.TemporaryDirectory(prefix="ilbot-bench-demo-") as d:
         r = record_session(Path(d) / "bench.ilbot.sqlite", ticks=ticks, seed=seed)

@@ -350,3 +350,12 @@ def load_spec(name_or_path: str | Path) -> FeatureSpec:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: invalid TOML ({e})") from None
     return spec_from_dict(doc, str(p))
+
+
+def shipped_spec_for_hash(spec_hash: str | None) -> FeatureSpec | None:
+    """The shipped spec whose hash is `spec_hash` (a model's), or None."""
+    for p in sorted(SPECS_DIR.glob("*.toml")):
+        spec = load_spec(p)
+        if spec_hash and spec.hash == spec_hash:
+            return spec
+    return None

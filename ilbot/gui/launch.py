@@ -3,14 +3,15 @@
     python main.py                              the app on the sandbox with the shipped model, dry run
     python main.py --model RUN --source json-dir:DIR --window "Game title"
     python main.py --screenshot PNG [--ticks N] the app for N ticks, a screenshot, exit
-    python main.py --bench                      overlay paint time with 100 ellipses (figures)
     python main.py --headless [--ticks N]       the agent on the headless sandbox, a summary
+    python main.py --ticks N --json             the app for N ticks, then a one-line JSON summary
 
 With no display (no DISPLAY or WAYLAND_DISPLAY, and QT_QPA_PLATFORM not `offscreen`) it says so
 and runs the headless agent on the sandbox for a fixed number of ticks, printing a summary.
-By default the app starts the agent in dry run at once (so the overlay shows what the model
-would do); `--no-start` only opens it. Live mode is never the default: choose it in the window,
-which asks for confirmation.
+By default the app starts the agent at once, on the sandbox in the `sandbox` execution mode (each
+action that passed safety is applied to the in-app game, so the agent visibly plays); on any
+other game in dry run (the overlay shows what the model would do). `--no-start` only opens it.
+Live mode is never the default: choose it in the window, which asks for confirmation.
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ticks", type=int, default=None,
                    help=f"ticks for --screenshot (default {SCREENSHOT_TICKS}) or the headless run (default {HEADLESS_TICKS})")
     p.add_argument("--headless", action="store_true", help="run the agent on the headless sandbox and print a summary")
-    p.add_argument("--bench", action="store_true", help="measure the overlay's paint time with 100 ellipses")
-    p.add_argument("--frames", type=int, default=300, help="frames painted by --bench (default 300)")
-    p.add_argument("--json", action="store_true", help="with --bench or --headless: print one JSON object")
+    p.add_argument("--json", action="store_true", help="print the run's summary as one JSON object (with --ticks or --headless)")
+    p.add_argument("--mode", default=None, choices=("sandbox", "dry_run"),
+                   help="execution mode (default: sandbox on the built-in sandbox, dry_run elsewhere; live is chosen "
+                        "in the window, which asks first)")
+    p.add_argument("--safety", default=None, help="a TOML file whose [safety] table sets the safety limits")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +88,20 @@ def run(args) -> int:
     """Run the app from parsed options (UserErrors propagate: the `ilbot` CLI prints them)."""
     if args.ticks is not None and args.ticks < 1:
         raise UserError(f"--ticks must be at least 1, got {args.ticks}")
+    from .main_window import SOURCES
+
+    if args.source.partition(":")[0] not in SOURCES:
+        raise UserError(f"--source {args.source!r}: expected one of {', '.join(SOURCES)} (with :ARG where it takes one)")
+    on_sandbox = args.source.partition(":")[0] == "sandbox" and args.window.strip() in ("", "sandbox")
+    mode = args.mode or ("sandbox" if on_sandbox else "dry_run")
+    if mode == "sandbox" and not on_sandbox:
+        raise UserError("--mode sandbox plays the built-in sandbox: use --source sandbox --window sandbox")
+    safety = None
+    if args.safety:
+        from ..safety import SafetyConfig
+
+        safety = SafetyConfig.from_toml(args.safety)
     model = args.model or str(shipped_model())
-    if args.bench:
-        return _bench(args)
     if args.headless or not has_display():
         if not args.headless:
             print("ilbot: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the headless agent on the "
@@ -96,7 +110,7 @@ def run(args) -> int:
             raise UserError("--screenshot needs a display (run it under Xvfb: xvfb-run -s '-screen 0 1280x800x24')")
         from .headless import print_summary, run_headless
 
-        summary = run_headless(model, args.ticks or HEADLESS_TICKS)
+        summary = run_headless(model, args.ticks or HEADLESS_TICKS, mode=mode)
         print(json.dumps(summary) if args.json else "", end="\n" if args.json else "")
         if not args.json:
             print_summary(summary)
@@ -106,12 +120,18 @@ def run(args) -> int:
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(model=model, source=args.source, window=args.window,
+    win = MainWindow(model=model, source=args.source, window=args.window, safety_config=safety,
                      sessions_dir=Path(args.sessions) if args.sessions else None)
+    win.set_mode(mode)
     win.load_model()
     if args.screenshot:
         try:
             return screenshot_run(app, win, args.screenshot, args.ticks or SCREENSHOT_TICKS)
+        finally:
+            win.shutdown()
+    if args.ticks is not None:
+        try:
+            return ticks_run(app, win, args.ticks, args.json)
         finally:
             win.shutdown()
     if args.window.strip() in ("", "sandbox"):
@@ -125,14 +145,32 @@ def run(args) -> int:
     return rc
 
 
+def ticks_run(app, win, ticks: int, as_json: bool) -> int:
+    """The app plays `ticks` ticks, then prints a summary (`score`: items the agent gathered on
+    the sandbox; `mode`: the execution mode that ran); non-zero when the run failed."""
+    from .screenshot import wait_for
+
+    if args_window_is_sandbox(win):
+        win.ensure_sandbox()
+    if not win.start(ticks=ticks):
+        raise UserError(win.errors[-1] if win.errors else "the agent did not start")
+    wait_for(app, lambda: not win.running, 60.0 + ticks * 2.0 * win.tick_ms / 1000.0)
+    win.stop()
+    s = win.last_summary
+    game = win.sandbox.game if win.sandbox is not None else None
+    summary = {"ticks": s.get("ticks", 0), "mode": win.mode().value, "state": s.get("state"),
+               "reason": s.get("reason"), "score": getattr(game, "score", None),
+               "misclicks": getattr(game, "misclicks", None), "performed": s.get("performed", 0),
+               "performed_by_type": s.get("performed_by_type"), "error": s.get("error")}
+    print(json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()), flush=True)
+    return 1 if s.get("error") else 0
+
+
+def args_window_is_sandbox(win) -> bool:
+    return win.window_edit.text().strip() in ("", "sandbox")
+
+
 def screenshot_run(app, win, path: str, ticks: int) -> int:
     from .screenshot import take
 
     return take(app, win, path, ticks)
-
-
-def _bench(args) -> int:
-    from ..bench import overlay
-    from ..bench.commands import run_and_print
-
-    return run_and_print(overlay, args)

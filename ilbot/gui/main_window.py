@@ -37,6 +37,7 @@ from .overlay import Overlay
 from .panels import LivePanels
 from .sessions import SessionList, ask
 from .settings import SafetySettingsDialog
+from .train_panel import TrainPanel
 
 TRACK_MS = 1000  # how often the overlay re-finds a game window given by title
 SOURCES = ("sandbox", "json-dir", "http", "screen", "replay")
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self._track_timer = QTimer(self)
         self._track_timer.timeout.connect(self._track_window)
         self.errors: list[str] = []
+        self.run_state: tuple[str, str] = ("", "")  # the run's (state, reason), as it reported it
         self.ticks_seen = 0
         self.last_stats: dict = {}
         self._tick_times: deque[float] = deque(maxlen=20)
@@ -79,6 +81,7 @@ class MainWindow(QMainWindow):
 
         self._build_controls(model, source, window)
         self._build_layout(sessions_dir)
+        self.set_source(self._initial_source)  # after the message area exists: a bad one is shown there
         self._build_menu()
         self._build_shortcuts()
         self._build_status()
@@ -116,20 +119,25 @@ class MainWindow(QMainWindow):
         row.addWidget(self.source_arg, 1)
         row.addWidget(src_browse)
         form.addRow("Source", row)
-        self.set_source(source)
+        self._initial_source = source
 
         self.window_edit = QLineEdit(window)
         self.window_edit.setPlaceholderText("'sandbox', a window title, or a region x,y,w,h")
         form.addRow("Game window", self.window_edit)
 
+        self.sandbox_radio = QRadioButton("Sandbox")
+        self.sandbox_radio.setToolTip("apply each action to the built-in sandbox game in this process (no real input)")
         self.dry_radio = QRadioButton("Dry run")
+        self.dry_radio.setToolTip("show what the agent would do (overlay) without performing anything")
         self.live_radio = QRadioButton("Live")
-        self.dry_radio.setChecked(True)
+        self.live_radio.setToolTip("perform real mouse and keyboard input (asks first; the kill switch stops it)")
+        self.sandbox_radio.setChecked(True)
         group = QButtonGroup(self)
-        group.addButton(self.dry_radio)
-        group.addButton(self.live_radio)
+        for b in (self.sandbox_radio, self.dry_radio, self.live_radio):
+            group.addButton(b)
         self.killswitch_label = QLabel()
         row = QHBoxLayout()
+        row.addWidget(self.sandbox_radio)
         row.addWidget(self.dry_radio)
         row.addWidget(self.live_radio)
         row.addWidget(self.killswitch_label, 1)
@@ -162,6 +170,11 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.panels, "Live")
         self.tabs.addTab(self.sessions, "Sessions")
+        self.train = TrainPanel(sessions_dir=self.sessions.folder, current_model=lambda: self.checkpoint_path)
+        self.train.use_model.connect(lambda run: self.load_model(run))
+        self.train.message.connect(self.log)
+        self.train.error.connect(self.show_error)
+        self.tabs.addTab(self.train, "Train")
         msg_box = QGroupBox("Messages")
         QVBoxLayout(msg_box).addWidget(self.messages)
         msg_box.setMaximumHeight(120)
@@ -179,6 +192,11 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self.edit_safety)
         menu.addAction(act)
         self.safety_action = act
+        train_menu = self.menuBar().addMenu("&Train")
+        self.train_action = QAction("Build, train and evaluate…", self)
+        self.train_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.train_action.triggered.connect(lambda: self.tabs.setCurrentWidget(self.train))
+        train_menu.addAction(self.train_action)
 
     def _build_shortcuts(self) -> None:
         self.shortcuts = {}
@@ -256,7 +274,7 @@ class MainWindow(QMainWindow):
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         for w in (self.model_edit, self.load_button, self.source_combo, self.source_arg, self.window_edit,
-                  self.dry_radio, self.live_radio):
+                  self.sandbox_radio, self.dry_radio, self.live_radio):
             w.setEnabled(not running)
         if not running:
             self._source_changed(self.source_combo.currentText())
@@ -273,11 +291,9 @@ class MainWindow(QMainWindow):
             self.model_edit.setText(path)
         try:
             ckpt = wiring.load_model(path)
-        except Exception as e:  # noqa: BLE001 - shown in the window
-            self.checkpoint = None
-            self.checkpoint_path = None
-            self.model_label.setText("no model loaded")
-            self.show_error(describe_error(e))
+        except Exception as e:  # noqa: BLE001 - shown in the window; the model loaded before stays
+            kept = f" (still using {self.checkpoint_path})" if self.checkpoint is not None else ""
+            self.show_error(describe_error(e) + kept)
             return False
         self.checkpoint, self.checkpoint_path = ckpt, path
         self.model_label.setText(wiring.describe_checkpoint(ckpt, path))
@@ -289,6 +305,7 @@ class MainWindow(QMainWindow):
         """Open the in-process sandbox game (once) and align the overlay with it."""
         if self.sandbox is None:
             self.sandbox = wiring.SandboxHost(tick_ms=self.tick_ms)
+            self.sandbox.on_closed.append(self._game_closed)
             self.game_window = self.sandbox.window
             self.log(f"sandbox game opened (state in {self.sandbox.state_dir})")
         self.sandbox.show()
@@ -301,8 +318,44 @@ class MainWindow(QMainWindow):
             self.ensure_sandbox()
             w = self.game_window
             return QRect(w.mapToGlobal(w.rect().topLeft()), w.size())
-        x, y, width, height = wiring.resolve_window(spec)
-        return QRect(int(x), int(y), int(width), int(height))
+        g = wiring.resolve_window(spec)
+        return QRect(g.x, g.y, g.width, g.height)
+
+    def _game_closed(self) -> None:
+        """The person closed the sandbox window: the run stops and the overlay clears."""
+        if self.thread is not None and self.thread.runtime is not None:
+            self.thread.runtime.stop("window_closed")
+        self.overlay.clear()
+        self.overlay.hide()
+
+    def set_mode(self, mode: str) -> None:
+        """Pick the execution mode's radio ('sandbox', 'dry_run' or 'live')."""
+        {"sandbox": self.sandbox_radio, "dry_run": self.dry_radio, "live": self.live_radio}[str(mode)].setChecked(True)
+
+    def mode(self):
+        """The execution mode the radios pick (sandbox mode needs the in-app sandbox)."""
+        from ..agent.assemble import Mode
+
+        if self.live_radio.isChecked():
+            return Mode.LIVE
+        if self.sandbox_radio.isChecked():
+            return Mode.SANDBOX
+        return Mode.DRY_RUN
+
+    def _request(self, rect: QRect, **kw):
+        """The run request for the chosen mode; sandbox mode applies actions to the in-app game."""
+        from ..agent.assemble import Mode, RunRequest
+
+        mode = self.mode()
+        game = dispatch = None
+        if mode == Mode.SANDBOX:
+            if self.sandbox is None or self.window_edit.text().strip() not in ("", "sandbox"):
+                raise UserError("the Sandbox mode plays the built-in sandbox game: pick Dry run or Live for another game")
+            game, dispatch = self.sandbox.game, wiring.GuiDispatcher()
+            self._dispatcher = dispatch  # kept alive (and on the GUI thread) while the run lasts
+        return RunRequest(window=(rect.x(), rect.y(), rect.width(), rect.height()), mode=mode,
+                          safety=self.safety_config, kill_hotkey=self.killswitch_key(), game=game, dispatch=dispatch,
+                          **kw)
 
     # ---------------------------------------------------------------------------------- run
     def _confirm_live(self, what: str) -> bool:
@@ -331,14 +384,12 @@ class MainWindow(QMainWindow):
             rect = self.game_rect()
             if source == "sandbox":
                 source = self.sandbox.source
+            request = self._request(rect, model=self.checkpoint, source=source, tick_ms=self.tick_ms)
         except Exception as e:  # noqa: BLE001
             self.show_error(describe_error(e))
             return False
-        spec = wiring.RunSpec(checkpoint=self.checkpoint, source=source, rect=(rect.x(), rect.y(), rect.width(),
-                              rect.height()), live=live, safety=self.safety_config, tick_ms=self.tick_ms,
-                              kill_key=self.killswitch_key())
-        self._launch(AgentThread(lambda th: wiring.build_runtime(spec, th), ticks=ticks, name="agent"), "agent",
-                     rect, f"agent started ({'LIVE' if live else 'dry run'}) on {source}")
+        self._launch(AgentThread(lambda th: wiring.build_run(request, th), ticks=ticks, name="agent"), "agent",
+                     rect, f"agent started ({request.mode.label}) on {source}")
         return True
 
     def replay(self, session: str, live: bool = False, ticks: int | None = None) -> bool:
@@ -351,13 +402,16 @@ class MainWindow(QMainWindow):
             return False
         try:
             rect = self.game_rect()
+            request = self._request(rect, session=session)
+            if live:
+                request.mode = type(request.mode).LIVE
+            elif request.mode.value == "live":
+                request.mode = type(request.mode).DRY_RUN
         except Exception as e:  # noqa: BLE001
             self.show_error(describe_error(e))
             return False
-        spec = wiring.ReplaySpec(session=session, rect=(rect.x(), rect.y(), rect.width(), rect.height()), live=live,
-                                 safety=self.safety_config, kill_key=self.killswitch_key())
-        self._launch(AgentThread(lambda th: wiring.build_replay(spec, th), ticks=ticks, name="replay"), "replay",
-                     rect, f"replay of {Path(session).name} started ({'LIVE' if live else 'dry run'})")
+        self._launch(AgentThread(lambda th: wiring.build_run(request, th), ticks=ticks, name="replay"), "replay",
+                     rect, f"replay of {Path(session).name} started ({request.mode.label})")
         return True
 
     def _launch(self, thread: AgentThread, kind: str, rect: QRect, text: str) -> None:
@@ -381,8 +435,7 @@ class MainWindow(QMainWindow):
         self.overlay.show()
         self.overlay.raise_()
         self._set_running(True)
-        self.pause_button.setEnabled(kind == "agent")  # a replay cannot pause, only stop
-        self.state_label.setText(f"{kind} running")
+        self.state_label.setText(f"{kind}: starting")
         self.log(text)
         thread.start()
 
@@ -402,9 +455,7 @@ class MainWindow(QMainWindow):
             return
         paused = not self.thread.paused
         self.thread.set_paused(paused)
-        self.pause_button.setText("Resume (F6)" if paused else "Pause (F6)")
-        self.state_label.setText(f"{self.run_kind} paused" if paused else f"{self.run_kind} running")
-        self.log("paused" if paused else "resumed")
+        self.log("pause requested" if paused else "resume requested")
 
     def stop(self, wait_ms: int = 5000) -> None:
         """Stop the agent (or replay) and release everything. Also the in-app kill-switch key."""
@@ -441,14 +492,19 @@ class MainWindow(QMainWindow):
         self.panels.show_interventions(interventions)
 
     def on_state(self, state: str, reason: str) -> None:
-        """The runtime paused or stopped itself (stale state, human override, kill switch)."""
-        if state == "paused" and reason and reason != "user":
-            if reason == "stale_state":
-                self.show_error("no fresh game state from the source: agent paused (check the source, then resume)")
-            else:
-                self.log(f"agent paused: {reason.replace('_', ' ')}")
-            self.pause_button.setText("Resume (F6)")
-        self.state_label.setText(f"{self.run_kind} {state}" + (f" ({reason})" if reason else ""))
+        """The run's state machine moved (ilbot.agent.run): shown as the run reports it, never inferred."""
+        from ..agent.run import describe_reason
+
+        text = describe_reason(state, reason)
+        self.run_state = (state, reason)
+        self.pause_button.setText("Resume (F6)" if state == "paused" else "Pause (F6)")
+        if state == "paused":
+            self.overlay.clear()  # nothing is planned while paused: no old plan on the game
+        if state == "paused" and reason == "stale_state":
+            self.show_error(text)
+        else:
+            self.log(f"{self.run_kind} {text}")
+        self.state_label.setText(f"{self.run_kind}: {text}")
 
     def on_finished(self, summary: dict) -> None:
         self.last_summary = summary
@@ -459,8 +515,15 @@ class MainWindow(QMainWindow):
             self.thread = None
         self._set_running(False)
         self.state_label.setText("idle")
+        for label, text in ((self.rate_label, "– ticks/s"), (self.latency_label, "plan – ms"),
+                            (self.interventions_label, "0 interventions")):
+            label.setText(text)  # no stale figures once stopped
         self.overlay.clear()
-        self.log(f"{self.run_kind} stopped after {summary.get('ticks', 0)} ticks"
+        from ..agent.run import describe_reason
+
+        n = summary.get("ticks", summary.get("chunks", 0))
+        what = describe_reason("stopped", summary.get("reason", ""))
+        self.log(f"{self.run_kind} {what} after {n} {'ticks' if self.run_kind == 'agent' else 'chunks'}"
                  + (f" ({summary['error']})" if summary.get("error") else ""))
 
     # ---------------------------------------------------------------------------------- recording
@@ -545,6 +608,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop everything this window started: agent, recorder, overlay, sandbox."""
         self.stop()
+        self.train.shutdown()  # a training child checkpoints and exits
         if self.recorder is not None:
             self.stop_recording()
         self.overlay.close()

@@ -1,5 +1,6 @@
-"""How the app assembles the agent parts: model, capture source, executor, runtime, recorder,
-replay, and the in-process sandbox game. No widgets here; the main window calls these.
+"""What the app adds around the one run assembly (`ilbot.agent.assemble`): the in-process sandbox
+game, the GUI-thread dispatcher for the sandbox execution mode, the recorder, and the run's
+listeners wired to an `AgentThread`'s signals. No widgets here; the main window calls these.
 
 Everything under `ilbot.agent`, `ilbot.model` and `ilbot.safety` is imported lazily, so the
 window opens fast and a missing or broken part shows as an error in the window.
@@ -8,18 +9,20 @@ Decisions where the design is silent:
 - The sandbox source in the app is the sandbox game opened in the app's own QApplication,
   publishing to a private temporary state folder (`json-dir` protocol); the agent reads it
   through `make_adapter("sandbox:<folder>")`, exactly as it would read a real game client.
-- A model whose feature-spec hash differs from the source's spec is refused before the agent
-  starts (DESIGN §3: loading a model against a different spec is an error).
-- The panels' "recent actions" come from a thin wrapper around the executor, so dry run and
-  live report the same thing: what was performed (or shown), when it was due.
+- On the sandbox the default execution mode is `sandbox`: each action that passed safety is
+  applied to the game in this process, on the GUI thread (no operating-system input).
+- The panels' "recent actions" come from the executor's listeners, so every mode reports the
+  same thing: what was performed (or shown).
+- The sandbox window closing stops the run (`window_closed`); the next Start reopens it and it
+  ticks again.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from PyQt6.QtCore import QObject, pyqtSignal
 
 from ..errors import UserError
 
@@ -38,17 +41,9 @@ def load_model(path: str):
     """A checkpoint from a checkpoint or training-run folder; `UserError`s name what is wrong."""
     if not path:
         raise UserError("no model chosen: pick a checkpoint folder")
-    from ..model import load_checkpoint
+    from ..agent.assemble import load_model as _load
 
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"{p}: no such checkpoint folder")
-    try:
-        return load_checkpoint(p)
-    except UserError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a file the loader did not expect: still one line
-        raise UserError(f"{p}: cannot load checkpoint ({type(e).__name__}: {e})") from None
+    return _load(path)
 
 
 def describe_checkpoint(ckpt, path: str) -> str:
@@ -64,12 +59,11 @@ def is_region(spec: str) -> bool:
     return bool(_REGION.match(spec))
 
 
-def resolve_window(spec: str) -> tuple[int, int, int, int]:
-    """'x,y,w,h' or a window title → (x, y, width, height) of its client area on screen."""
+def resolve_window(spec: str):
+    """'x,y,w,h' or a window title → its `WindowGeometry` (client area on screen)."""
     from ..agent.window import resolve_window as _resolve
 
-    g = _resolve(spec)
-    return (g.x, g.y, g.width, g.height)
+    return _resolve(spec)
 
 
 def plan_latency_ms(stats: dict) -> float | None:
@@ -100,7 +94,18 @@ class SandboxHost:
             state_dir = Path(self._tmp.name)
         self.state_dir = Path(state_dir)
         self.window = SandboxWindow(GameConfig(seed=seed), [JsonDirPublisher(self.state_dir)], tick_ms=tick_ms)
+        self.window.closed.connect(self._on_closed)
         self.started = False
+        self.on_closed: list = []  # called when the person closes the game window
+
+    @property
+    def game(self):
+        return self.window.game
+
+    def _on_closed(self) -> None:
+        self.started = False
+        for fn in list(self.on_closed):
+            fn()
 
     @property
     def source(self) -> str:
@@ -123,171 +128,37 @@ class SandboxHost:
             self._tmp = None
 
 
-# -------------------------------------------------------------------------------------------- agent
-@dataclass
-class RunSpec:
-    checkpoint: Any  # a loaded Checkpoint
-    source: str  # a make_adapter source string
-    rect: tuple[int, int, int, int]  # game client area on screen
-    live: bool = False
-    safety: Any = None  # SafetyConfig
-    tick_ms: float | None = None
-    kill_key: str = DEFAULT_KILL_KEY
-    seed: int = 0
+# -------------------------------------------------------------------------------------------- runs
+class GuiDispatcher(QObject):
+    """Runs a callable on the GUI thread (where the in-process sandbox game lives and ticks):
+    the sandbox execution mode's `dispatch`. Emitting from another thread queues the call."""
+
+    call = pyqtSignal(object)
+
+    def __init__(self):
+        super().__init__()
+        self.call.connect(lambda fn: fn())
+
+    def __call__(self, fn) -> None:
+        self.call.emit(fn)
 
 
-class NotifyingExecutor:
-    """Wraps an executor: after each performed action, `notify(action)` (on the executor's thread)."""
+def build_run(request, thread):
+    """The run `request` (an `ilbot.agent.assemble.RunRequest`) describes, assembled in the agent
+    thread (a slow source never freezes the window) and wired to `thread`'s signals."""
+    from ..agent.assemble import assemble
 
-    def __init__(self, inner, notify):
-        self.inner = inner
-        self.notify = notify
-
-    def perform(self, action, origin) -> None:
-        self.inner.perform(action, origin)
-        self.notify(action)
-
-    def release_all(self) -> None:
-        self.inner.release_all()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-
-def make_executor(live: bool):
-    if live:
-        from ..agent.executors import PynputExecutor
-
-        return PynputExecutor()
-    from ..agent.executors import DryRunExecutor
-
-    return DryRunExecutor()
-
-
-def check_spec(ckpt, adapter, source: str) -> None:
-    spec = getattr(adapter, "spec", None)
-    ours = getattr(spec, "hash", None)
-    if ours is not None and ckpt.spec_hash and ours != ckpt.spec_hash:
-        raise UserError(f"source {source!r}: its feature spec ({ours[:10]}) is not the model's ({str(ckpt.spec_hash)[:10]});"
-                        " pick the model trained for this game")
-
-
-def _wire(runtime, thread, executor_holder) -> None:
-    """Connect a runtime's listeners to the thread's signals."""
-    state = {"tick": -1}
+    run = assemble(request)
+    last_tick = {"tick": -1}
 
     def on_plan(tick, actions):
-        state["tick"] = tick
-        thread.emit_plan(tick, actions, runtime.tick_ms)
+        last_tick["tick"] = tick
+        thread.emit_plan(tick, actions, run.tick_ms)
 
-    runtime.on_plan.append(on_plan)
-    runtime.on_counters.append(thread.emit_stats)
-    if hasattr(runtime, "on_state"):
-        runtime.on_state.append(thread.emit_state)
-    executor_holder.notify = lambda a: thread.emit_performed(state["tick"], [a])
-
-
-def build_runtime(spec: RunSpec, thread):
-    """An `AgentRuntime` for `spec`, wired to `thread`'s signals (runs on the agent thread)."""
-    from ..agent.capture import make_adapter
-    from ..agent.runtime import AgentRuntime, RuntimeConfig
-    from ..agent.window import WindowGeometry
-
-    x, y, w, h = spec.rect
-    options = {"window": WindowGeometry(x, y, w, h)} if spec.source.startswith("screen") else {}
-    adapter = make_adapter(spec.source, **options)
-    try:
-        check_spec(spec.checkpoint, adapter, spec.source)
-        executor = NotifyingExecutor(make_executor(spec.live), lambda a: None)
-        runtime = AgentRuntime(spec.checkpoint, adapter, executor, spec.safety, seed=spec.seed, live=spec.live,
-                               tick_ms=spec.tick_ms, window=spec.rect,
-                               config=RuntimeConfig(kill_hotkey=spec.kill_key))
-    except BaseException:
-        adapter.close()
-        raise
-    _wire(runtime, thread, executor)
-    return runtime
-
-
-# -------------------------------------------------------------------------------------------- replay
-@dataclass
-class ReplaySpec:
-    session: str
-    rect: tuple[int, int, int, int]
-    live: bool = False
-    safety: Any = None
-    speed: float = 1.0
-    kill_key: str = DEFAULT_KILL_KEY
-
-
-class ReplayRun:
-    """A `Replayer` with the runtime's face for `AgentThread`: `run(ticks)`, `stop()`,
-    `pause()`/`resume()` (a replay cannot pause: the request is refused with a message),
-    `counters`, `on_plan`/`on_counters` listeners. Each replay chunk is shown as a plan."""
-
-    def __init__(self, replayer):
-        self.replayer = replayer
-        self.tick_ms = float(replayer.config.chunk_ms)
-        self.on_plan: list = []
-        self.on_counters: list = []
-        self.on_state: list = []
-        self.paused = False
-        self._actions = replayer.actions()
-        self._done = 0
-        self._chunk = 0
-
-    @property
-    def counters(self) -> dict:
-        c = dict(self.replayer.counters) if self.replayer.counters else {}
-        c.setdefault("interventions", dict(self.replayer.safety.counters))
-        c.setdefault("performed", self.replayer.executor.performed)
-        c["ticks"] = self._chunk
-        c["progress"] = f"{self._done}/{len(self._actions)}"
-        return c
-
-    def _progress(self, done: int, total: int) -> None:
-        chunk = self._actions[self._done:done]
-        self._done = done
-        if chunk:
-            k = int(chunk[0].t_ms // self.tick_ms)
-            plan = [a.with_(t_ms=a.t_ms - k * self.tick_ms) for a in chunk]
-            for fn in list(self.on_plan):
-                fn(self._chunk, plan)
-        self._chunk += 1
-        c = self.counters
-        for fn in list(self.on_counters):
-            fn(c)
-
-    def run(self, ticks=None) -> dict:
-        return self.replayer.run(on_progress=self._progress)
-
-    def stop(self) -> None:
-        self.replayer.stop()
-
-    def pause(self, reason: str = "user") -> None:
-        for fn in list(self.on_state):
-            fn("running", "a replay cannot pause: stop it instead")
-
-    def resume(self) -> None:
-        pass
-
-
-def build_replay(spec: ReplaySpec, thread):
-    """A replay of a recorded session through safety and an executor, wired like a runtime."""
-    import dataclasses
-
-    from ..agent.replay import Replayer, ReplayConfig
-
-    cfg = ReplayConfig(speed=spec.speed)
-    safety = dataclasses.replace(spec.safety, tick_ms=cfg.chunk_ms) if spec.safety is not None else None
-    executor = NotifyingExecutor(make_executor(spec.live), lambda a: None)
-    replayer = Replayer(spec.session, executor, safety, window=spec.rect, config=cfg, live=spec.live,
-                        kill_hotkey=spec.kill_key)
-    run = ReplayRun(replayer)
-    _wire(run, thread, executor)
+    run.on_plan.append(on_plan)
+    run.on_counters.append(thread.emit_stats)
+    run.on_state.append(thread.emit_state)
+    run.executor.add_listener(lambda rec: thread.emit_performed(last_tick["tick"], [rec.action]))
     return run
 
 

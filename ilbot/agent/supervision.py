@@ -1,0 +1,125 @@
+"""`Supervision`: what watches a run from outside its plan loop (DESIGN §7b, safety clock).
+
+Every run (agent or replay) gets one. It owns, for the run's lifetime:
+
+- the **safety clock** (`ilbot.safety.clock.SafetyClock`, every mode): its own thread that
+  force-releases keys and buttons held past their limits, pauses the run when the game state has
+  gone stale and when the process was suspended — whether or not plans or captures arrive;
+- in **live** mode only:
+  - the **kill switch** (F12 by default): stops the run, everything released;
+  - the **human-input listener** (`HumanInput` + `AgentEcho`): the person's input goes into the
+    run's history, and moving the pointer away from where the agent put it pauses the run
+    (`human_override`); the agent's own injected events are recognised and never count;
+  - **release guards**: atexit, SIGINT/SIGTERM and Ctrl+Z (SIGTSTP) release everything first;
+  - the **guardian** process, a dead-man's switch: when the run's heartbeats (beaten by the safety
+    clock) stop — SIGSTOP, a hang, a SIGKILL — it releases every key and button through its own
+    X connection.
+
+`Supervision(run, ...)` starts nothing; `start()` starts the parts, `stop()` ends them (idempotent,
+safe from any thread, never waits on a listener's own thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class Supervision:
+    def __init__(self, run, executor, safety_config, window, *, live: bool, kill_hotkey: str = "f12",
+                 last_fresh_ns: Callable[[], int | None] | None = None, observe: Callable | None = None,
+                 echo=None, override_px: float = 25.0, guardian: bool | None = None, safety_clock: bool = True):
+        self.run = run
+        self.executor = executor  # the run's counting executor: .pointer, .lock, release_all()
+        self.safety_config = safety_config
+        self.window = window  # WindowGeometry
+        self.live = live
+        self.kill_hotkey = kill_hotkey
+        self.last_fresh_ns = last_fresh_ns
+        self.observe = observe
+        self.echo = echo
+        self.override_px = override_px
+        self.use_guardian = live if guardian is None else guardian
+        self.use_clock = safety_clock or live  # virtual-time runs (closed-loop evaluation) have no wall clock
+        self.clock = None
+        self.kill = None
+        self.human = None
+        self.guardian = None
+        self._uninstall: list[Callable[[], None]] = []
+        self._stopped = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "Supervision":
+        if self.use_guardian:
+            from ..safety.guardian import Guardian
+
+            self.guardian = Guardian.start(kill_hotkey=self.kill_hotkey)
+        if self.use_clock:
+            from ..safety.clock import SafetyClock
+
+            self.clock = SafetyClock(self.executor, self.safety_config, last_fresh_ns=self.last_fresh_ns,
+                                     on_stale=lambda: self.run.pause("stale_state"),
+                                     on_suspended=lambda gap_ms: self.run.pause("suspended"),
+                                     heartbeat=self.guardian.beat if self.guardian is not None else None)
+            self.clock.start()
+        if not self.live:
+            return self
+        from ..safety import KillSwitch, install_release_guards
+        from ..safety.guards import install_suspend_guard
+
+        self.kill = KillSwitch(hotkey=self.kill_hotkey, on_trigger=self._on_kill)
+        self.kill.start()
+        if self.echo is not None:
+            from .human_input import HumanInput
+
+            w = self.window
+            self.human = HumanInput((w.x, w.y, w.width, w.height), self.observe or (lambda e: None), self.echo,
+                                    agent_pointer=lambda: self.executor.pointer, on_override=self._on_override,
+                                    override_px=self.override_px)
+            self.human.start()
+        self._uninstall.append(install_release_guards(lambda: self.run.stop("user")))
+        self._uninstall.append(install_suspend_guard(self.executor.release_all))
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.clock is not None:
+            self.clock.stop()
+        if self.kill is not None:
+            kill, self.kill = self.kill, None
+            if threading.current_thread() is getattr(kill, "_listener", None):  # a thread cannot join itself
+                threading.Thread(target=kill.stop, name="ilbot-killswitch-stop", daemon=True).start()
+            else:
+                kill.stop()
+        if self.human is not None:  # its listeners may need a nudge to end: never wait for it here
+            human, self.human = self.human, None
+            threading.Thread(target=human.stop, name="ilbot-human-stop", daemon=True).start()
+        for uninstall in self._uninstall:
+            try:
+                uninstall()
+            except ValueError:  # signal handlers can only be restored from the main thread
+                pass
+        self._uninstall = []
+        if self.guardian is not None:
+            self.guardian.close()
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def _on_kill(self) -> None:
+        self.run.stop("kill_switch")
+
+    def _on_override(self) -> None:
+        """The person moved the pointer away from the agent's (a listener thread): pause now, on
+        a helper thread — a listener callback must not block on releases the X server would echo
+        back to that very listener."""
+        if self.run.running:
+            threading.Thread(target=self.run.pause, args=("human_override",), name="ilbot-override",
+                             daemon=True).start()
+
+    def person_still_for(self, ms: float) -> bool:
+        """Live: has the person left the pointer alone for `ms`? (always True without a listener)"""
+        return self.human is None or self.human.still_for(ms)
