@@ -116,7 +116,8 @@ def test_cli_replay_dry_run_json(tmp_path, capsys):
     path = _session(tmp_path / "s.ilbot.sqlite", _events())
     assert cli_main(["replay", str(path), "--speed", "8", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["mode"] == "dry run" and summary["performed"] >= 5
+    assert summary["mode"] == "dry_run" and summary["performed"] >= 5
+    assert summary["state"] == "stopped" and summary["reason"] == "finished"
 
 
 def test_cli_replay_text_summary_and_errors(tmp_path, capsys):
@@ -172,8 +173,9 @@ def test_pause_resume_hooks_and_chunk_limit(tmp_path):
     assert len(ex.log) == n_paused and rp.paused and rp.counters["state"] == "paused"
     rp.resume()
     th.join(10)
-    assert states == [("paused", "user"), ("running", "")]
+    assert states == [("paused", "user"), ("running", ""), ("stopped", "finished")]
     assert out["stopped_early"] is False and out["performed"] < 30  # the chunk cancelled by the pause is lost
     assert plans and counts and progress[-1] == (30, 30)
     rp2 = SessionReplay(path, DryRunExecutor(), speed=2.0)
-    assert rp2.run(ticks=2)["stopped_early"] is True  # two chunks only
+    c = rp2.run(ticks=2)
+    assert c["stopped_early"] is True and c["reason"] == "ticks"  # two chunks only

@@ -227,7 +227,7 @@ def test_kill_switch_stops_a_live_replay_and_releases(own_display, qapp, tmp_pat
     from pynput.keyboard import Controller, Key
 
     from ilbot.agent.executors.pynput_exec import PynputExecutor
-    from ilbot.agent.replay import Replayer
+    from ilbot.agent.replay import SessionReplay
 
     path = tmp_path / "k.ilbot.sqlite"
     evs = [Event.make(0, 10, 10, key_action=KeyAction.PRESS, key_id=key_id("shift"))]
@@ -236,7 +236,7 @@ def test_kill_switch_stops_a_live_replay_and_releases(own_display, qapp, tmp_pat
         for e in evs:
             w.add_event(e)
     ex = PynputExecutor()
-    rp = Replayer(path, ex, live=True, kill_hotkey="f12")
+    rp = SessionReplay(path, ex, live=True, kill_hotkey="f12")
     out = {}
     th = threading.Thread(target=lambda: out.update(rp.run()))
     th.start()
@@ -247,7 +247,7 @@ def test_kill_switch_stops_a_live_replay_and_releases(own_display, qapp, tmp_pat
     kb.release(Key.f12)
     th.join(5)
     assert not th.is_alive() and out["stopped_early"] and out["state"] == "stopped"
-    assert not ex.held_keys
+    assert out["reason"] == "kill_switch" and not ex.held_keys
     from Xlib import display
 
     d = display.Display()
@@ -277,3 +277,36 @@ def test_cli_replay_live_with_consent(own_display, qapp, tmp_path, capsys):
     assert [(e[0], e[1]) for e in got] == [("press", 1), ("release", 1), ("key_press", "z"), ("key_release", "z")]
     assert (got[0][2], got[0][3]) == (40, 50)
     target.close()
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool (the 'human' in another process) is absent")
+def test_live_replay_pauses_when_the_person_moves_the_mouse(own_display, qapp, tmp_path):
+    """The same supervision as the agent's: the person's pointer motion pauses a live replay,
+    the replay's own motion never does, and resume goes on."""
+    from ilbot.agent.executors.pynput_exec import PynputExecutor
+    from ilbot.agent.replay import SessionReplay
+
+    path = tmp_path / "o.ilbot.sqlite"
+    evs = [Event.make(i * 50 * MS, 20 + i, 20 + i) for i in range(80)]  # 4 s of moves inside the window
+    with SessionWriter(path, {"window": {"x": 100, "y": 100, "width": 400, "height": 300}}) as w:
+        for e in evs:
+            w.add_event(e)
+    ex = PynputExecutor()
+    rp = SessionReplay(path, ex, live=True)
+    states = []
+    rp.on_state.append(lambda st, r: states.append((st, r)))
+    th = threading.Thread(target=rp.run)
+    th.start()
+    time.sleep(0.8)
+    assert rp.running and rp.executor.performed > 3  # its own moves did not count as the person's
+    subprocess.run(["xdotool", "mousemove", "900", "700"], check=True)
+    time.sleep(0.4)
+    assert rp.paused and rp.pause_reason == "human_override"
+    time.sleep(0.4)  # the person is still now: resume goes on
+    rp.resume()
+    time.sleep(0.3)
+    assert rp.running
+    rp.stop()
+    th.join(5)
+    assert ("paused", "human_override") in states and states[-1] == ("stopped", "user")
+    ex.close()

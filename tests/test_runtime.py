@@ -91,7 +91,8 @@ def test_stale_state_pauses_and_resume(ckpt):
     assert not rt.paused
     for _ in range(3):
         rt.step()  # no fresh state: the 3rd missed tick pauses
-    assert rt.paused and rt.pause_reason == "stale_state" and states == [("paused", "stale_state")]
+    assert rt.paused and rt.pause_reason == "stale_state"
+    assert states == [("running", ""), ("paused", "stale_state")]  # waiting → running at the first state
     assert rt.counters["pauses"] == {"stale_state": 1} and rt.counters["state"] == "paused"
     n = rt.counters["ticks"]
     assert rt.step() == [] and rt.counters["ticks"] == n  # paused: nothing planned
@@ -267,8 +268,8 @@ def test_ticks_paced_by_the_adapter_then_stale(ckpt):
 def test_slow_steps_on_the_real_time_grid_skip_missed_ticks(ckpt):
     ex = DryRunExecutor()
     rt = AgentRuntime(ckpt, ListAdapter(features(10)), ex, tick_ms=20)
-    assert rt.running
     rt.step()
+    assert rt.running
     time.sleep(0.1)  # five ticks' worth
     rt.step()
     assert rt.counters["late_ticks"] >= 3
@@ -276,7 +277,6 @@ def test_slow_steps_on_the_real_time_grid_skip_missed_ticks(ckpt):
     assert not rt.running
 
 
-def test_no_state_yet_plans_from_the_mean(ckpt):
+def test_no_state_yet_plans_nothing(ckpt):
     rt = AgentRuntime(ckpt, ListAdapter([None, None]), DryRunExecutor(), realtime=False)
-    rt.step()
-    assert rt.counters["ticks"] == 1 and not rt.context.context()["gamestate"].any()
+    assert rt.step() == [] and rt.counters["ticks"] == 0 and rt.counters["state"] == "waiting_for_state"

@@ -15,6 +15,7 @@ from ilbot.agent.runtime import AgentRuntime
 from ilbot.cli import main as cli_main
 from ilbot.data.schema import F, Event
 from ilbot.data.store import SessionWriter
+from ilbot.model import load_checkpoint
 
 from test_runtime_support import tiny_checkpoint
 
@@ -30,7 +31,9 @@ def ckpt_dir(tmp_path_factory):
 def session(tmp_path_factory):
     path = tmp_path_factory.mktemp("sess") / "s.ilbot.sqlite"
     rng = np.random.default_rng(5)
-    with SessionWriter(path, {"window": {"x": 0, "y": 0, "width": 640, "height": 480}, "tick_ms": 600}) as w:
+    meta = {"window": {"x": 0, "y": 0, "width": 640, "height": 480}, "tick_ms": 600,
+            "feature_spec_hash": "test"}  # the tiny checkpoint's spec: the assembly checks it
+    with SessionWriter(path, meta) as w:
         for k in range(20):
             w.add_tick(k, k * 600 * MS, json.dumps({"tick": k}), rng.normal(size=F).astype(np.float32))
             w.add_event(Event.make(k * 600 * MS + 100 * MS, 10 * k, 5 * k))
@@ -39,7 +42,7 @@ def session(tmp_path_factory):
 
 def _plans(ckpt_dir, session, seed, ticks=8):
     adapter = ReplayAdapter(session, speed=None)
-    rt = AgentRuntime(ckpt_dir, adapter, DryRunExecutor(), seed=seed, realtime=False,
+    rt = AgentRuntime(load_checkpoint(ckpt_dir), adapter, DryRunExecutor(), seed=seed, realtime=False,
                       window=adapter.session.meta["window"])
     plans = []
     rt.on_plan.append(lambda tick, actions: plans.append([(int(a.type), round(a.t_ms, 4), round(a.x, 3), round(a.y, 3),
@@ -73,13 +76,13 @@ def test_cli_play_dry_run_is_deterministic(ckpt_dir, session, capsys):
     assert [p["tick"] for p in plans1] == list(range(5))
     assert out1[:-1] == out2[:-1]
     summary = json.loads(out1[-1])
-    assert summary["ticks"] == 5 and summary["mode"] == "dry run" and summary["state"] == "stopped"
+    assert summary["ticks"] == 5 and summary["mode"] == "dry_run" and summary["state"] == "stopped"
 
 
 def test_cli_play_text_summary_and_errors(ckpt_dir, session, capsys, tmp_path):
     assert cli_main(["play", "--model", str(ckpt_dir), "--source", f"replay:{session}?speed=max", "--ticks", "2"]) == 0
     out = capsys.readouterr().out
-    assert "ticks: 2" in out and "dry run" in out
+    assert "ticks: 2" in out and "dry_run" in out
     assert cli_main(["play", "--model", str(tmp_path / "nope"), "--source", f"replay:{session}"]) == 2
     assert "nope" in capsys.readouterr().err
     assert cli_main(["play", "--model", str(ckpt_dir), "--source", "bogus:x"]) == 2

@@ -124,7 +124,7 @@ class SessionReplay(Run):
         self._summary: dict = {"recorded": self.session.n_events, "replayed": 0, "scheduled": 0}
         self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
                                        kill_hotkey=kill_hotkey, echo=echo, override_px=override_px,
-                                       guardian=guardian)
+                                       guardian=guardian, lock=self.scheduler.perform_lock)
         self.supervision.start()
 
     # -- control ------------------------------------------------------------------------------

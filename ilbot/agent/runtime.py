@@ -194,8 +194,14 @@ class AgentRuntime(Run):
         self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
                                        kill_hotkey=cfg.kill_hotkey, observe=self.observe, echo=echo,
                                        override_px=cfg.override_px, guardian=cfg.guardian,
-                                       last_fresh_ns=self._last_fresh_ns, safety_clock=realtime)
+                                       last_fresh_ns=self._last_fresh_ns, safety_clock=realtime,
+                                       lock=self.scheduler.perform_lock)
         self.supervision.start()
+
+    @property
+    def human(self):
+        """Live: the human-input listener (None otherwise)."""
+        return self.supervision.human
 
     # -- state -------------------------------------------------------------------------------
     def pause(self, reason: str = "user") -> None:

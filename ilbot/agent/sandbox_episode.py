@@ -6,31 +6,28 @@ the run comes from the one assembly (`ilbot.agent.assemble`) on `sandbox:<folder
 runtime, safety pipeline and planner are those of live play. Ticks run back to back
 (`AgentRuntime.step()` keeps exact tick times without sleeping), so T ticks take about as long
 as T plans. In the `sandbox` execution mode each action that passed safety is applied to the
-game (`SandboxExecutor`); in `dry_run` nothing is, and the game plays itself without the agent.
+game (`SandboxExecutor`) before the tick ends; in `dry_run` nothing is, and the score stays 0.
 
-Used by headless `main.py` and by the closed-loop evaluation (`ilbot eval closed-loop`).
+Used by headless `main.py` and by the closed-loop evaluation (`ilbot eval closed-loop`), which
+compares the returned `Trace` with the demonstrator's on the same seed.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-from ..data.schema import EventType
+from ..sandbox.trace import Trace
 
 
 @dataclass
 class Episode:
-    """What happened: the game at the end, the run's counters, and every performed action."""
-
+    trace: Trace  # what reached the game, when, from which states
     game: object  # the SandboxGame after the last tick
-    counters: dict
-    actions: list = field(default_factory=list)  # executor Performed records, in order
-    ticks: int = 0
+    counters: dict  # the run's counters (interventions, plan latency, ...)
     seconds: float = 0.0
-    idle_ticks: int = 0  # ticks on which nothing was performed
 
 
 def play_episode(model, *, seed: int = 0, ticks: int = 200, mode: str = "sandbox", temperature: float = 1.0,
@@ -44,30 +41,25 @@ def play_episode(model, *, seed: int = 0, ticks: int = 200, mode: str = "sandbox
     cfg = game.cfg
     with tempfile.TemporaryDirectory(prefix="ilbot-episode-") as state_dir:
         publisher = JsonDirPublisher(state_dir)
-        publisher.publish(game.state())
         run = assemble(RunRequest(model=model, source=f"sandbox:{state_dir}", window=(0, 0, cfg.width, cfg.height),
                                   mode=mode, game=game, seed=seed, temperature=temperature, realtime=False))
-        performed: list = []
-        run.executor.add_listener(performed.append)
-        idle = 0
+        trace = Trace(seed=seed, ticks=ticks, tick_ms=run.tick_ms)
+        if mode == "sandbox":  # what reached the game: every action that passed safety, at its virtual time
+            run.on_plan.append(lambda tick, plan: trace.actions.extend((tick * run.tick_ms + a.t_ms, a) for a in plan))
         t0 = time.perf_counter()
         try:
             for k in range(ticks):
-                before = len(performed)
+                doc = game.state()
+                publisher.publish(doc)
+                trace.states.append(doc)
+                before = len(trace.actions)
                 run.step()
-                idle += int(len(performed) == before)
+                trace.idle_ticks += int(len(trace.actions) == before)
                 game.tick()
-                publisher.publish(game.state())
                 if on_tick is not None:
                     on_tick(k, game)
         finally:
             run.stop("ticks")
         seconds = time.perf_counter() - t0
-    return Episode(game=game, counters=run.counters, actions=performed, ticks=ticks, seconds=seconds, idle_ticks=idle)
-
-
-def performed_by_type(episode: Episode) -> dict[str, int]:
-    out = {e.name: 0 for e in EventType}
-    for rec in episode.actions:
-        out[EventType(int(rec.action.type)).name] += 1
-    return out
+    trace.score, trace.misclicks = game.score, game.misclicks
+    return Episode(trace=trace, game=game, counters=run.counters, seconds=seconds)

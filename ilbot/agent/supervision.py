@@ -27,13 +27,23 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
+# The guardian releases everything after this long without a heartbeat (the safety clock beats
+# every 10 ms): a stopped or hung agent is let go of within ~0.5 s.
+GUARDIAN_TIMEOUT_MS = 500.0
+# The safety clock pauses the run when its own loop did not run for this long: the process was
+# stopped (Ctrl+Z, SIGSTOP) and continued. Far above a busy machine's scheduling hiccups, so a
+# loaded machine never pauses the agent for nothing; the guardian has let go of everything by then.
+SUSPEND_GAP_MS = 1000.0
+
 
 class Supervision:
     def __init__(self, run, executor, safety_config, window, *, live: bool, kill_hotkey: str = "f12",
                  last_fresh_ns: Callable[[], int | None] | None = None, observe: Callable | None = None,
-                 echo=None, override_px: float = 25.0, guardian: bool | None = None, safety_clock: bool = True):
+                 echo=None, override_px: float = 25.0, guardian: bool | None = None, safety_clock: bool = True,
+                 lock=None):
         self.run = run
-        self.executor = executor  # the run's counting executor: .pointer, .lock, release_all()
+        self.executor = executor  # the run's counting executor: .pointer, held(), release(), release_all()
+        self.lock = lock  # the scheduler's perform lock: a forced release never races an action
         self.safety_config = safety_config
         self.window = window  # WindowGeometry
         self.live = live
@@ -56,15 +66,16 @@ class Supervision:
         if self.use_guardian:
             from ..safety.guardian import Guardian
 
-            self.guardian = Guardian.start(kill_hotkey=self.kill_hotkey)
+            self.guardian = Guardian.start(kill_hotkey=self.kill_hotkey, timeout_ms=GUARDIAN_TIMEOUT_MS)
         if self.use_clock:
             from ..safety.clock import SafetyClock
 
-            self.clock = SafetyClock(self.executor, self.safety_config, last_fresh_ns=self.last_fresh_ns,
-                                     on_stale=lambda: self.run.pause("stale_state"),
+            self.clock = SafetyClock(self.executor, self.safety_config, lock=self.lock,
+                                     last_fresh_ns=self.last_fresh_ns,
+                                     on_stale=lambda age_ms: self.run.pause("stale_state"),
                                      on_suspended=lambda gap_ms: self.run.pause("suspended"),
+                                     suspend_gap_ms=SUSPEND_GAP_MS,
                                      heartbeat=self.guardian.beat if self.guardian is not None else None)
-            self.clock.start()
         if not self.live:
             return self
         from ..safety import KillSwitch, install_release_guards
@@ -81,7 +92,8 @@ class Supervision:
                                     override_px=self.override_px)
             self.human.start()
         self._uninstall.append(install_release_guards(lambda: self.run.stop("user")))
-        self._uninstall.append(install_suspend_guard(self.executor.release_all))
+        if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
+            self._uninstall.append(install_suspend_guard(self.executor.release_all))
         return self
 
     def stop(self) -> None:
@@ -89,15 +101,15 @@ class Supervision:
             return
         self._stopped = True
         if self.clock is not None:
-            self.clock.stop()
+            self.clock.stop(release=False)  # the run has released (and a stray key-up would reach the game)
         if self.kill is not None:
-            kill, self.kill = self.kill, None
+            kill = self.kill
             if threading.current_thread() is getattr(kill, "_listener", None):  # a thread cannot join itself
                 threading.Thread(target=kill.stop, name="ilbot-killswitch-stop", daemon=True).start()
             else:
                 kill.stop()
         if self.human is not None:  # its listeners may need a nudge to end: never wait for it here
-            human, self.human = self.human, None
+            human = self.human
             threading.Thread(target=human.stop, name="ilbot-human-stop", daemon=True).start()
         for uninstall in self._uninstall:
             try:
@@ -116,7 +128,7 @@ class Supervision:
         """The person moved the pointer away from the agent's (a listener thread): pause now, on
         a helper thread — a listener callback must not block on releases the X server would echo
         back to that very listener."""
-        if self.run.running:
+        if not (self.run.paused or self.run.stopped):
             threading.Thread(target=self.run.pause, args=("human_override",), name="ilbot-override",
                              daemon=True).start()
 

@@ -16,7 +16,7 @@ DEFAULT_TICKS = 100
 def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, mode: str = "sandbox",
                  out=print) -> dict:
     """Run the agent on the headless sandbox for `ticks` ticks; returns a summary."""
-    from ..agent.sandbox_episode import performed_by_type, play_episode
+    from ..agent.sandbox_episode import play_episode
     from . import wiring
 
     def progress(k: int, game) -> None:
@@ -24,8 +24,8 @@ def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, m
             out(f"  tick {k + 1}/{ticks}: score {game.score}")
 
     ep = play_episode(str(model), seed=seed, ticks=ticks, mode=mode, on_tick=progress)
-    by_type = performed_by_type(ep)
     c = ep.counters
+    by_type = c["performed_by_type"]
     return {
         "ticks": ticks, "mode": mode, "score": ep.game.score, "banked": ep.game.banked,
         "misclicks": ep.game.misclicks, "actions": sum(by_type.values()), "actions_by_type": by_type,

@@ -2,7 +2,8 @@
 
     python main.py                              the app on the sandbox with the shipped model, dry run
     python main.py --model RUN --source json-dir:DIR --window "Game title"
-    python main.py --screenshot PNG [--ticks N] the app for N ticks, a screenshot, exit
+    python main.py --screenshot PNG [--ticks N] [--tab live|sessions|train]
+                                                the app for N ticks, a screenshot of that tab, exit
     python main.py --headless [--ticks N]       the agent on the headless sandbox, a summary
     python main.py --ticks N --json             the app for N ticks, then a one-line JSON summary
 
@@ -12,6 +13,10 @@ By default the app starts the agent at once, on the sandbox in the `sandbox` exe
 action that passed safety is applied to the in-app game, so the agent visibly plays); on any
 other game in dry run (the overlay shows what the model would do). `--no-start` only opens it.
 Live mode is never the default: choose it in the window, which asks for confirmation.
+
+Run interactively, the app starts from the model, source, window, safety limits and layout it
+was left with (ilbot.gui.persist); what the command line gives wins. `--screenshot`, `--ticks`
+and `--headless` runs start from the defaults.
 """
 
 from __future__ import annotations
@@ -59,12 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The app's options (shared by `python main.py` and `ilbot app`)."""
-    p.add_argument("--model", default=None, help="checkpoint or training-run folder (default: the shipped sandbox model)")
-    p.add_argument("--source", default="sandbox", help="sandbox | json-dir:PATH | http[:URL] | screen | replay:SESSION")
-    p.add_argument("--window", default="sandbox", help="game window: 'sandbox', a title, or a region x,y,w,h")
+    p.add_argument("--model", default=None, help="checkpoint or training-run folder (default: the last one loaded "
+                                                 "in the app, else the shipped sandbox model)")
+    p.add_argument("--source", default=None, help="sandbox | json-dir:PATH | http[:URL] | screen | replay:SESSION "
+                                                  "(default: the app's last one, else sandbox)")
+    p.add_argument("--window", default=None, help="game window: 'sandbox', a title, or a region x,y,w,h "
+                                                  "(default: the app's last one, else sandbox)")
     p.add_argument("--sessions", default=None, help="folder of recorded sessions (default ~/.ilbot/sessions)")
     p.add_argument("--no-start", action="store_true", help="open the app without starting the agent")
     p.add_argument("--screenshot", metavar="PNG", default=None, help="run N ticks, save a screenshot, exit")
+    p.add_argument("--tab", default=None, metavar="TAB",
+                   help="the tab to open, by its title: live, sessions, train (default: live; with --screenshot, "
+                        "the tab the picture shows)")
     p.add_argument("--ticks", type=int, default=None,
                    help=f"ticks for --screenshot (default {SCREENSHOT_TICKS}) or the headless run (default {HEADLESS_TICKS})")
     p.add_argument("--headless", action="store_true", help="run the agent on the headless sandbox and print a summary")
@@ -88,6 +99,14 @@ def run(args) -> int:
     """Run the app from parsed options (UserErrors propagate: the `ilbot` CLI prints them)."""
     if args.ticks is not None and args.ticks < 1:
         raise UserError(f"--ticks must be at least 1, got {args.ticks}")
+    interactive = not (args.screenshot or args.ticks is not None or args.headless or not has_display())
+    saved = {}
+    if interactive:
+        from .persist import saved_start
+
+        saved = saved_start()
+    args.source = args.source or saved.get("source") or "sandbox"
+    args.window = args.window or saved.get("window") or "sandbox"
     from .main_window import SOURCES
 
     if args.source.partition(":")[0] not in SOURCES:
@@ -101,7 +120,7 @@ def run(args) -> int:
         from ..safety import SafetyConfig
 
         safety = SafetyConfig.from_toml(args.safety)
-    model = args.model or str(shipped_model())
+    model = args.model or saved.get("model") or str(shipped_model())
     if args.headless or not has_display():
         if not args.headless:
             print("ilbot: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the headless agent on the "
@@ -110,7 +129,8 @@ def run(args) -> int:
             raise UserError("--screenshot needs a display (run it under Xvfb: xvfb-run -s '-screen 0 1280x800x24')")
         from .headless import print_summary, run_headless
 
-        summary = run_headless(model, args.ticks or HEADLESS_TICKS, mode=mode)
+        summary = run_headless(model, args.ticks or HEADLESS_TICKS, mode=mode,
+                               out=lambda line: print(line, file=sys.stderr, flush=True))
         print(json.dumps(summary) if args.json else "", end="\n" if args.json else "")
         if not args.json:
             print_summary(summary)
@@ -121,12 +141,20 @@ def run(args) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     win = MainWindow(model=model, source=args.source, window=args.window, safety_config=safety,
-                     sessions_dir=Path(args.sessions) if args.sessions else None)
+                     sessions_dir=Path(args.sessions) if args.sessions else None, persist=interactive)
     win.set_mode(mode)
     win.load_model()
+    if args.tab:
+        from .screenshot import select_tab
+
+        try:
+            select_tab(win, args.tab)  # a one-line UserError naming the tabs there are
+        except UserError:
+            win.shutdown()
+            raise
     if args.screenshot:
         try:
-            return screenshot_run(app, win, args.screenshot, args.ticks or SCREENSHOT_TICKS)
+            return screenshot_run(app, win, args.screenshot, args.ticks or SCREENSHOT_TICKS, args.tab)
         finally:
             win.shutdown()
     if args.ticks is not None:
@@ -136,13 +164,20 @@ def run(args) -> int:
             win.shutdown()
     if args.window.strip() in ("", "sandbox"):
         win.ensure_sandbox()
-        win.move(win.game_window.width() + 6, 0)
+        if not saved_geometry():
+            win.move(win.game_window.width() + 6, 0)
     win.show()
     if not args.no_start and win.checkpoint is not None:
         win.start()
     rc = app.exec()
     win.shutdown()
     return rc
+
+
+def saved_geometry() -> bool:
+    from .persist import get
+
+    return get("geometry") is not None
 
 
 def ticks_run(app, win, ticks: int, as_json: bool) -> int:
@@ -170,7 +205,7 @@ def args_window_is_sandbox(win) -> bool:
     return win.window_edit.text().strip() in ("", "sandbox")
 
 
-def screenshot_run(app, win, path: str, ticks: int) -> int:
+def screenshot_run(app, win, path: str, ticks: int, tab: str | None = None) -> int:
     from .screenshot import take
 
-    return take(app, win, path, ticks)
+    return take(app, win, path, ticks, tab=tab)

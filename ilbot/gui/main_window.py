@@ -1,14 +1,27 @@
 """The main window: choose model, source, game window and mode; start, pause, stop; record;
 sessions; live panels; status bar; messages.
 
-Layout (narrow, to sit beside the game window): the controls on top, tabs with the live panels
-and the session list, the message area, and the status bar (tick rate, plan latency, safety
-interventions).
+Layout (narrow, to sit beside the game window): the state badge on top (ilbot.gui.state_badge:
+SANDBOX / DRY RUN / LIVE, PAUSED with its reason and how to resume, WAITING FOR GAME STATE, REC
+while recording; the overlay shows the same badge over the game), the controls, then the tabs
+(live panels, sessions, training) and the message area in a splitter, and the status bar
+(ilbot.gui.status_bar: fixed roles for the latest error, the run's state, tick rate, plan
+latency and safety interventions, so no two texts overlap). The default size shows every panel
+(`default_size`: 560x900, or what fits the screen). Menus: File (Quit, Ctrl+Q), Settings, Train,
+Help (shortcuts, About) (ilbot.gui.app_menus); every control has a tooltip.
 
 Decisions where the design is silent:
 - Errors never leave the window: a failing action (bad checkpoint, dead source, unreadable
-  session) writes one line to the message area and the status bar, and the controls return to
-  their idle state. No modal error dialog, so nothing blocks an unattended run.
+  session) writes one line to the message area and the status bar's notice, and the controls
+  return to their idle state. No modal error dialog, so nothing blocks an unattended run. A
+  failed Load keeps the model loaded before.
+- The state shown is the one the run reports (its mode and its state machine's state and
+  reason); the Mode radios follow the mode the run actually has (a dry replay never shows Live).
+  While paused or stopped the overlay shows no plan; once stopped the figures go back to idle.
+- Settings persist across restarts (ilbot.gui.persist): model, source, window, safety limits and
+  the layout, unless the window is made with `persist=False` (screenshot and --ticks runs).
+- Stopping a recording with the app's button pauses the recorder as the button is pressed, so the
+  click on the button is not recorded.
 - The agent runs in an `AgentThread` (ilbot/gui/agent_thread.py); plans reach the overlay and the
   panels through queued Qt signals, never by touching widgets from another thread.
 - Live mode needs a confirmation on every start (the dialog names the kill-switch key); declining
@@ -28,18 +41,25 @@ from PyQt6.QtCore import QRect, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QColor, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QPushButton,
-                             QRadioButton, QTabWidget, QVBoxLayout, QWidget, QGridLayout, QApplication)
+                             QRadioButton, QTabWidget, QVBoxLayout, QWidget, QGridLayout, QApplication,
+                             QSplitter)
 
 from ..errors import UserError
-from . import wiring
+from . import app_menus, wiring
+from . import persist as saved_settings
 from .agent_thread import AgentThread, describe_error
 from .overlay import Overlay
 from .panels import LivePanels
 from .sessions import SessionList, ask
+from .scroll_tabs import ScrollingTabs
 from .settings import SafetySettingsDialog
+from .state_badge import StateBadge, badge_for, recording_text
+from .status_bar import StatusLine
 from .train_panel import TrainPanel
 
 TRACK_MS = 1000  # how often the overlay re-finds a game window given by title
+DEFAULT_SIZE = (560, 900)  # shows every panel: 5+ quantile rows, 5+ message lines, the model line
+MESSAGE_LINES = 5
 SOURCES = ("sandbox", "json-dir", "http", "screen", "replay")
 SOURCE_HINTS = {
     "sandbox": "built-in game here (or the state folder of one elsewhere)",
@@ -53,14 +73,22 @@ SOURCE_HINTS = {
 class MainWindow(QMainWindow):
     message = pyqtSignal(str)  # every line written to the message area (tests listen)
 
-    def __init__(self, *, model: str | None = None, source: str = "sandbox", window: str = "sandbox",
+    def __init__(self, *, model: str | None = None, source: str | None = None, window: str | None = None,
                  sessions_dir: Path | None = None, safety_config=None, tick_ms: float = 600.0,
-                 kill_key: str = wiring.DEFAULT_KILL_KEY):
+                 kill_key: str = wiring.DEFAULT_KILL_KEY, persist: bool = True):
         super().__init__()
         self.setWindowTitle("ilbot")
         self.tick_ms = tick_ms
         self.checkpoint = None  # the loaded checkpoint (ilbot.model Checkpoint)
         self.checkpoint_path: str | None = None
+        self.persist = persist  # read and write the saved settings (ilbot.gui.persist)
+        saved = saved_settings.saved_start() if persist else {}
+        model = model if model is not None else saved.get("model")
+        source = source or saved.get("source") or "sandbox"
+        window = window or saved.get("window") or "sandbox"
+        self._settings_note = None
+        if safety_config is None and persist:
+            safety_config, self._settings_note = saved_settings.load_safety()
         self.safety_config = safety_config if safety_config is not None else wiring.default_safety_config()
         self.kill_key = kill_key
         self.thread: AgentThread | None = None
@@ -78,15 +106,23 @@ class MainWindow(QMainWindow):
         self.last_stats: dict = {}
         self._tick_times: deque[float] = deque(maxlen=20)
         self.last_summary: dict = {}
+        self.run_mode = None  # the execution mode the running (or last) run reported
+        self._record_timer: QTimer | None = None
 
         self._build_controls(model, source, window)
         self._build_layout(sessions_dir)
         self.set_source(self._initial_source)  # after the message area exists: a bad one is shown there
         self._build_menu()
+        self.menu_actions = app_menus.install(self, self.killswitch_key)
         self._build_shortcuts()
         self._build_status()
         self._set_running(False)
-        self.resize(470, 770)
+        self.resize(*self.default_size())
+        self.splitter.setSizes([10_000, self.splitter.widget(1).minimumSizeHint().height()])  # the rest to the tabs
+        if persist:
+            self._restore_layout()
+        if self._settings_note:
+            self.log(self._settings_note)
 
     # ---------------------------------------------------------------------------------- layout
     def _build_controls(self, model, source, window) -> None:
@@ -94,12 +130,17 @@ class MainWindow(QMainWindow):
         form = QFormLayout(box)
         self.model_edit = QLineEdit(model or "")
         self.model_edit.setPlaceholderText("checkpoint folder (or training run folder)")
+        self.model_edit.setToolTip("the model the agent plays with: a checkpoint folder or a training run folder")
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
+        browse.setToolTip("choose the model's folder")
         browse.clicked.connect(self.browse_model)
         self.load_button = QPushButton("Load")
+        self.load_button.setToolTip("load the model named on the left (a failed load keeps the model in use)")
         self.load_button.clicked.connect(lambda: self.load_model())
         self.model_label = QLabel("no model loaded")
+        self.model_label.setWordWrap(True)
+        self.model_label.setToolTip("the model in use: its size, tick length and feature spec")
         row = QHBoxLayout()
         row.addWidget(self.model_edit, 1)
         row.addWidget(browse)
@@ -109,10 +150,14 @@ class MainWindow(QMainWindow):
 
         self.source_combo = QComboBox()
         self.source_combo.addItems(SOURCES)
+        self.source_combo.setToolTip("where the game state comes from: the built-in sandbox, a folder of JSON "
+                                     "ticks, a RuneLite HTTP plugin, the screen, or a recorded session")
         self.source_arg = QLineEdit()
+        self.source_arg.setToolTip("the source's argument (its folder, URL, region or session); empty: its default")
         self.source_combo.currentTextChanged.connect(self._source_changed)
         src_browse = QPushButton("…")
         src_browse.setMaximumWidth(30)
+        src_browse.setToolTip("choose the source's folder or session file")
         src_browse.clicked.connect(self.browse_source)
         row = QHBoxLayout()
         row.addWidget(self.source_combo)
@@ -123,7 +168,10 @@ class MainWindow(QMainWindow):
 
         self.window_edit = QLineEdit(window)
         self.window_edit.setPlaceholderText("'sandbox', a window title, or a region x,y,w,h")
+        self.window_edit.setToolTip("the game window the agent acts on and the overlay covers: 'sandbox', "
+                                    "a window title, or a screen region x,y,w,h")
         form.addRow("Game window", self.window_edit)
+        self.window_edit.textChanged.connect(lambda _t: self._update_mode_choices())
 
         self.sandbox_radio = QRadioButton("Sandbox")
         self.sandbox_radio.setToolTip("apply each action to the built-in sandbox game in this process (no real input)")
@@ -136,6 +184,7 @@ class MainWindow(QMainWindow):
         for b in (self.sandbox_radio, self.dry_radio, self.live_radio):
             group.addButton(b)
         self.killswitch_label = QLabel()
+        self.killswitch_label.setToolTip("this key stops the agent and releases every key and button, in any window")
         row = QHBoxLayout()
         row.addWidget(self.sandbox_radio)
         row.addWidget(self.dry_radio)
@@ -152,9 +201,16 @@ class MainWindow(QMainWindow):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self.record_button.clicked.connect(self.toggle_record)
+        self.record_button.pressed.connect(self._record_button_pressed)
+        for b, tip in ((self.start_button, "start the agent with this model, source, window and mode (F5)"),
+                       (self.pause_button, "pause the agent (it lets go of every key and button) or resume it (F6)"),
+                       (self.stop_button, "stop the agent or replay and release everything (the kill-switch key)"),
+                       (self.record_button, "record your own play on the game window into a new session (F7 "
+                                            "starts and stops; F9 pauses)")):
+            b.setToolTip(tip)
         grid = QGridLayout()
         for i, b in enumerate((self.start_button, self.pause_button, self.stop_button, self.record_button)):
-            grid.addWidget(b, i // 2, i % 2)
+            grid.addWidget(b, 0, i)  # one row: the window stays short enough to show every panel
         form.addRow(grid)
         self.controls = box
 
@@ -167,7 +223,7 @@ class MainWindow(QMainWindow):
         self.messages.setReadOnly(True)
         self.messages.setMaximumBlockCount(500)
         self.messages.setPlaceholderText("messages and errors appear here")
-        self.tabs = QTabWidget()
+        self.tabs = ScrollingTabs()  # a page taller than the window scrolls (ilbot.gui.scroll_tabs)
         self.tabs.addTab(self.panels, "Live")
         self.tabs.addTab(self.sessions, "Sessions")
         self.train = TrainPanel(sessions_dir=self.sessions.folder, current_model=lambda: self.checkpoint_path)
@@ -177,13 +233,27 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.train, "Train")
         msg_box = QGroupBox("Messages")
         QVBoxLayout(msg_box).addWidget(self.messages)
-        msg_box.setMaximumHeight(120)
-        self.messages.setMinimumHeight(40)
+        self.messages.setToolTip("what the app did, and every error (in red)")
+        m = self.messages
+        m.setMinimumHeight(m.fontMetrics().lineSpacing() * MESSAGE_LINES + 2 * m.frameWidth()
+                           + 2 * int(m.document().documentMargin()) + 4)
+        tab_tips = {"Live": "what the model plans this tick and what the safety layers did",
+                    "Sessions": "your recorded sessions: open, replay, delete",
+                    "Train": "build a dataset from sessions, train, evaluate, pick the model"}
+        for i in range(self.tabs.count()):
+            self.tabs.setTabToolTip(i, tab_tips.get(self.tabs.tabText(i), self.tabs.tabText(i)))
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(msg_box)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setChildrenCollapsible(False)
+        self.state_badge = StateBadge()
         central = QWidget()
         cv = QVBoxLayout(central)
+        cv.addWidget(self.state_badge)
         cv.addWidget(self.controls)
-        cv.addWidget(self.tabs, 1)
-        cv.addWidget(msg_box)
+        cv.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
     def _build_menu(self) -> None:
@@ -208,13 +278,22 @@ class MainWindow(QMainWindow):
             self.shortcuts[key] = sc
 
     def _build_status(self) -> None:
-        self.rate_label = QLabel("– ticks/s")
-        self.latency_label = QLabel("plan – ms")
-        self.interventions_label = QLabel("0 interventions")
-        self.state_label = QLabel("idle")
-        sb = self.statusBar()
-        for w in (self.state_label, self.rate_label, self.latency_label, self.interventions_label):
-            sb.addPermanentWidget(w)
+        self.status = StatusLine(self.statusBar())
+        self.notice_label = self.status.notice
+        self.state_label = self.status.state
+        self.rate_label = self.status.labels["rate"]
+        self.latency_label = self.status.labels["latency"]
+        self.interventions_label = self.status.labels["interventions"]
+
+    def default_size(self) -> tuple[int, int]:
+        """DEFAULT_SIZE, or what fits the screen's free area (never below the layout's minimum)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        w, h = DEFAULT_SIZE
+        if screen is not None:
+            free = screen.availableGeometry()
+            w, h = min(w, free.width()), min(h, free.height())
+        hint = self.minimumSizeHint()
+        return max(w, hint.width()), max(h, hint.height())
 
     # ---------------------------------------------------------------------------------- helpers
     def log(self, text: str) -> None:
@@ -226,7 +305,7 @@ class MainWindow(QMainWindow):
         self.errors.append(text)
         self.messages.appendHtml(f'<span style="color:{QColor(200, 30, 30).name()}">'
                                  f'{time.strftime("%H:%M:%S")}  error: {_escape(text)}</span>')
-        self.statusBar().showMessage(f"error: {text}", 10_000)
+        self.status.show_notice(f"error: {text}")
         self.message.emit(f"error: {text}")
 
     def killswitch_key(self) -> str:
@@ -278,7 +357,17 @@ class MainWindow(QMainWindow):
             w.setEnabled(not running)
         if not running:
             self._source_changed(self.source_combo.currentText())
+            self._update_mode_choices()
         self.pause_button.setText("Pause (F6)")
+
+    def _update_mode_choices(self) -> None:
+        """The Sandbox mode plays only the built-in sandbox game: with another game window it is
+        off, and a Sandbox choice becomes Dry run."""
+        on_sandbox = self.window_edit.text().strip() in ("", "sandbox")
+        if not self.running:
+            self.sandbox_radio.setEnabled(on_sandbox)
+        if not on_sandbox and self.sandbox_radio.isChecked():
+            self.dry_radio.setChecked(True)
 
     @property
     def running(self) -> bool:
@@ -297,6 +386,8 @@ class MainWindow(QMainWindow):
             return False
         self.checkpoint, self.checkpoint_path = ckpt, path
         self.model_label.setText(wiring.describe_checkpoint(ckpt, path))
+        self.model_label.setToolTip(path)
+        self._save("model", path)
         self.log(f"model loaded: {path}")
         return True
 
@@ -424,14 +515,20 @@ class MainWindow(QMainWindow):
         thread.stats.connect(self.on_stats)
         thread.failed.connect(self.show_error)
         thread.state.connect(self.on_state)
+        thread.state.connect(self._run_state_changed)  # after on_state: badges and the Mode radios
         thread.finished_run.connect(self.on_finished)
+        self.run_state, self.run_mode = ("starting", ""), None
+        self._save("source", self.source_string())
+        self._save("window", self.window_edit.text().strip())
         spec = self.window_edit.text().strip()
         if spec not in ("", "sandbox"):
             self.overlay.unfollow()
             self.overlay.align_to(rect)
             if not wiring.is_region(spec):  # a window found by title: follow it as it moves
                 self._track_timer.start(TRACK_MS)
+        self.overlay.set_badge(None)
         self.overlay.clear()
+        self.show_state()
         self.overlay.show()
         self.overlay.raise_()
         self._set_running(True)
@@ -514,13 +611,14 @@ class MainWindow(QMainWindow):
         if th is self.thread:
             self.thread = None
         self._set_running(False)
-        self.state_label.setText("idle")
-        for label, text in ((self.rate_label, "– ticks/s"), (self.latency_label, "plan – ms"),
-                            (self.interventions_label, "0 interventions")):
-            label.setText(text)  # no stale figures once stopped
-        self.overlay.clear()
+        self.status.reset_figures()  # no stale figures once stopped
         from ..agent.run import describe_reason
 
+        reason = summary.get("reason") or ("error" if summary.get("error") else self.run_state[1])
+        self.run_state = ("stopped", reason)
+        self.state_label.setText(f"idle ({self.run_kind} {describe_reason('stopped', reason)})")
+        self.overlay.clear()
+        self.show_state()
         n = summary.get("ticks", summary.get("chunks", 0))
         what = describe_reason("stopped", summary.get("reason", ""))
         self.log(f"{self.run_kind} {what} after {n} {'ticks' if self.run_kind == 'agent' else 'chunks'}"
@@ -554,12 +652,39 @@ class MainWindow(QMainWindow):
         self._record_timer.timeout.connect(self._check_record_stop)
         self._record_timer.start(100)
         self.record_button.setText("Stop recording (F7)")
+        self._save("source", self.source_string())
+        self._save("window", self.window_edit.text().strip())
+        if not self.running:  # the overlay shows REC over the game
+            if self.window_edit.text().strip() not in ("", "sandbox"):
+                self.overlay.unfollow()
+                self.overlay.align_to(rect)
+            self.overlay.clear()
+            self.overlay.show()
+            self.overlay.raise_()
+        self.show_state()
         self.log(f"recording to {path}")
         return True
 
     def _check_record_stop(self) -> None:
         if self.recorder is not None and self.recorder.stop_requested.is_set():
             self.stop_recording()
+        elif self.recorder is not None:
+            self.show_state()  # elapsed time and events
+
+    def _record_button_pressed(self) -> None:
+        """The mouse went down on Stop recording: pause the recorder now, so this click (outside
+        the game) never reaches the session. Released elsewhere (no click): recording goes on."""
+        rec = self.recorder
+        if rec is None:
+            return
+        rec.paused = True
+
+        def released() -> None:
+            self.record_button.released.disconnect(on_release)
+            QTimer.singleShot(0, lambda: setattr(rec, "paused", False) if self.recorder is rec else None)
+
+        on_release = lambda: released()  # noqa: E731
+        self.record_button.released.connect(on_release)
 
     def stop_recording(self) -> Path | None:
         rec, path = self.recorder, self.recording_path
@@ -576,8 +701,49 @@ class MainWindow(QMainWindow):
         self.sessions.refresh()
         if path is not None and path.exists():
             self.sessions.select(path)
+        if not self.running:
+            self.run_state = ("", "")
+            self.state_label.setText("idle")
+            self.overlay.hide()
+        self.show_state()
         self.log(f"recording stopped: {path}" + (f" ({summary})" if summary else ""))
         return path
+
+    # ---------------------------------------------------------------------------------- state
+    def recording_progress(self) -> tuple[float, int] | None:
+        """(seconds recorded, events recorded) while recording, else None."""
+        rec = self.recorder
+        if rec is None or not getattr(rec, "start_ns", None):
+            return None
+        c = rec.counters
+        return (time.monotonic_ns() - rec.start_ns) / 1e9, sum(int(c.get(k, 0)) for k in ("CLICK", "KEY", "SCROLL", "MOVE"))
+
+    def current_badge(self):
+        """The state badge for what runs now (ilbot.gui.state_badge.badge_for)."""
+        state, reason = self.run_state
+        return badge_for(self.run_mode or self.mode(), state, reason, kind=self.run_kind,
+                         recording=self.recording_progress())
+
+    def show_state(self) -> None:
+        """Show the current badge in the window and on the overlay (and the recording's progress
+        in the status bar while only recording)."""
+        badge = self.current_badge()
+        self.state_badge.show_badge(badge)
+        self.overlay.set_badge(badge)
+        rec = self.recording_progress()
+        if rec is not None and not self.running:
+            self.state_label.setText("recording: " + recording_text(*rec)[len("REC "):])
+
+    def _run_state_changed(self, state: str, reason: str) -> None:
+        """The run reported a state: the Mode radios show the mode the run actually has, and the
+        badges show the state (on_state has already recorded it)."""
+        if self.sender() is not None and self.sender() is not self.thread:
+            return  # a finished run's late signal
+        mode = getattr(getattr(self.thread, "runtime", None), "mode", None)
+        if mode is not None:
+            self.run_mode = mode
+            self.set_mode(mode.value)
+        self.show_state()
 
     # ---------------------------------------------------------------------------------- settings
     def edit_safety(self) -> None:
@@ -598,10 +764,34 @@ class MainWindow(QMainWindow):
     def set_safety_config(self, config) -> None:
         self.safety_config = config
         self._update_killswitch_label()
+        if self.persist:
+            saved_settings.save_safety(config)
         self.log("safety limits updated" + (" (take effect at the next start)" if self.running else ""))
+
+    def _save(self, name: str, value) -> None:
+        if self.persist:
+            saved_settings.put(name, value)
+
+    def save_layout(self) -> None:
+        """Remember the window's geometry, the splitter and the open tab."""
+        self._save("geometry", self.saveGeometry())
+        self._save("splitter", self.splitter.saveState())
+        self._save("tab", self.tabs.tabText(self.tabs.currentIndex()))
+
+    def _restore_layout(self) -> None:
+        geometry, splitter, tab = (saved_settings.get(k) for k in ("geometry", "splitter", "tab"))
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        for i in range(self.tabs.count()):
+            if tab and self.tabs.tabText(i) == tab:
+                self.tabs.setCurrentIndex(i)
 
     # ---------------------------------------------------------------------------------- closing
     def closeEvent(self, event) -> None:  # noqa: N802
+        if self.persist:
+            self.save_layout()
         self.shutdown()
         super().closeEvent(event)
 
