@@ -253,10 +253,10 @@ def test_record_then_the_session_appears_then_replay_it(window, own_display, qtb
     assert clicks == points
     # replay it, dry, from the session list's button
     with qtbot.waitSignal(window.message, timeout=20_000,
-                          check_params_cb=lambda m: m.startswith("replay stopped")):
+                          check_params_cb=lambda m: m.startswith("replay stopped: finished after")):
         window.sessions.buttons["Replay (dry)"].click()
         assert window.running and window.run_kind == "replay"
-        assert not window.pause_button.isEnabled()
+        assert window.pause_button.isEnabled() and window.dry_radio.isChecked()  # a replay pauses like the agent
     summary = window.last_summary
     assert summary["error"] is None and summary["performed"] >= 3
     shown = [line for line in window.panels.recent.lines if "CLICK" in line]
@@ -276,8 +276,10 @@ def test_start_pause_and_stop_a_dry_run_on_the_sandbox(window, tiny_model, qtbot
     overlay = window.overlay
     assert overlay.isVisible() and overlay.tick >= 0
     game = window.game_window
-    assert overlay.geometry().topLeft() == game.mapToGlobal(game.rect().topLeft())
-    assert overlay.geometry().size() == game.size()
+    assert overlay.game_rect().topLeft() == game.mapToGlobal(game.rect().topLeft())
+    assert overlay.game_rect().size() == game.size()
+    assert overlay.geometry().top() == overlay.game_rect().top()  # the strip (legend, timeline) is below
+    assert overlay.geometry().height() == game.height() + overlay.style_.strip_px
     assert "ticks/s" in window.rate_label.text() and window.rate_label.text() != "– ticks/s"
     assert window.latency_label.text().startswith("plan ") and "ms" in window.latency_label.text()
     assert "interventions" in window.interventions_label.text()
@@ -297,7 +299,7 @@ def test_start_pause_and_stop_a_dry_run_on_the_sandbox(window, tiny_model, qtbot
     assert window.thread is None and window.start_button.isEnabled()
     assert window.last_summary["error"] is None and window.last_summary["state"] == "stopped"
     assert overlay.actions == []
-    assert "agent stopped after" in window.messages.toPlainText()
+    assert "agent stopped: by you after" in window.messages.toPlainText()
     assert not window.errors
 
 
@@ -305,26 +307,23 @@ def test_a_source_that_stops_producing_pauses_with_an_error(window, tiny_model, 
     state = tmp_path / "state"
     state.mkdir()  # an existing but silent json-dir source: the stale watchdog must pause the agent
     window.load_model(str(tiny_model))
-    window.set_source(f"json-dir:{state}")
     window.window_edit.setText("0,0,800,600")
-    from ilbot.data.featurespec import load_spec
-    from ilbot.gui import wiring
-
-    # the json-dir default spec is "empty": a model for the sandbox spec is refused with a clear error
-    assert load_spec("empty").hash != window.checkpoint.spec_hash
+    window.set_mode("dry_run")
+    # the screen source makes its own features: a model for the sandbox spec is refused with a clear error
+    window.set_source("screen:0,0,800,600")
     assert window.start() is True
     # the error arrives from the agent thread: wait for it, not for `running` (which may read False
     # before the thread has even started on a loaded machine)
-    qtbot.waitUntil(lambda: any("feature spec" in e for e in window.errors), timeout=10_000)
+    qtbot.waitUntil(lambda: any("does not match source" in e for e in window.errors), timeout=10_000)
     qtbot.waitUntil(lambda: not window.running, timeout=10_000)
-    # with the same spec, the silent source trips the watchdog: an error in the window, the app goes on
-    window.safety_config = wiring.default_safety_config()
+    # a source that never sends any state: "waiting for game state", then a one-line error; the app goes on
     window.set_source(f"sandbox:{state}")
     assert window.start() is True
-    qtbot.waitUntil(lambda: any("no fresh game state" in e for e in window.errors), timeout=20_000)
-    assert window.running and window.thread.paused
-    window.stop()
+    qtbot.waitUntil(lambda: window.run_state[0] == "waiting_for_state", timeout=10_000)
+    assert "waiting for game state" in window.state_label.text()
+    qtbot.waitUntil(lambda: any("no game state from" in e for e in window.errors), timeout=30_000)
     qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert window.last_summary["reason"] == "no_state"
 
 
 def test_live_mode_asks_first_and_declining_stays_dry(window, tiny_model, qtbot):
@@ -398,7 +397,8 @@ def test_live_replay_performs_the_recorded_clicks_on_the_game(window, own_displa
     mouse.position = (origin.x() + 700, origin.y() + 550)  # park the pointer elsewhere
     window.sessions.select(path)
     seen = answer_next_dialog(QMessageBox.StandardButton.Yes)
-    with qtbot.waitSignal(window.message, timeout=20_000, check_params_cb=lambda m: m.startswith("replay stopped")):
+    with qtbot.waitSignal(window.message, timeout=20_000,
+                          check_params_cb=lambda m: m.startswith("replay stopped: finished after")):
         window.sessions.buttons["Replay (live)"].click()
     assert seen and "Kill switch: F12" in seen[0]
     game.removeEventFilter(presses)
@@ -422,7 +422,7 @@ def test_overlay_follows_a_game_window_found_by_title(window, tiny_model, qtbot,
 
     def on_game():
         tl = game.mapToGlobal(game.rect().topLeft())
-        return window.overlay.geometry() == QRect(tl, game.size())
+        return window.overlay.game_rect() == QRect(tl, game.size())
 
     from PyQt6.QtCore import QRect
 
@@ -432,3 +432,25 @@ def test_overlay_follows_a_game_window_found_by_title(window, tiny_model, qtbot,
     window.stop()
     qtbot.waitUntil(lambda: not window.running, timeout=10_000)
 
+
+
+def test_closing_the_game_window_stops_the_run_and_start_reopens_it(window, qtbot, own_display):
+    """The sandbox window closes: the run stops (window_closed) and the overlay clears; Start
+    reopens the game, which ticks again, and the agent plays it (sandbox execution mode)."""
+    from ilbot.sandbox import SHIPPED_MODEL
+
+    assert window.load_model(str(SHIPPED_MODEL))
+    window.set_source("sandbox")
+    window.window_edit.setText("sandbox")
+    window.set_mode("sandbox")
+    assert window.start() is True
+    qtbot.waitUntil(lambda: window.ticks_seen >= 2, timeout=20_000)
+    window.game_window.close()
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert window.last_summary["reason"] == "window_closed" and window.overlay.actions == []
+    tick = window.sandbox.game.tick_index
+    assert window.start() is True
+    qtbot.waitUntil(lambda: window.sandbox.game.tick_index >= tick + 3 and window.ticks_seen >= 2, timeout=20_000)
+    assert window.game_window.isVisible() and window.running and window.run_state[0] == "running"
+    window.stop()
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)

@@ -1,4 +1,4 @@
-"""`python main.py`: the headless fallback without a display, the paint benchmark, the screenshot
+"""`python main.py`: the headless fallback without a display, the screenshot
 mode (real app, real runtime, compositor, pixel checks on the saved PNG) and `ilbot app`."""
 
 from __future__ import annotations
@@ -41,12 +41,6 @@ def test_bad_options_and_a_bad_model_are_one_line_errors(tmp_path, capsys):
     assert launch.main(["--headless", "--model", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "no such checkpoint folder" in err and len(err.strip().splitlines()) == 1
-
-
-def test_bench_prints_paint_figures(capsys, qapp):
-    assert launch.main(["--bench", "--json", "--frames", "10"]) == 0
-    r = json.loads(capsys.readouterr().out)
-    assert r["events"] == 100 and r["frames"] == 10 and r["paint_mean_ms"] > 0 and r["max_fps"] > 0
 
 
 def test_ilbot_app_is_the_same_command(tiny_model, capsys):  # noqa: F811
@@ -99,3 +93,19 @@ def test_screenshot_shows_the_planned_ellipses_at_their_centres(tiny_model, tmp_
         elif a is last:
             pytest.fail(f"the last planned event's centre ({a.x:.0f}, {a.y:.0f}) is not drawn in its colour")
     assert exact >= 1
+
+
+def test_main_py_ticks_json_plays_the_sandbox(own_display):
+    """`python main.py --ticks N --json`: the app plays the sandbox in its default execution mode
+    and ends with one JSON line whose score (items the agent gathered) is > 0."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "main.py", "--ticks", "40", "--json"], capture_output=True, text=True,
+                       timeout=240, cwd=root)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["mode"] == "sandbox" and summary["score"] > 0 and summary["ticks"] == 40, summary

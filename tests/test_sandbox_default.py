@@ -74,7 +74,8 @@ def test_shipped_model_plans_sane_actions_and_gathers_headless():
     from ilbot.agent.capture import make_adapter
     from ilbot.agent.executors import DryRunExecutor
     from ilbot.agent.runtime import AgentRuntime
-    from ilbot.gui.headless import apply_to_game
+    from ilbot.model import load_checkpoint
+    from ilbot.sandbox.apply import apply_action
     from ilbot.sandbox.logic import GameConfig, SandboxGame
     from ilbot.sandbox.publish import JsonDirPublisher
 
@@ -86,7 +87,7 @@ def test_shipped_model_plans_sane_actions_and_gathers_headless():
         pub = JsonDirPublisher(d)
         pub.publish(game.state())
         adapter = make_adapter(f"sandbox:{d}")
-        rt = AgentRuntime(shipped_model(), adapter, DryRunExecutor(), seed=1, window=(0, 0, w, h), realtime=False)
+        rt = AgentRuntime(load_checkpoint(shipped_model()), adapter, DryRunExecutor(), seed=1, window=(0, 0, w, h), realtime=False)
         try:
             for _ in range(100):
                 state = game.state()
@@ -97,7 +98,7 @@ def test_shipped_model_plans_sane_actions_and_gathers_headless():
                         states.append(state)
                     assert 0 <= a.t_ms <= 5000
                     types[EventType(int(a.type))] += 1
-                    apply_to_game(game, a)
+                    apply_action(game, a)
                 game.tick()
                 pub.publish(game.state())
         finally:

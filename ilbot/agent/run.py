@@ -52,7 +52,7 @@ PAUSE_REASONS = {
     "suspended": "the process was suspended (Ctrl+Z)",
 }
 STOP_REASONS = {
-    "user": "stopped by you",
+    "user": "by you",
     "kill_switch": "kill switch pressed",
     "finished": "finished",
     "ticks": "tick limit reached",

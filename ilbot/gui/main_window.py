@@ -437,7 +437,7 @@ class MainWindow(QMainWindow):
         """The run request for the chosen mode; sandbox mode applies actions to the in-app game."""
         from ..agent.assemble import Mode, RunRequest
 
-        mode = self.mode()
+        mode = Mode.parse(kw.pop("mode")) if "mode" in kw else self.mode()
         game = dispatch = None
         if mode == Mode.SANDBOX:
             if self.sandbox is None or self.window_edit.text().strip() not in ("", "sandbox"):
@@ -493,14 +493,11 @@ class MainWindow(QMainWindow):
             return False
         try:
             rect = self.game_rect()
-            request = self._request(rect, session=session)
-            if live:
-                request.mode = type(request.mode).LIVE
-            elif request.mode.value == "live":
-                request.mode = type(request.mode).DRY_RUN
+            request = self._request(rect, session=session, mode="live" if live else "dry_run")
         except Exception as e:  # noqa: BLE001
             self.show_error(describe_error(e))
             return False
+        self.set_mode(request.mode.value)  # the radios show the mode that runs
         self._launch(AgentThread(lambda th: wiring.build_run(request, th), ticks=ticks, name="replay"), "replay",
                      rect, f"replay of {Path(session).name} started ({request.mode.label})")
         return True
@@ -542,10 +539,10 @@ class MainWindow(QMainWindow):
             self._track_timer.stop()
             return
         try:
-            x, y, w, h = wiring.resolve_window(self.window_edit.text().strip())
+            g = wiring.resolve_window(self.window_edit.text().strip())
         except Exception:  # noqa: BLE001 - the window may be gone for a moment; keep the last place
             return
-        self.overlay.align_to(QRect(int(x), int(y), int(w), int(h)))
+        self.overlay.align_to(QRect(g.x, g.y, g.width, g.height))
 
     def toggle_pause(self) -> None:
         if not self.running:
@@ -599,7 +596,7 @@ class MainWindow(QMainWindow):
             self.overlay.clear()  # nothing is planned while paused: no old plan on the game
         if state == "paused" and reason == "stale_state":
             self.show_error(text)
-        else:
+        elif state != "stopped":  # the end is logged once, with its figures, by on_finished
             self.log(f"{self.run_kind} {text}")
         self.state_label.setText(f"{self.run_kind}: {text}")
 
