@@ -31,13 +31,14 @@ class Episode:
 
 
 def play_episode(model, *, seed: int = 0, ticks: int = 200, mode: str = "sandbox", temperature: float = 1.0,
-                 on_tick: Callable[[int, object], None] | None = None) -> Episode:
-    """The agent plays `ticks` ticks of the sandbox with game seed `seed` (also the sampling seed)."""
+                 on_tick: Callable[[int, object], None] | None = None, game=None) -> Episode:
+    """The agent plays `ticks` ticks of the sandbox with game seed `seed` (also the sampling seed),
+    from a new game, or on from `game` (a `SandboxGame` some other player has been playing)."""
     from ..sandbox.logic import GameConfig, SandboxGame
     from ..sandbox.publish import JsonDirPublisher
     from .assemble import RunRequest, assemble
 
-    game = SandboxGame(GameConfig(seed=seed))
+    game = game if game is not None else SandboxGame(GameConfig(seed=seed))
     cfg = game.cfg
     with tempfile.TemporaryDirectory(prefix="ilbot-episode-") as state_dir:
         publisher = JsonDirPublisher(state_dir)

@@ -79,7 +79,7 @@ def seed_figures(agent, demo) -> dict:
             "demo_idle_rate": round(_rate(demo.idle_ticks, demo.ticks), 4)}
 
 
-def evaluate(model, seeds: int = 20, ticks: int = 200, progress=None) -> dict:
+def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0, progress=None) -> dict:
     """Agent and demonstrator on seeds 0..seeds-1; the report (see the module docstring)."""
     from ..agent.assemble import load_model
     from ..agent.sandbox_episode import play_episode
@@ -90,7 +90,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, progress=None) -> dict:
     per_seed, pooled = [], {"agent": {k: [] for k in STYLE}, "demo": {k: [] for k in STYLE}}
     totals = {"clicks": 0, "misclicks": 0, "demo_clicks": 0, "demo_misclicks": 0}
     for seed in range(seeds):
-        agent = play_episode(ckpt, seed=seed, ticks=ticks, mode="sandbox").trace
+        agent = play_episode(ckpt, seed=seed, ticks=ticks, mode="sandbox", temperature=temperature).trace
         demo = play_demo_episode(seed=seed, ticks=ticks, tick_ms=agent.tick_ms)
         row = seed_figures(agent, demo)
         per_seed.append(row)
@@ -108,7 +108,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, progress=None) -> dict:
                  "agent_median": _median(samples["agent"][k]), "demo_median": _median(samples["demo"][k])}
              for k in STYLE}
     return {
-        "seeds": seeds, "ticks": ticks, "model": str(model),
+        "seeds": seeds, "ticks": ticks, "model": str(model), "temperature": temperature,
         "mean_ratio": round(float(np.mean(ratios)), 4) if ratios else 0.0,
         "min_ratio": round(float(np.min(ratios)), 4) if ratios else 0.0,
         "misclick_rate": round(_rate(totals["misclicks"], totals["clicks"]), 4),
@@ -173,7 +173,7 @@ def run(args) -> int:
 
         args.model = str(SHIPPED_MODEL)
     print(f"closed loop: agent and demonstrator on {args.seeds} seeds x {args.ticks} ticks", file=sys.stderr, flush=True)
-    report = evaluate(args.model, args.seeds, args.ticks, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    report = evaluate(args.model, args.seeds, args.ticks, args.temperature, progress=lambda s: print(s, file=sys.stderr, flush=True))
     if args.out:
         from ..data.atomic import atomic_dir
 

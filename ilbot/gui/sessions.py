@@ -2,7 +2,8 @@
 
 `SessionList` shows one row per store (name, events, ticks, created), newest first, and emits
 `replay_requested(path, live)` and `error(message)`; the main window connects them. Opening a
-store shows its meta and counts in a dialog; a damaged store shows its one-line error instead.
+store shows a readable preview (ilbot.gui.session_preview: length, events by type, ticks, window,
+events over time); a damaged store shows its one-line error instead.
 Deleting asks for confirmation and removes the store with its WAL/SHM companions.
 
 The folder defaults to `~/.ilbot/sessions` (override with ILBOT_SESSIONS or the folder button).
@@ -10,7 +11,6 @@ The folder defaults to `~/.ilbot/sessions` (override with ILBOT_SESSIONS or the 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,14 +159,19 @@ class SessionList(QGroupBox):
         path = self._need_selection()
         if path is None:
             return None
+        from ..data.session_summary import summarize_session
+        from .session_preview import TIMELINE_BINS, SessionPreview
+
         info = read_info(path)
         if info.error:
             self.error.emit(info.error)
             return info
-        box = QMessageBox(QMessageBox.Icon.Information, path.name,
-                          f"{info.n_events} events, {info.n_ticks} ticks, created {info.created}", parent=self)
-        box.setDetailedText(json.dumps(info.meta, indent=2, default=str))
-        box.setModal(False)
+        try:
+            summary = summarize_session(path, bins=TIMELINE_BINS)
+        except UserError as e:
+            self.error.emit(str(e))
+            return SessionInfo(path, error=str(e))
+        box = SessionPreview(summary, parent=self)
         box.show()
         self.info_box = box
         return info

@@ -1,0 +1,92 @@
+"""Closed-loop evaluation (`ilbot eval closed-loop`) and takeover sessions: the agent plays the
+in-process sandbox on a virtual clock through the one run assembly, beside the demonstrator on the
+same seeds; and the demonstrator takes over games the agent has been playing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ilbot.data.action import PlannedAction
+from ilbot.data.schema import EventType
+from ilbot.demo.virtual import play_demo_episode, write_session
+from ilbot.eval.closed_loop import STYLE, seed_figures, style_samples
+from ilbot.sandbox import SHIPPED_MODEL
+from ilbot.sandbox.trace import Trace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cli_closed_loop_json_and_report(tmp_path):
+    out = tmp_path / "report"
+    r = subprocess.run([sys.executable, "-m", "ilbot.cli", "eval", "closed-loop", "--seeds", "2", "--ticks", "40",
+                        "--json", "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    head = json.loads(r.stdout.strip().splitlines()[-1])
+    for k in ("mean_ratio", "min_ratio", "misclick_rate", "demo_misclick_rate", "idle_rate", "demo_idle_rate"):
+        assert isinstance(head[k], float) and 0.0 <= head[k] <= 5.0, (k, head)
+    assert set(head["style_w1"]) == set(STYLE)
+    report = json.loads((out / "report.json").read_text())
+    assert [s["seed"] for s in report["per_seed"]] == [0, 1] and report["demo_misclick_rate"] == 0.0
+    assert (out / "closed_loop_items.png").stat().st_size > 1000 and (out / "closed_loop_style.png").is_file()
+    assert "seed 2/2" in r.stderr  # progress while it runs
+
+
+def test_demonstrator_on_the_virtual_clock_is_seeded_and_plays_well():
+    a, b, c = play_demo_episode(0, 100), play_demo_episode(0, 100), play_demo_episode(1, 100)
+    assert a.score == b.score and [t for t, _ in a.actions] == [t for t, _ in b.actions]
+    assert [t for t, _ in a.actions] != [t for t, _ in c.actions]
+    assert a.score >= 20 and a.misclicks == 0 and 0.3 < a.idle_ticks / a.ticks < 0.7
+    times = [t for t, _ in a.actions]
+    assert times == sorted(times) and times[-1] < 100 * a.tick_ms
+
+
+def _trace(actions, states) -> Trace:
+    return Trace(seed=0, ticks=len(states), tick_ms=600.0, actions=actions, states=states)
+
+
+def test_style_samples_and_seed_figures_by_hand():
+    node = {"active": True, "x": 100.0, "y": 100.0}
+    states = [{"nodes": [node]}] * 2
+    acts = [(0.0, PlannedAction(EventType.MOVE, 0, 0.0, 100.0)),
+            (100.0, PlannedAction(EventType.MOVE, 0, 60.0, 100.0)),  # 60 px in 100 ms: 600 px/s
+            (150.0, PlannedAction(EventType.CLICK, 0, 103.0, 104.0, button=1, hold_ms=90.0)),  # 43.2 px in 50 ms
+            (900.0, PlannedAction(EventType.MOVE, 0, 0.0, 0.0))]  # 750 ms later: not the same path
+    s = style_samples(_trace(acts, states))
+    assert np.allclose(s["dt_ms"], [100, 50, 750]) and np.allclose(s["click_hold_ms"], [90])
+    assert np.allclose(s["click_offset_px"], [5.0]) and len(s["pointer_speed_px_s"]) == 2
+    assert np.isclose(s["pointer_speed_px_s"][0], 600.0)
+    agent, demo = _trace(acts, states), _trace(acts, states)
+    agent.score, demo.score, agent.misclicks, agent.idle_ticks = 5, 10, 1, 1
+    row = seed_figures(agent, demo)
+    assert row["ratio"] == 0.5 and row["misclick_rate"] == 1.0 and row["idle_rate"] == 0.5
+
+
+def test_takeover_sessions_build_into_a_dataset(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ilbot.cli", "sandbox", "takeover", "--model", str(SHIPPED_MODEL),
+                        "--sessions", "2", "--agent-ticks", "5-20", "--demo-ticks", "30", "--out",
+                        str(tmp_path / "s")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    stores = sorted((tmp_path / "s").glob("*.ilbot.sqlite"))
+    assert len(stores) == 2 and all(p.stat().st_mode & 0o077 == 0 for p in stores)
+    from ilbot.data.store import open_session
+
+    with open_session(stores[0]) as s:
+        assert s.n_ticks == 30 and s.n_events > 10 and s.meta["feature_spec"] == "sandbox"
+        assert "takeover" in s.meta["notes"]
+    r = subprocess.run([sys.executable, "-m", "ilbot.cli", "build", *map(str, stores), "--out", str(tmp_path / "ds"),
+                        "--no-progress"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_write_session_refuses_to_replace_without_overwrite(tmp_path):
+    t = play_demo_episode(2, 10)
+    p = tmp_path / "x.ilbot.sqlite"
+    assert write_session(t, p)["ticks"] == 10
+    with pytest.raises(Exception, match="already exists"):
+        write_session(t, p)
