@@ -44,8 +44,8 @@ def test_save_load_identical_outputs(saved):
 def test_numpy_stats_are_stored_as_json(tmp_path):
     import numpy as np
     d = save_checkpoint(tmp_path / "np", UnifiedEventModel(CFG), spec_hash="h", key_vocab=KEY_VOCAB,
-                        stats={"feature_mean": np.zeros(3, np.float32), "n": np.int64(4)})
-    assert load_checkpoint(d).stats == {"feature_mean": [0.0, 0.0, 0.0], "n": 4}
+                        stats={"feature_mean": np.zeros(128, np.float32), "n": np.int64(4)})
+    assert load_checkpoint(d).stats == {"feature_mean": [0.0] * 128, "n": 4}
 
 
 def test_run_folder_prefers_best_then_last(tmp_path):
@@ -116,7 +116,7 @@ def test_bad_config_refused(saved):
     with pytest.raises(CheckpointError, match="unknown model_config key.*wings"):
         load_checkpoint(d)
     (d / "config.json").write_text(json.dumps(dict(meta, model_config=dict(meta["model_config"], d_model=33))))
-    with pytest.raises(CheckpointError, match="bad model_config"):
+    with pytest.raises(CheckpointError, match="n_heads=2 does not divide model_config.d_model=33"):
         load_checkpoint(d)
     (d / "config.json").write_text(json.dumps(dict(meta, key_vocab=["UNK"])))
     with pytest.raises(CheckpointError, match="key_vocab has 1 names"):
@@ -160,9 +160,10 @@ def test_wrong_shapes_and_nan_weights_refused(tmp_path):
     d2 = save_checkpoint(tmp_path / "nan", model, spec_hash="h", key_vocab=KEY_VOCAB, stats={})
     with pytest.raises(CheckpointError, match="NaN"):
         load_checkpoint(d2)
-    # not safetensors at all, with a matching hash
-    (d2 / "model.safetensors").write_bytes(b"\x00" * 4)
-    _rewrite(d2, weights_sha256=hashlib.sha256(b"\x00" * 4).hexdigest())
+    # not safetensors at all (of a plausible size), with a matching hash
+    junk = b"\x00" * (d2 / "model.safetensors").stat().st_size
+    (d2 / "model.safetensors").write_bytes(junk)
+    _rewrite(d2, weights_sha256=hashlib.sha256(junk).hexdigest())
     with pytest.raises(CheckpointError, match="not readable safetensors"):
         load_checkpoint(d2)
 

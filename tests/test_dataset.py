@@ -15,7 +15,7 @@ from ilbot.data.encoding import history_rows, target_rows
 from ilbot.data.schema import A, F, T, Event
 from ilbot.data.store import SessionWriter
 from ilbot.data.thinning import thin_events, thin_times
-from ilbot.errors import DataError
+from ilbot.errors import DataError, UserError
 
 MS = 1_000_000
 
@@ -198,11 +198,13 @@ def test_splits_by_user_and_session(tmp_path):
     tr, va = open_dataset(tmp_path / "ds", "train"), open_dataset(tmp_path / "ds", "val")
     assert set(va["user"]) == {2, 4} and set(tr["user"]) == {1, 3, 5}
     assert len(tr) + len(va) == len(open_dataset(tmp_path / "ds"))
-    assert open_dataset(tmp_path / "ds", "test").split == "val"
+    assert open_dataset(tmp_path / "ds", "holdout").split == "val"
+    with pytest.raises(DataError, match="no split 'test'"):  # "test" is never quietly "val"
+        open_dataset(tmp_path / "ds", "test")
     assert st["splits"]["val"]["sessions"] == 2 and st["computed_on"] == "train"
     build_dataset(paths, tmp_path / "ds2", split_by="session", holdout_frac=0.4, seed=0, progress=False)
     a = open_dataset(tmp_path / "ds2", "val")
-    build_dataset(paths, tmp_path / "ds2", split_by="session", holdout_frac=0.4, seed=0, progress=False)
+    build_dataset(paths, tmp_path / "ds2", split_by="session", holdout_frac=0.4, seed=0, progress=False, overwrite=True)
     b = open_dataset(tmp_path / "ds2", "val")
     assert set(a["session"]) == set(b["session"]) and len(set(a["session"])) == 2
     build_dataset(paths, tmp_path / "ds3", split_by="session", holdout=("u3",), progress=False)
@@ -246,8 +248,8 @@ def test_bad_inputs_one_line(tmp_path, capsys):
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     p = _user_sessions(tmp_path, (1,))
-    with pytest.raises(DataError, match="not empty"):
-        build_dataset(p, other, progress=False)
+    with pytest.raises(UserError, match="not empty"):
+        build_dataset(p, other, progress=False, overwrite=True)
     assert (other / "keep.txt").exists()
     q = _session(tmp_path / "h1.ilbot.sqlite", _random_events(np.random.default_rng(3), 20, 3000),
                  {"feature_spec_hash": "other"})

@@ -236,3 +236,45 @@ def test_click_and_scroll_at_the_pointer_do_not_warp_it(own_display, pynput_exec
         assert seen[0] == ("move", 160, 150) and xstate.pointer() == (160, 150)
     finally:
         listener.stop()
+
+
+# -- what is held, since when; releasing one thing -------------------------------------------------
+def test_dry_run_held_and_release_one():
+    ex = DryRunExecutor()
+    t0 = time.monotonic_ns()
+    ex.perform(act(K, key_action=KeyAction.PRESS, key_id=key_id("w")))
+    ex.perform(act(C, button=1, hold_ms=10_000))
+    ex.perform(act(C, button=2, hold_ms=0))
+    held = ex.held()
+    assert set(held) == {("key", key_id("w")), ("button", 1)} and all(t0 <= v <= time.monotonic_ns() for v in held.values())
+    assert not ex.release(("key", key_id("w")), held[("key", key_id("w"))] + 1)  # another press: untouched
+    assert ex.release(("key", key_id("w"))) and ex.held_keys == set()
+    assert ex.release(("button", 1), held[("button", 1)]) and ex.held_buttons == set() and ex.held() == {}
+    assert not ex.release(("button", 1)) and not ex.release(("key", key_id("w")))
+    ex.perform(act(K, key_action=KeyAction.RELEASE, key_id=key_id("w")))  # a release of a free key: nothing
+    assert ex.held() == {}
+
+
+def test_pynput_held_release_one_and_never_a_key_it_did_not_press(own_display, pynput_executor, xstate):
+    ex = pynput_executor
+    ex.perform(act(K, key_action=KeyAction.PRESS, key_id=key_id("w")))
+    ex.perform(act(C, 10, 10, button=3, hold_ms=60_000), (50, 50))
+    held = ex.held()
+    assert set(held) == {("key", key_id("w")), ("button", 3)}
+    assert xstate.buttons_down() == {3} and xstate.keycode(key_id("w")) in xstate.keys_down()
+    assert not ex.release(("button", 3), held[("button", 3)] - 1) and xstate.buttons_down() == {3}
+    assert ex.release(("button", 3), held[("button", 3)]) and xstate.buttons_down() == set() and ex.held_buttons == {}
+    assert ex.release(("key", key_id("w"))) and xstate.keys_down() == set() and ex.held() == {}
+    assert not ex.release(("key", key_id("w")))
+    # a key someone else holds: the executor's release of it sends nothing (it never pressed it)
+    import subprocess
+
+    subprocess.run(["xdotool", "keydown", "q"], check=True, timeout=10)
+    try:
+        ex.perform(act(K, key_action=KeyAction.RELEASE, key_id=key_id("q")))
+        assert xstate.keycode(key_id("q")) in xstate.keys_down() and ex.release_all() == []
+    finally:
+        subprocess.run(["xdotool", "keyup", "q"], check=True, timeout=10)
+    assert xstate.keys_down() == set()
+    ex.close()
+    assert ex.held() == {} and not ex.release(("key", key_id("w")))

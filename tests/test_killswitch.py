@@ -19,7 +19,7 @@ from ilbot.data.action import PlannedAction
 from ilbot.data.keys import key_id
 from ilbot.data.schema import EventType, KeyAction
 from ilbot.errors import ConfigError
-from ilbot.safety import KillSwitch, install_release_guards, parse_hotkey
+from ilbot.safety import KillSwitch, install_release_guards, install_suspend_guard, parse_hotkey
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -257,3 +257,77 @@ def test_sigterm_releases_real_keys_on_the_server(own_display):
                 p.kill()
             p.stdout.close()
         assert xs.keys_down() == set() and xs.buttons_down() == set()
+
+
+def proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_sigtstp_releases_real_keys_before_it_stops(own_display):
+    """Ctrl+Z (SIGTSTP) on a live process holding keys and a button: once it is stopped the X
+    server has nothing down; after SIGCONT it runs on, reports the continue, and a second Ctrl+Z
+    is guarded again (the handler was reinstalled)."""
+    from ilbot.safety.xstate import XInputState
+
+    script = textwrap.dedent("""
+        import time
+        from ilbot.agent.executors import PynputExecutor
+        from ilbot.data.action import PlannedAction
+        from ilbot.data.keys import key_id
+        from ilbot.safety import install_suspend_guard
+        ex = PynputExecutor()
+        def hold():
+            for k in ("shift", "w"):
+                ex.perform(PlannedAction(1, 0, 0, 0, key_action=1, key_id=key_id(k)))
+            ex.perform(PlannedAction(0, 0, 30, 30, button=1, hold_ms=60_000))
+            print("held", flush=True)
+        def again():
+            print("continued", flush=True)
+            hold()
+        install_suspend_guard(ex.release_all, on_continue=again)
+        hold()
+        while True:
+            time.sleep(0.05)
+    """)
+    with XInputState() as xs:
+        p = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            for _ in range(2):
+                assert p.stdout.readline().strip() == "held"
+                assert len(xs.keys_down()) == 2 and xs.buttons_down() == {1}
+                p.send_signal(signal.SIGTSTP)
+                assert wait_for(lambda: proc_state(p.pid) == "T", 5.0)
+                xs.display.sync()
+                assert xs.keys_down() == set() and xs.buttons_down() == set()  # released before it stopped
+                p.send_signal(signal.SIGCONT)
+                assert p.stdout.readline().strip() == "continued"
+            assert p.stdout.readline().strip() == "held" and len(xs.keys_down()) == 2
+            p.send_signal(signal.SIGKILL)
+            p.wait(5)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.stdout.close()
+        xs.release_everything()  # SIGKILL left them down (the guardian's case, tested elsewhere)
+        assert not xs.anything_held()
+
+
+def test_suspend_guard_main_thread_only_and_uninstall():
+    before = signal.getsignal(signal.SIGTSTP)
+    box = {}
+
+    def off_main():
+        try:
+            install_suspend_guard(lambda: None)
+        except ValueError as e:
+            box["error"] = str(e)
+
+    t = threading.Thread(target=off_main)
+    t.start()
+    t.join()
+    assert "main thread" in box["error"]
+    uninstall = install_suspend_guard(lambda: None)
+    assert signal.getsignal(signal.SIGTSTP) is not before
+    uninstall()
+    assert signal.getsignal(signal.SIGTSTP) == before

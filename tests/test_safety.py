@@ -62,7 +62,7 @@ def test_config_errors_name_the_key(bad, word):
 
 def test_blocked_keys(tmp_path):
     cfg = SafetyConfig()
-    assert cfg.blocked_key_ids == {key_id("cmd"), key_id("caps_lock"), key_id("num_lock"), key_id("scroll_lock")}
+    assert cfg.blocked_key_ids == {key_id("caps_lock"), key_id("num_lock"), key_id("scroll_lock")}  # super: an OS chord
     assert SafetyConfig(blocked_keys=["F12", "q"]).blocked_keys == "F12, q"
     assert SafetyConfig(blocked_keys="").blocked_key_ids == frozenset()
     with pytest.raises(ConfigError, match="'hyper' is not a key name"):
@@ -70,8 +70,87 @@ def test_blocked_keys(tmp_path):
     with pytest.raises(ConfigError, match="blocked_keys"):
         SafetyConfig(blocked_keys=3)
     p = SafetyPipeline(cfg, (100, 100))
-    assert p.filter([key(0, k=key_id("caps_lock")), key(50, k=key_id("cmd"), action=KeyAction.RELEASE)], 0.0) == []
+    assert p.filter([key(0, k=key_id("caps_lock")), key(50, k=key_id("num_lock"), action=KeyAction.RELEASE)], 0.0) == []
     assert p.counters["blocked_key"] == 2
+
+
+def release(t, name):
+    return key(t, k=key_id(name), action=KeyAction.RELEASE)
+
+
+def presses(*names, t0=0.0, gap=40.0):
+    return [key(t0 + i * gap, k=key_id(n)) for i, n in enumerate(names)]
+
+
+CHORDS = [  # (keys pressed in order, the chord they would make); ctrl+alt is blocked as a pair,
+    # so ctrl+alt+delete never gets past alt (and delete then passes: ctrl+delete is no OS chord)
+    (("ctrl", "alt", "delete"), "ctrl+alt"), (("alt_r", "ctrl_r", "backspace"), "ctrl+alt"),
+    (("ctrl", "alt", "f1"), "ctrl+alt"), (("alt", "tab"), "alt+tab"), (("tab", "alt"), "alt+tab"),
+    (("alt", "f4"), "alt+f4"), (("shift", "alt", "esc"), "alt+esc"), (("ctrl", "shift", "esc"), "ctrl+esc"),
+    (("cmd",), "super"),
+]
+
+
+@pytest.mark.parametrize("names, chord", CHORDS)
+def test_os_chords_blocked_by_default(names, chord):
+    p = SafetyPipeline(SafetyConfig(), (100, 100))
+    out = p.filter(presses(*names), 0.0)
+    assert len(out) == len(names) - 1 and p.counters["os_chord"] == 1  # the press completing it is dropped
+    iv = [i for i in p.interventions if i.reason == "os_chord"]
+    dropped = names[1] if chord == "ctrl+alt" else names[-1]
+    assert iv[0].action.key_id == key_id(dropped) and iv[0].action.meta["chord"] == chord
+    assert p.os_chords.chord_of(key_id(dropped), p.held_keys) == chord
+    # released in between: no chord, all pass
+    q = SafetyPipeline(SafetyConfig(), (100, 100))
+    plan = [a for i, n in enumerate(names[:-1]) for a in (key(i * 80, k=key_id(n)), release(i * 80 + 40, n))]
+    plan.append(key(len(names) * 80, k=key_id(names[-1])))
+    if chord != "super":
+        assert len(q.filter(plan, 0.0)) == len(plan) and q.counters["os_chord"] == 0
+
+
+def test_os_chords_release_always_passes_and_other_chords_do():
+    p = SafetyPipeline(SafetyConfig(), (100, 100))
+    out = p.filter(presses("ctrl", "c") + [release(100, "c"), release(140, "ctrl")] + presses("alt", "1", t0=200)
+                   + [release(260, "alt")] + presses("shift", "tab", t0=300), 0.0)
+    assert len(out) == 9 and p.counters["os_chord"] == 0  # ctrl+c, alt+1, shift+tab are a game's keys
+
+
+@pytest.mark.parametrize("allow, passes", [
+    (True, {"ctrl+alt", "alt+tab", "alt+f4", "alt+esc", "ctrl+esc", "super"}), ("all", None), (False, set()),
+    (["alt+tab", "super"], {"alt+tab", "super"}), ("ctrl+alt, alt+f4", {"ctrl+alt", "alt+f4"}), ("", set()),
+])
+def test_os_chords_allowed_by_config(allow, passes):
+    cfg = SafetyConfig(allow_os_chords=allow)
+    passes = passes if passes is not None else {"ctrl+alt", "alt+tab", "alt+f4", "alt+esc", "ctrl+esc", "super"}
+    assert cfg.allowed_os_chords == passes and isinstance(cfg.allow_os_chords, str)
+    for names, chord in CHORDS:
+        p = SafetyPipeline(cfg, (100, 100))
+        n = len(p.filter(presses(*names), 0.0))
+        assert n == (len(names) if chord in passes else len(names) - 1), (names, chord)
+
+
+def test_os_chords_from_toml_and_errors(tmp_path):
+    f = tmp_path / "safety.toml"
+    f.write_text("[safety]\nallow_os_chords = true\n")
+    assert SafetyConfig.from_toml(f).allowed_os_chords == {"ctrl+alt", "alt+tab", "alt+f4", "alt+esc", "ctrl+esc", "super"}
+    f.write_text('[safety]\nallow_os_chords = ["alt+tab"]\n')
+    assert SafetyConfig.from_toml(f).allowed_os_chords == {"alt+tab"}
+    f.write_text('[safety]\nallow_os_chords = ["alt+space"]\n')
+    with pytest.raises(ConfigError, match=r"safety.toml \[safety\]: safety.allow_os_chords: 'alt\+space' is not a chord"):
+        SafetyConfig.from_toml(f)
+    with pytest.raises(ConfigError, match="allow_os_chords"):
+        SafetyConfig(allow_os_chords=3)
+
+
+def test_rate_limit_keeps_room_for_the_releases_of_held_keys():
+    held = {key_id("a"), key_id("b")}
+    r = RateLimit(5, {}, held_keys=lambda: held)
+    for t in (0, 100):
+        r.commit(move(t), float(t))
+    assert r.filter(move(200), 200.0) is not None  # 2 + 1 + 2 held = 5
+    assert r.filter(key(200, k=key_id("c")), 200.0) is None  # a press: its own release too → 6
+    r.commit(key(200, k=key_id("a"), action=KeyAction.RELEASE), 200.0)  # releases count
+    assert r.filter(move(300), 300.0) is None
 
 
 def test_config_from_toml(tmp_path):
@@ -321,6 +400,7 @@ def check_stream(performed: list[tuple[float, PlannedAction]], cfg: SafetyConfig
     last_t = None
     last_by_type: dict[int, float] = {}
     starts: list[float] = []
+    every: list[float] = []  # every performed action, releases included
     starts_by_type: dict[int, list[float]] = {}
     for t, a in performed:
         assert math.isfinite(t) and all(math.isfinite(v) for v in (a.x, a.y, a.hold_ms))
@@ -353,6 +433,8 @@ def check_stream(performed: list[tuple[float, PlannedAction]], cfg: SafetyConfig
             limit = cfg.max_per_s.get(a.type.name)
             if limit is not None:
                 assert sum(1 for s in mine if s > t - 1000) <= limit, "per-type rate limit"
+        every.append(t)
+        assert sum(1 for s in every if s > t - 1000) <= cfg.max_actions_per_s, "rate limit, releases included"
 
 
 def run_pipeline(pipeline: SafetyPipeline, ticks: list[list[PlannedAction]]) -> list[tuple[float, PlannedAction]]:
@@ -382,7 +464,7 @@ def test_property_pipeline_output_is_always_safe(ticks):
     assert not p.held_keys and sorted(a.key_id for a in rel) == sorted(k for k, act in last.items() if act == 1)
 
 
-DROP_REASONS = ("blocked_key", "non_finite", "invalid_field", "negative_time", "too_far_ahead", "out_of_bounds", "time_floor",
+DROP_REASONS = ("blocked_key", "os_chord", "non_finite", "invalid_field", "negative_time", "too_far_ahead", "out_of_bounds", "time_floor",
                 "cooldown", "rate_limit", "key_held", "key_not_held", "too_many_keys", "button_held", "stale_state")
 
 
@@ -397,3 +479,12 @@ def test_property_region(plan, region):
     check_stream(run_pipeline(p, [plan]), cfg, p.bounds.area)
     x0, y0, x1, y1 = p.bounds.area
     assert region[0] <= x0 <= x1 <= region[0] + region[2] - 1 and y1 <= region[1] + region[3] - 1
+
+
+def test_note_released_forgets_a_key_released_outside_the_plan():
+    p = SafetyPipeline(SafetyConfig(), (100, 100))
+    p.filter([key(0)], 0.0)
+    assert p.held_keys == [A_]
+    assert p.note_released(A_) and p.held_keys == [] and not p.note_released(A_)
+    assert p.filter([key(100, action=KeyAction.RELEASE)], 0.0) == []  # no release planned for it any more
+    assert len(p.filter([key(200)], 0.0)) == 1  # and it may be pressed again

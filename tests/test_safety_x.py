@@ -180,3 +180,148 @@ def test_key_storm_and_long_holds_end_released(own_display, xs):
     sched.stop()
     chk.executor.close()
     print("performed on X by the property tests:", STATS)
+
+
+# -- OS chords and the storm, on the X server -------------------------------------------------------
+class KeyLog:
+    """Every key press/release that reaches the server, by keycode: a pynput RECORD listener whose
+    message handler is wrapped (a key's symbol depends on the modifiers held — shift+alt is
+    Meta_L —, its keycode does not). `names()` maps the keycodes back to vocabulary names."""
+
+    def __init__(self, xs):
+        from pynput import keyboard
+        from Xlib import X
+
+        self.xs = xs
+        self.codes: list[tuple[str, int]] = []
+        log = self
+
+        class Raw(keyboard.Listener):
+            def _handle_message(self, display, event, injected):
+                if event.type in (X.KeyPress, X.KeyRelease):
+                    log.codes.append(("press" if event.type == X.KeyPress else "release", event.detail))
+
+        self.listener = Raw()
+
+    def names(self, vocabulary) -> list[tuple[str, str]]:
+        by_code = {self.xs.keycode(key_id(n)): n for n in vocabulary}
+        return [(kind, by_code.get(code, f"keycode {code}")) for kind, code in self.codes]
+
+    def __enter__(self):
+        self.listener.start()
+        self.listener.wait()
+        return self
+
+    def __exit__(self, *exc):
+        from ilbot.safety.killswitch import nudge_x_listener
+
+        self.listener.stop()
+        self.listener.join(0.05)
+        if self.listener.is_alive():
+            nudge_x_listener()
+            self.listener.join(2.0)
+        d = self.xs.display  # drop the nudge: a keycode without any key symbol
+        self.codes = [c for c in self.codes if any(d.keycode_to_keysym(c[1], i) for i in range(4))]
+
+
+def chords_completed(events) -> list[str]:
+    """Every OS chord (all blocked) that a press in the event stream completed on the server."""
+    from ilbot.safety.chords import OsChords
+
+    detector = OsChords(lambda: held)
+    held: set[int] = set()
+    found = []
+    for kind, name in events:
+        k = key_id(name)
+        if kind == "press":
+            chord = detector.chord_of(k, held)
+            if chord is not None:
+                found.append(chord)
+            held.add(k)
+        else:
+            held.discard(k)
+    return found
+
+
+CHORD_PLANS = [("ctrl", "alt", "delete"), ("ctrl", "alt", "backspace"), ("ctrl", "alt", "f1"), ("alt", "ctrl", "f12"),
+               ("alt", "tab"), ("tab", "alt"), ("alt", "f4"), ("shift", "alt", "esc"), ("ctrl", "esc"), ("cmd",),
+               ("cmd", "d"), ("alt_r", "ctrl_r", "f2")]
+
+
+def run_chords(xs, cfg, plans):
+    """Each plan's keys pressed 40 ms apart, then all released, through the pipeline, the
+    scheduler and a real PynputExecutor; returns the key events the server delivered."""
+    from ilbot.agent.executors import PynputExecutor
+    from ilbot.agent.scheduler import Scheduler
+
+    pipeline = SafetyPipeline(cfg, (W, H))
+    ex = PynputExecutor()
+    sched = Scheduler(ex, safety_config=cfg, origin=ORIGIN)
+    with KeyLog(xs) as log:
+        t0 = time.monotonic_ns() + 50_000_000
+        for i, names in enumerate(plans):
+            start = t0 + i * 450_000_000
+            plan = [PlannedAction(K, j * 40.0, 5, 5, key_action=1, key_id=key_id(n)) for j, n in enumerate(names)]
+            plan += [PlannedAction(K, 200.0 + j * 20, 5, 5, key_action=2, key_id=key_id(n)) for j, n in enumerate(names)]
+            sched.submit(pipeline.filter(plan, start / 1e6), start)
+        assert sched.wait_idle(len(plans) * 0.45 + 3)
+        time.sleep(0.2)
+    sched.stop()
+    ex.close()
+    assert not xs.anything_held()
+    return log.names({n for names in plans for n in names}), pipeline
+
+
+def test_os_chords_never_reach_the_x_server(own_display, xs):
+    events, pipeline = run_chords(xs, SafetyConfig(), CHORD_PLANS)
+    presses = [n for kind, n in events if kind == "press"]
+    assert presses == ["ctrl", "delete", "ctrl", "backspace", "ctrl", "f1", "alt", "f12", "alt", "tab", "alt",
+                       "shift", "alt", "ctrl", "d", "alt_r", "f2"]  # what completes no chord does arrive
+    assert chords_completed(events) == []
+    assert pipeline.counters["os_chord"] == len(CHORD_PLANS)
+
+
+def test_allowed_chord_does_reach_the_x_server(own_display, xs):
+    """The control: allowed in the config, alt+tab reaches the server and the detector sees it."""
+    events, pipeline = run_chords(xs, SafetyConfig(allow_os_chords="alt+tab"), [("alt", "tab"), ("alt", "f4")])
+    assert chords_completed(events) == ["alt+tab"] and pipeline.counters["os_chord"] == 1
+
+
+def test_storm_through_pipeline_scheduler_and_pynput(own_display, xs):
+    """3 300 planned actions a tick for 3 ticks into a real PynputExecutor: no 1 s window of
+    performed actions (releases included) holds more than max_actions_per_s; nothing held after."""
+    import random
+
+    from ilbot.agent.scheduler import Scheduler
+
+    rng = random.Random(3)
+    keys = [key_id(k) for k in ("a", "s", "d", "space", "shift")]
+    cfg = SafetyConfig()
+    pipeline = SafetyPipeline(cfg, (W, H))
+    chk = CheckingExecutor(xs)
+    sched = Scheduler(chk.executor, safety_config=cfg, origin=ORIGIN)
+    t0 = time.monotonic_ns() + 50_000_000
+    for i in range(3):
+        start = t0 + i * 600_000_000
+        plan = []
+        for _ in range(3300):
+            t, kind = rng.uniform(0, 600), rng.choice("MMCKKS")
+            if kind == "K":
+                plan.append(PlannedAction(K, t, 5, 5, key_action=rng.randint(1, 2), key_id=rng.choice(keys)))
+            else:
+                plan.append(PlannedAction({"M": M, "C": C, "S": S}[kind], t, rng.uniform(0, W - 1), rng.uniform(0, H - 1),
+                                          button=rng.randint(1, 3), hold_ms=rng.uniform(0, 50), scroll_y=rng.randint(1, 2)))
+        safe = pipeline.filter(plan, start / 1e6)
+        while time.monotonic_ns() < start + 40_000_000:  # the plan arrives 40 ms into its tick
+            time.sleep(0.002)
+        sched.submit(safe, start)
+    assert sched.wait_idle(5.0)
+    sched.stop()
+    chk.executor.close()
+    times = sorted(t for t, _ in chk.performed)  # ms, when each perform began
+    worst = max(sum(1 for u in times if t - 1000 < u <= t) for t in times)
+    assert len(times) > 20, sched.counters  # enough went out for the check to mean something
+    assert worst <= cfg.max_actions_per_s, (worst, sched.counters)
+    assert [v for v in chk.violations if not v[0].startswith("click")] == []
+    assert not xs.anything_held()
+    print("storm on X:", worst, "in the worst second;", dict(sched.counters))

@@ -86,10 +86,15 @@ def test_late_actions_are_counted_or_dropped_but_releases_always_go(dry):
     past = time.monotonic_ns() - 50_000_000  # due 50 ms ago
     s.submit([move(0)], past)
     assert s.wait_idle(2.0) and s.counters["late"] == 1 and s.counters["performed"] == 1
-    long_past = time.monotonic_ns() - 1_000_000_000
-    s.submit([press(0), release(1)], long_past)
+    s.submit([press(0, "a")], time.monotonic_ns())
     assert s.wait_idle(2.0)
-    assert s.counters["dropped"] == 1 and dry.log[-1].action.key_action == KeyAction.RELEASE
+    long_past = time.monotonic_ns() - 1_000_000_000
+    s.submit([press(0, "b"), release(1, "a")], long_past)
+    assert s.wait_idle(2.0)
+    assert s.counters["dropped"] == s.counters["late_dropped"] == 1 and dry.log[-1].action == release(1, "a")
+    assert dry.held_keys == set()
+    s.submit([release(0, "b")], time.monotonic_ns())  # b was never pressed: its release is a no-op, not performed
+    assert s.wait_idle(2.0) and s.counters["unheld_dropped"] == 1 and s.counters["performed"] == 3
     s.stop()
 
 
@@ -173,4 +178,155 @@ def test_time_floor_holds_between_performed_actions_even_when_they_run_late(dry)
     starts = [rec.t_ns for rec in dry.log]
     assert [rec.action.x for rec in dry.log] == [0, 1, 2, 3, 4]
     assert min(b - a for a, b in zip(starts, starts[1:])) >= 8_000_000
+    s.stop()
+
+
+# -- perform-time limits: drop, never bunch ----------------------------------------------------------
+def windows_ok(times_ns, limit) -> int:
+    """The most actions in any 1 s window (t - 1 s, t] of the sorted times."""
+    worst, j = 0, 0
+    for i, t in enumerate(times_ns):
+        while times_ns[j] <= t - 1_000_000_000:
+            j += 1
+        worst = max(worst, i - j + 1)
+    return worst
+
+
+def storm_plan(rng, n=3300, tick_ms=600.0):
+    """n planned actions in one tick: moves, clicks, scrolls, presses and releases of a few keys."""
+    keys = [key_id(k) for k in ("a", "s", "d", "f", "space", "shift")]
+    out = []
+    for _ in range(n):
+        t = rng.uniform(0, tick_ms)
+        kind = rng.choice("MMMCKKS")
+        if kind == "M":
+            out.append(PlannedAction(M, t, rng.uniform(0, 799), rng.uniform(0, 599)))
+        elif kind == "C":
+            out.append(PlannedAction(C, t, rng.uniform(0, 799), rng.uniform(0, 599), button=rng.randint(1, 3),
+                                     hold_ms=rng.uniform(0, 80)))
+        elif kind == "S":
+            out.append(PlannedAction(EventType.SCROLL, t, 5, 5, scroll_y=rng.randint(1, 2)))
+        else:
+            out.append(PlannedAction(K, t, 5, 5, key_action=rng.randint(1, 2), key_id=rng.choice(keys)))
+    return out
+
+
+class Stalling(DryRunExecutor):
+    """A dry run whose every `every`-th perform blocks for `stall_s` (a busy machine)."""
+
+    def __init__(self, every=25, stall_s=0.12):
+        super().__init__()
+        self.every, self.stall_s, self.n = every, stall_s, 0
+        self.stall_ends: list[int] = []
+        self.starts: list[tuple[int, PlannedAction]] = []  # (monotonic ns when perform began, action)
+
+    def _perform(self, action, sx, sy):
+        self.starts.append((time.monotonic_ns(), action))
+        super()._perform(action, sx, sy)
+        self.n += 1
+        if self.every and self.n % self.every == 0:
+            time.sleep(self.stall_s)
+            self.stall_ends.append(time.monotonic_ns())
+
+
+@pytest.mark.parametrize("filtered, stall", [(True, False), (True, True), (False, True)])
+def test_storm_never_puts_more_than_the_rate_into_any_second_of_performed_actions(filtered, stall):
+    """3 300 planned actions a tick for 4 ticks, the planner 60 ms late every tick and the executor
+    stalling: no 1 s window of *performed* actions (releases included) holds more than
+    max_actions_per_s, nor more of a type than its limit; what could not go out in time was
+    dropped and counted, and nothing went out later than max_late_ms. Unfiltered, the storm goes
+    straight to the scheduler: its own perform-time limits alone keep the rate."""
+    import random
+
+    rng = random.Random(7)
+    cfg = SafetyConfig()
+    pipeline = SafetyPipeline(cfg, (800, 600))
+    ex = Stalling(every=25 if stall else 0)
+    s = Scheduler(ex, safety_config=cfg, max_late_ms=100)
+    t0 = time.monotonic_ns() + 50_000_000
+    submitted = 0
+    for i in range(4):
+        start_ns = t0 + i * 600_000_000
+        plan = storm_plan(rng)
+        safe = pipeline.filter(plan, start_ns / 1e6) if filtered else sorted(plan, key=lambda a: a.t_ms)
+        while time.monotonic_ns() < start_ns + 60_000_000:  # the plan arrives 60 ms into its tick
+            time.sleep(0.002)
+        submitted += s.submit([a.with_(meta={"due_ns": start_ns + int(a.t_ms * 1e6)}) for a in safe], start_ns)
+    assert s.wait_idle(5.0)
+    s.stop()
+    recs = sorted(ex.log, key=lambda r: r.t_ns)
+    assert pipeline.counters["planned"] == (4 * 3300 if filtered else 0) and len(recs) > 50
+    assert windows_ok([r.t_ns for r in recs], cfg.max_actions_per_s) <= cfg.max_actions_per_s
+    for name, limit in cfg.max_per_s.items():
+        mine = [r.t_ns for r in recs if r.action.type.name == name
+                and not (r.action.type == K and r.action.key_action == KeyAction.RELEASE)]
+        assert windows_ok(mine, limit) <= limit, name
+    c = s.counters
+    assert c["performed"] == len(recs) and (filtered or c["rate_dropped"] > 100) and (not stall or c["late_dropped"] > 0)
+    assert c["submitted"] == submitted == c["performed"] + c["dropped"]  # every action accounted for
+    assert c["dropped"] == sum(c[k] for k in ("late_dropped", "rate_dropped", "cooldown_dropped", "unheld_dropped"))
+    for t, a in ex.starts:  # nothing performed in a bunch later: each non-release started within max_late_ms
+        if not (a.type == K and a.key_action == KeyAction.RELEASE):
+            assert t - a.meta["due_ns"] <= 100e6 + 50e6  # (+ the scheduler's own step from its check to the start)
+    print("storm:", dict(c))
+
+
+def test_rate_limit_at_perform_time_waits_for_a_slot_or_drops():
+    """Planned 10 ms apart (as if the plan were not rate-limited): the first 10 go out, the rest
+    would have to wait about a second for a slot in the 10/s budget — far past max_late_ms, so
+    they are dropped, not performed in a bunch later."""
+    ex = DryRunExecutor()
+    s = Scheduler(ex, max_actions_per_s=10, max_late_ms=100)
+    s.submit([move(t * 10.0, x=t) for t in range(20)], time.monotonic_ns())
+    assert s.wait_idle(2.0)
+    assert s.counters["performed"] == 10 and s.counters["rate_dropped"] == 10 and s.counters["dropped"] == 10
+    assert [r.action.x for r in ex.log] == list(range(10))
+    s.stop()
+    # with a lateness budget wide enough, the same actions wait for their slots instead
+    ex = DryRunExecutor()
+    s = Scheduler(ex, max_actions_per_s=10, max_late_ms=5000, rate_margin_ms=0)
+    s.submit([move(t * 10.0, x=t) for t in range(12)], time.monotonic_ns())
+    assert s.wait_idle(4.0) and s.counters["performed"] == 12 and s.counters["dropped"] == 0
+    times = [r.t_ns for r in ex.log]
+    assert windows_ok(times, 10) <= 10 and times[10] - times[0] >= 1e9
+    s.stop()
+
+
+def test_rate_limit_keeps_room_for_key_releases():
+    ex = DryRunExecutor()
+    s = Scheduler(ex, max_actions_per_s=4)
+    now = time.monotonic_ns()
+    s.submit([press(0, "a"), press(10, "b"), move(20), move(30), release(40, "a"), release(50, "b")], now)
+    assert s.wait_idle(2.0)
+    # a, b pressed (2 + 2 releases reserved = 4): both moves dropped; both releases performed
+    assert [r.action.type for r in ex.log] == [K, K, K, K] and s.counters["rate_dropped"] == 2
+    assert windows_ok(sorted(r.t_ns for r in ex.log), 4) <= 4
+    s.stop()
+
+
+def test_cooldown_at_perform_time():
+    ex = Stalling(every=1, stall_s=0.05)
+    s = Scheduler(ex, cooldown_ms={"CLICK": 60.0}, max_late_ms=20)
+    now = time.monotonic_ns()
+    clicks = [PlannedAction(C, t, 1, 1, button=1, hold_ms=0) for t in (0, 70, 140)]
+    s.submit(clicks, now)  # 70 ms apart as planned; each perform takes 50 ms
+    s.submit([PlannedAction(C, 75, 1, 1, button=2, hold_ms=0)], now)  # its slot is 55 ms late: dropped
+    assert s.wait_idle(3.0)
+    assert s.counters["cooldown_dropped"] == 1 and s.counters["performed"] == 3
+    starts = [r.t_ns for r in ex.log]
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 60e6
+    s.stop()
+
+
+def test_actions_due_during_a_stall_are_dropped_not_bunched():
+    ex = Stalling(every=1, stall_s=0.3)
+    s = Scheduler(ex, max_late_ms=50, min_gap_ms=8)
+    start = time.monotonic_ns()
+    s.submit([move(t, x=t) for t in range(0, 400, 15)], start)  # the first perform stalls 300 ms
+    assert s.wait_idle(10.0)
+    # after each stall, only actions due at most max_late_ms before it ended go out: the rest are dropped
+    for (t_prev, _), (t, a), stall_end in zip(ex.starts, ex.starts[1:], ex.stall_ends):
+        assert start + a.t_ms * 1e6 >= stall_end - 50e6
+    assert s.counters["late_dropped"] >= 10 and s.counters["performed"] + s.counters["dropped"] == 27
+    assert s.counters["performed"] == len(ex.starts) <= 3
     s.stop()

@@ -119,12 +119,13 @@ class SessionReplay(Run):
 
             echo = AgentEcho()
         self.executor = CountingExecutor(executor, echo)
-        self.scheduler = Scheduler(self.executor, origin=self.origin, min_gap_ms=self.safety_config.min_dt_ms)
+        self.scheduler = Scheduler(self.executor, origin=self.origin, safety_config=self.safety_config)
         self.clock = clock
         self._summary: dict = {"recorded": self.session.n_events, "replayed": 0, "scheduled": 0}
         self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
                                        kill_hotkey=kill_hotkey, echo=echo, override_px=override_px,
-                                       guardian=guardian, lock=self.scheduler.perform_lock)
+                                       guardian=guardian, lock=self.scheduler.perform_lock,
+                                       on_release=lambda what, reason: what[0] == "key" and self.safety.note_released(what[1]))
         self.supervision.start()
 
     # -- control ------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ class AgentRuntime(Run):
 
             echo = AgentEcho()
         self.executor = CountingExecutor(executor, echo)
-        self.scheduler = Scheduler(self.executor, origin=self.origin, min_gap_ms=self.safety_config.min_dt_ms)
+        self.scheduler = Scheduler(self.executor, origin=self.origin, safety_config=self.safety_config)
         self.realtime = realtime
         if live and not realtime:
             raise ValueError("live mode runs in real time (realtime=False is for dry runs)")
@@ -195,7 +195,7 @@ class AgentRuntime(Run):
                                        kill_hotkey=cfg.kill_hotkey, observe=self.observe, echo=echo,
                                        override_px=cfg.override_px, guardian=cfg.guardian,
                                        last_fresh_ns=self._last_fresh_ns, safety_clock=realtime,
-                                       lock=self.scheduler.perform_lock)
+                                       lock=self.scheduler.perform_lock, on_release=self._released_by_clock)
         self.supervision.start()
 
     @property
@@ -266,6 +266,14 @@ class AgentRuntime(Run):
             if self.realtime:
                 with self._ctx_lock:
                     self.context.discard_after(now)  # scheduled but never performed: not history
+
+    def _released_by_clock(self, what, reason: str) -> None:
+        """The safety clock let go of a key by force: the safety layers forget it as held (under
+        the planning lock, so no plan in progress plans its release)."""
+        kind, key = what
+        if kind == "key":
+            with self._lock:
+                self.safety.note_released(key)
 
     def _last_fresh_ns(self) -> int | None:
         """When the newest fresh game state arrived (for the safety clock); None while waiting

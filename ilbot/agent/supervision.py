@@ -40,10 +40,11 @@ class Supervision:
     def __init__(self, run, executor, safety_config, window, *, live: bool, kill_hotkey: str = "f12",
                  last_fresh_ns: Callable[[], int | None] | None = None, observe: Callable | None = None,
                  echo=None, override_px: float = 25.0, guardian: bool | None = None, safety_clock: bool = True,
-                 lock=None):
+                 lock=None, on_release: Callable | None = None):
         self.run = run
         self.executor = executor  # the run's counting executor: .pointer, held(), release(), release_all()
         self.lock = lock  # the scheduler's perform lock: a forced release never races an action
+        self.on_release = on_release  # (what, reason) after the clock released something by force
         self.safety_config = safety_config
         self.window = window  # WindowGeometry
         self.live = live
@@ -74,7 +75,7 @@ class Supervision:
                                      last_fresh_ns=self.last_fresh_ns,
                                      on_stale=lambda age_ms: self.run.pause("stale_state"),
                                      on_suspended=lambda gap_ms: self.run.pause("suspended"),
-                                     suspend_gap_ms=SUSPEND_GAP_MS,
+                                     suspend_gap_ms=SUSPEND_GAP_MS, on_release=self.on_release,
                                      heartbeat=self.guardian.beat if self.guardian is not None else None)
         if not self.live:
             return self

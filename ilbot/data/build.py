@@ -16,7 +16,10 @@ data set, so the builder stores the *flat* pieces, memory-mapped `.npy` files, a
 | `window_session.npy`, `window_user.npy`, `window_split.npy` | [N] | session index, user id (-1 unknown), split code |
 | `window_size.npy` | [N, 2] float32 | game window width, height in pixels |
 
-plus `meta.json`, `stats.json` and `key_vocab.json`. Rows are exactly what
+plus `meta.json`, `stats.json`, `key_vocab.json` and the ownership marker `.ilbot-output.json`.
+The folder is written beside its target and renamed into place (ilbot.data.atomic): a failed build
+leaves the previous dataset whole, an existing dataset is replaced only with `overwrite=True`,
+and a folder that is not an ilbot dataset is never touched. Rows are exactly what
 `ilbot.data.encoding.history_rows` / `target_rows` produce for the same events (tested).
 
 Decisions where DESIGN is silent:
@@ -30,29 +33,39 @@ Decisions where DESIGN is silent:
   hold times never see held-out data); `splits` and `all` hold the counts of each split and the
   whole set.
 - Sessions are taken in sorted path order, so session indices and splits are reproducible.
+- A session split needs two sessions: with one session and `holdout_frac`, the session is cut in
+  two by time, the tail holding that share of its windows (at least one); the parts are built as
+  separate sessions (the tail's context starts as padding), so neither side sees the other's
+  events; meta.json's `sessions` lists both parts (`part` head/tail) and `split_note` says so.
+- Stores are checked as they are read: an unknown event type or class, or a non-finite time or
+  position, refuses the build naming the store, the row (`seq`) and the value.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import asdict, dataclass, field
+import math
+import os
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from .atomic import atomic_dir, open_private, prepare_output, write_private_text
 from .encoding import normalise_features
 from .featurespec import load_spec
-from .keys import KEY_VOCAB, KEY_VOCAB_VERSION
+from .keys import KEY_VOCAB, KEY_VOCAB_VERSION, VOCAB_SIZE
 from .progress import Progress
-from .schema import A, EVENT_NAMES, F, LOOKAHEAD_CLIP_MS, T, TICK_MS, EventType
-from .store import open_session
+from .schema import A, EVENT_NAMES, F, LOOKAHEAD_CLIP_MS, T, TICK_MS, Button, EventType, KeyAction, ScrollY
+from .store import EVENT_COLUMNS, open_session
 from .thinning import DEFAULT_MIN_GAP_MS, thin_events
 
 DATASET_FORMAT = 1
 SPLIT_NAMES = ("train", "val")
+DATASET_FILES = ("events", "tick_offsets", "tick_feature", "features", "window_anchor", "window_first_tick",
+                 "window_lookahead", "window_session", "window_user", "window_split", "window_size")
 TARGET_COLS = [0, 1, 2, 4, 5, 6, 7]  # history-row columns that make a target row (type dropped)
 DEFAULT_HOLD_MS = 110.0  # DESIGN §2: median hold in real data, used when a split has no clicks
 QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
@@ -84,22 +97,87 @@ class _SessionPart:
     hold_ms: np.ndarray  # [clicks] float64
     lookahead_dt: np.ndarray  # [N] float64 (clipped)
     counts: dict[str, Any] = field(default_factory=dict)
+    bounds: np.ndarray | None = None  # [n_ticks + 1] int64 tick boundaries (ns)
 
 
 def _window_size(meta: dict, ev: np.ndarray, path: Path) -> tuple[float, float]:
     win = meta.get("window")
     if isinstance(win, dict) and win.get("width") and win.get("height"):
-        return float(win["width"]), float(win["height"])
+        try:
+            w, h = float(win["width"]), float(win["height"])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: meta 'window' has a non-numeric width/height "
+                            f"({win.get('width')!r}, {win.get('height')!r})") from None
+        if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+            raise DataError(f"{path}: meta 'window' width/height must be positive, got {w!r}, {h!r}")
+        return w, h
     if len(ev) == 0:
         return 1.0, 1.0
     return float(ev[:, 2].max() + 1.0), float(ev[:, 3].max() + 1.0)  # largest coordinates seen, plus one
 
 
-def _build_session(path: Path, cfg: BuildConfig) -> tuple[_SessionPart, dict]:
+# categorical columns of the event array: (column, name, number of valid values 0..n-1)
+_EVENT_CHECKS = ((1, "type", len(EVENT_NAMES)), (4, "button", len(Button)), (5, "key_action", len(KeyAction)),
+                 (6, "key_id", VOCAB_SIZE), (7, "scroll_y", len(ScrollY)))
+
+
+def _check_events(s, path: Path, ev: np.ndarray) -> None:
+    """Refuse a store whose events hold an unknown type/class or a non-finite time or position,
+    naming the first such row (its `seq`) and value."""
+    bad = ~np.isfinite(ev[:, [0, 2, 3, 8]]).all(1)  # [n] t_ns, x, y, hold_ms
+    what = "a non-finite t_ns, x, y or hold_ms"
+    for col, name, n in _EVENT_CHECKS:
+        v = ev[:, col]
+        wrong = ~((v >= 0) & (v < n) & (v == np.floor(v)))
+        if wrong.any():
+            bad, what = wrong, f"unknown {name} (valid: 0..{n - 1})"
+            break
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    if what.startswith("unknown"):
+        v = float(ev[i, col])
+        value = int(v) if v.is_integer() else v
+    else:
+        value = dict(zip(("t_ns", "x", "y", "hold_ms"), ev[i, [0, 2, 3, 8]].tolist()))
+    seq = None
+    try:  # the first bad row in the store's recording order, for the message
+        for row in s._query(f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events ORDER BY seq"):
+            if np.array_equal(np.asarray(row[1:], np.float64), ev[i], equal_nan=True):
+                seq = row[0]
+                break
+    except (DataError, TypeError, ValueError):
+        pass
+    where = f"events row seq={seq}" if seq is not None else f"event at t_ns={ev[i, 0]!r}"
+    raise DataError(f"{path}: {where}: {what}: {value!r} (a damaged store; re-import or re-record it)")
+
+
+def _load_session(path: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """(meta, events [n, 9] in time order, recorded tick starts [n_ticks], tick features [n_ticks, F])."""
     with open_session(path) as s:
         meta = dict(s.meta)
-        ev = s.event_array()  # [n, 9] t_ns, type, x, y, button, key_action, key_id, scroll_y, hold_ms
-        rec_ticks, rec_t, rec_feat = s.tick_arrays()
+        try:
+            ev = s.event_array()  # [n, 9] t_ns, type, x, y, button, key_action, key_id, scroll_y, hold_ms
+            rec_ticks, rec_t, rec_feat = s.tick_arrays()
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{path}: a non-numeric value in the events or ticks table ({e})") from None
+        _check_events(s, path, ev)
+    return meta, ev, rec_t, rec_feat
+
+
+def _session_tick_ms(meta: dict, cfg: "BuildConfig", path: Path) -> float:
+    if cfg.tick_ms is not None:
+        return float(cfg.tick_ms)
+    v = meta.get("tick_ms") or TICK_MS
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+        raise DataError(f"{path}: meta tick_ms must be a positive number, got {v!r} (or pass --tick-ms)")
+    return float(v)
+
+
+def _build_session(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec_t: np.ndarray,
+                   rec_feat: np.ndarray, window_size: tuple[float, float], origin_ns: int = 0) -> _SessionPart:
+    """The windows of one session (or of its part from `origin_ns` on: events and recorded ticks
+    passed are that part's; without recorded ticks the tick grid starts at `origin_ns`)."""
     counts: dict[str, Any] = {}
     types = ev[:, 1].astype(np.int64)
     counts["events_raw"] = {n: int((types == i).sum()) for i, n in enumerate(EVENT_NAMES)}
@@ -108,7 +186,7 @@ def _build_session(path: Path, cfg: BuildConfig) -> tuple[_SessionPart, dict]:
     counts["thinned"] = dropped
     ev, t_ns = ev[keep], t_ns[keep]
 
-    tick_ms = float(cfg.tick_ms if cfg.tick_ms is not None else meta.get("tick_ms") or TICK_MS)
+    tick_ms = _session_tick_ms(meta, cfg, path)
     tick_ns = int(round(tick_ms * 1e6))
     if cfg.tick_ms is None and len(rec_t):
         starts = rec_t  # [n_ticks] the session's recorded tick starts
@@ -117,9 +195,9 @@ def _build_session(path: Path, cfg: BuildConfig) -> tuple[_SessionPart, dict]:
             raise DataError(f"{path}: recorded tick times are not increasing")
         features = rec_feat
     else:
-        last = int(t_ns[-1]) if len(t_ns) else 0
-        n_ticks = last // tick_ns + 1
-        bounds = np.arange(n_ticks + 1, dtype=np.int64) * tick_ns  # [n_ticks + 1]
+        last = int(t_ns[-1]) if len(t_ns) else origin_ns
+        n_ticks = max(last - origin_ns, 0) // tick_ns + 1
+        bounds = origin_ns + np.arange(n_ticks + 1, dtype=np.int64) * tick_ns  # [n_ticks + 1]
         features = None
     n_ticks = len(bounds) - 1
     tick_of = np.searchsorted(bounds, t_ns, side="right") - 1  # [E] tick window holding each event
@@ -135,7 +213,7 @@ def _build_session(path: Path, cfg: BuildConfig) -> tuple[_SessionPart, dict]:
     same[1:] = tick_of[1:] == tick_of[:-1]
     prev[1:][same[1:]] = t_ns[:-1][same[1:]]
     dt_ms = (t_ns - prev) / 1e6  # [E] float64
-    w, h = _window_size(meta, ev, path)
+    w, h = window_size
     rows = np.empty((E, 8), np.float64)  # [E, 8] history rows, computed in float64 like encoding.py
     rows[:, 0] = dt_ms
     rows[:, 1] = ev[:, 2] / w
@@ -171,8 +249,31 @@ def _build_session(path: Path, cfg: BuildConfig) -> tuple[_SessionPart, dict]:
     clicks = ev[:, 1] == EventType.CLICK
     part = _SessionPart(rows=rows, offsets=offsets, features=features, anchors=anchors.astype(np.int64),
                         lookahead=lookahead.astype(np.float32), window_size=(w, h), hold_ms=ev[clicks, 8],
-                        lookahead_dt=la_dt, counts=counts)
-    return part, meta
+                        lookahead_dt=la_dt, counts=counts, bounds=bounds)
+    return part
+
+
+def _time_split(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec_t: np.ndarray, rec_feat: np.ndarray,
+                window_size: tuple[float, float], whole: _SessionPart) -> tuple[_SessionPart, _SessionPart, int]:
+    """The session cut in two by time: (head, tail, cut time ns). The tail starts at the tick
+    that leaves `holdout_frac` of the session's windows (at least one) after it; each part is
+    built like a session of its own, so no window of one part sees the other's events (the
+    tail's context starts as padding, the head's last look-ahead stays inside the head)."""
+    n = len(whole.anchors)
+    k = min(max(int(round(cfg.holdout_frac * n)), 1), n - 1) if n > 1 else 0
+    if k < 1:
+        raise DataError(f"{path}: {n} window(s): too few to hold out the last part of the session by time")
+    b = int(whole.anchors[n - k])  # first tick of the held-out part
+    cut = int(whole.bounds[b])
+    recorded = cfg.tick_ms is None and len(rec_t)
+    head = _build_session(path, cfg, meta, ev[ev[:, 0] < cut], rec_t[:b] if recorded else rec_t,
+                          rec_feat[:b] if recorded else rec_feat, window_size)
+    tail = _build_session(path, cfg, meta, ev[ev[:, 0] >= cut], rec_t[b:] if recorded else rec_t,
+                          rec_feat[b:] if recorded else rec_feat, window_size, origin_ns=cut)
+    if len(head.anchors) == 0 or len(tail.anchors) == 0:
+        raise DataError(f"{path}: cutting the session at t={cut} ns leaves no window on one side; "
+                        f"record a longer session or change --holdout-frac")
+    return head, tail, cut
 
 
 def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np.ndarray:
@@ -207,8 +308,9 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
             codes[pick] = 1
     else:
         raise DataError(f"--split-by: expected 'session' or 'user', got {cfg.split_by!r}")
-    if n > 1 and codes.all():
-        raise DataError("the holdout takes every session: nothing left to train on")
+    if codes.all():
+        raise DataError("the holdout takes every session: nothing left to train on"
+                        + (" (with one session, --holdout-frac F holds out its last part by time)" if n == 1 else ""))
     return codes
 
 
@@ -252,39 +354,70 @@ def _summary(parts: list[_SessionPart]) -> dict[str, Any]:
     }
 
 
-def _prepare_out(out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise DataError(f"{out}: exists and is not a folder")
-        if any(out.iterdir()) and not (out / "meta.json").exists() and not (out / ".building").exists():
-            raise DataError(f"{out}: folder is not empty and is not an ilbot dataset (refusing to overwrite)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    (out / ".building").write_text("incomplete build\n")
+def _legacy_dataset(folder: Path) -> bool:
+    """A dataset built before output markers existed: meta.json of this format and nothing but
+    the builder's files."""
+    known = {f"{n}.npy" for n in DATASET_FILES} | {"meta.json", "stats.json", "key_vocab.json"}
+    try:
+        names = {e.name for e in os.scandir(folder)}
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return names <= known and isinstance(meta, dict) and meta.get("format") == DATASET_FORMAT and "spec_hash" in meta
+
+
+def _finite(name: str, v, lo: float, lo_open: bool, hi: float | None = None, hi_open: bool = True) -> None:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    ok = ok and (v > lo if lo_open else v >= lo) and (hi is None or (v < hi if hi_open else v <= hi))
+    if not ok:
+        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}{')' if hi_open or hi is None else ']'}"
+        raise ConfigError(f"build option {name} must be a number in {rng}, got {v!r}")
+
+
+def check_config(cfg: BuildConfig) -> None:
+    """Range checks of a BuildConfig, each naming its option and value (ConfigError)."""
+    _finite("thin_ms (--thin-ms)", cfg.thin_ms, 0.0, False)
+    if cfg.tick_ms is not None:
+        _finite("tick_ms (--tick-ms)", cfg.tick_ms, 0.0, True, 3_600_000.0, False)
+    _finite("lookahead_clip_ms", cfg.lookahead_clip_ms, 0.0, True)
+    _finite("holdout_frac (--holdout-frac)", cfg.holdout_frac, 0.0, False, 1.0, True)
 
 
 def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, config: BuildConfig | None = None,
-                  **overrides) -> dict[str, Any]:
+                  *, overwrite: bool = False, **overrides) -> dict[str, Any]:
     """Build the windows of `session_paths` into `out_dir`; returns the stats dict (also in stats.json).
 
-    `overrides` set BuildConfig fields (e.g. `split_by="user", holdout=(7, 9)`)."""
-    cfg = config or BuildConfig()
+    `overrides` set BuildConfig fields (e.g. `split_by="user", holdout=(7, 9)`). The folder is
+    written atomically (ilbot.data.atomic): an existing dataset there is replaced only with
+    `overwrite`, anything else that is not empty is refused and left untouched. A
+    `holdout_frac` without `split_by` splits by session; with a single session its last part
+    (that share of its windows) is held out by time and `stats["split_note"]` says so."""
+    cfg = replace(config) if config is not None else BuildConfig()
     for k, v in overrides.items():
         if not hasattr(cfg, k):
             raise TypeError(f"build_dataset: unknown option {k!r}")
         setattr(cfg, k, v)
+    check_config(cfg)
+    if cfg.split_by is None and cfg.holdout_frac > 0:
+        cfg.split_by = "session"
     paths = sorted({Path(p) for p in session_paths}, key=str)
     if not paths:
         raise DataError("build: no session stores given")
     out = Path(out_dir)
+    prepare_output(out, "dataset", overwrite=overwrite, looks_owned=_legacy_dataset)  # fail before the work
 
     parts: list[_SessionPart] = []
     metas: list[dict] = []
+    time_split = cfg.split_by == "session" and cfg.holdout_frac > 0 and not cfg.holdout and len(paths) < 2
+    loaded = []  # the raw arrays, kept only for a time split
     with Progress(len(paths), "build: sessions", enabled=cfg.progress) as bar:
         for p in paths:
-            part, meta = _build_session(p, cfg)
-            parts.append(part)
+            meta, ev, rec_t, rec_feat = _load_session(p)
+            size = _window_size(meta, ev, p)
+            parts.append(_build_session(p, cfg, meta, ev, rec_t, rec_feat, size))
             metas.append(meta)
+            if time_split:
+                loaded.append((ev, rec_t, rec_feat, size))
             bar.update(1, p.name)
     empty_hash = load_spec("empty").hash
     for m, part in zip(metas, parts):  # a store without spec and without ticks has no game state: the empty spec
@@ -296,7 +429,26 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
         raise DataError("sessions use different feature specs: " +
                         ", ".join(f"{p.name} ({h})" for h, p in by.items()))
     spec_hash = hashes.pop()
-    split_of = _assign_splits(paths, metas, cfg)  # [S]
+    split_note = None
+    part_info: list[dict] = [{} for _ in paths]
+    if time_split:  # too few sessions for a session split: hold out the last part of each session by time
+        new_parts, new_paths, new_metas, part_info = [], [], [], []
+        for p, m, whole, (ev, rec_t, rec_feat, size) in zip(paths, metas, parts, loaded):
+            head, tail, cut = _time_split(p, cfg, m, ev, rec_t, rec_feat, size, whole)
+            new_parts += [head, tail]
+            new_paths += [p, p]
+            new_metas += [m, m]
+            part_info += [{"part": "head", "t_end_ns": cut}, {"part": "tail", "t_start_ns": cut}]
+        parts, paths, metas = new_parts, new_paths, new_metas
+        split_of = np.array([0, 1] * (len(parts) // 2), np.int8)  # [S]
+        n_tr = sum(len(q.anchors) for q in parts[0::2])
+        n_va = sum(len(q.anchors) for q in parts[1::2])
+        split_note = (f"only {len(parts) // 2} session: too few for a session split, so the last "
+                      f"{cfg.holdout_frac:.0%} of its windows by time are held out as 'val' "
+                      f"({n_tr} train / {n_va} val windows)")
+    else:
+        split_of = _assign_splits(paths, metas, cfg)  # [S]
+    del loaded
     n_windows = sum(len(p.anchors) for p in parts)
     if n_windows == 0:
         raise DataError("build: the sessions hold no window (every window needs a next event for its look-ahead)")
@@ -351,7 +503,7 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
     stats.update({
         "feature_mean": mean.astype(float).tolist(), "feature_std": std.astype(float).tolist(),
         "tick_ms": parts[0].counts["tick_ms"], "thin_ms": cfg.thin_ms, "lookahead_clip_ms": cfg.lookahead_clip_ms,
-        "computed_on": "train",
+        "computed_on": "train", **({"split_note": split_note} if split_note else {}),
         "splits": {name: _summary([p for p, c in zip(parts, split_of) if c == code])
                    for code, name in enumerate(split_names)},
         "all": _summary(parts),
@@ -362,21 +514,22 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
                          "split": SPLIT_NAMES[split_of[i]], "source": m.get("source"),
                          "n_events": int(len(part.rows)), "n_ticks": int(len(part.offsets) - 1),
                          "n_windows": int(len(part.anchors)), "window_size": list(part.window_size),
-                         "import_counts": m.get("import_counts")})
+                         "import_counts": m.get("import_counts"), **part_info[i]})
     meta = {"format": DATASET_FORMAT, "T": T, "A": A, "F": F, "spec_hash": spec_hash,
             "feature_spec": metas[0].get("feature_spec"), "key_vocab_version": KEY_VOCAB_VERSION,
-            "split_by": cfg.split_by, "split_names": split_names, "n_windows": int(n_windows),
+            "split_by": "time" if split_note else cfg.split_by, "split_note": split_note,
+            "split_names": split_names, "n_windows": int(n_windows),
             "n_events": int(ev_base[-1]), "n_ticks": int(tick_base[-1]),
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
             "sessions": sessions}
 
-    _prepare_out(out)
     arrays = {"events": np.concatenate([p.rows for p in parts]), "tick_offsets": offsets.astype(np.int64),
               "tick_feature": tick_feature, "features": features_norm, **per_window}
-    for name, arr in arrays.items():
-        np.save(out / f"{name}.npy", arr)
-    (out / "stats.json").write_text(json.dumps(stats, indent=1))
-    (out / "key_vocab.json").write_text(json.dumps({"version": KEY_VOCAB_VERSION, "keys": list(KEY_VOCAB)}))
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))  # written last: its presence marks a complete build
-    (out / ".building").unlink()
+    with atomic_dir(out, "dataset", overwrite=overwrite, looks_owned=_legacy_dataset) as tmp:
+        for name, arr in arrays.items():
+            with open_private(tmp / f"{name}.npy", "wb") as f:
+                np.save(f, arr)
+        write_private_text(tmp / "stats.json", json.dumps(stats, indent=1))
+        write_private_text(tmp / "key_vocab.json", json.dumps({"version": KEY_VOCAB_VERSION, "keys": list(KEY_VOCAB)}))
+        write_private_text(tmp / "meta.json", json.dumps(meta, indent=1))
     return stats

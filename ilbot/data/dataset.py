@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .build import DATASET_FORMAT, SPLIT_NAMES, TARGET_COLS, BuildConfig, build_dataset
+from .build import DATASET_FILES, DATASET_FORMAT, SPLIT_NAMES, TARGET_COLS, BuildConfig, build_dataset
 from .schema import A, F, T
 
 __all__ = ["BuildConfig", "LazyArray", "WindowDataset", "build_dataset", "open_dataset"]
@@ -37,9 +37,8 @@ LAZY_FIELDS = {  # name → (shape after N, dtype)
     "targets": ((A, 7), np.float32),
     "target_mask": ((A,), np.bool_),
 }
-SPLIT_ALIASES = {"test": "val", "holdout": "val", "validation": "val"}
-_FILES = ("events", "tick_offsets", "tick_feature", "features", "window_anchor", "window_first_tick",
-          "window_lookahead", "window_session", "window_user", "window_split", "window_size")
+SPLIT_ALIASES = {"holdout": "val", "validation": "val"}  # other names of the held-out split ("test" is not one)
+_FILES = DATASET_FILES
 
 
 class LazyArray:
@@ -189,8 +188,11 @@ def _load_json(path: Path) -> Any:
 
 
 def open_dataset(path: str | Path, split: str | None = None) -> WindowDataset:
-    """Open a built dataset folder, all windows (split=None) or one split ("train", "val")."""
+    """Open a built dataset folder, all windows (split=None) or one split ("train", "val"; "holdout"
+    and "validation" name "val"); a split the dataset does not have is a DataError."""
     p = Path(path)
+    if p.is_file():
+        raise DataError(f"{p} is a file, not a dataset folder")
     if not p.is_dir():
         raise DataError(f"{p}: no such dataset folder")
     meta = _load_json(p / "meta.json")

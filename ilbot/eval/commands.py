@@ -1,26 +1,37 @@
-"""`ilbot eval --model RUN_OR_CHECKPOINT --data DATASET [--split NAME] --out REPORT_DIR`.
+"""`ilbot eval --model RUN_OR_CHECKPOINT --data DATASET [--split NAME] --out REPORT_DIR [--overwrite]`.
 
 Writes REPORT_DIR/report.json (layout in ilbot.eval.report) and the PNG plots of
-ilbot.eval.plots. The baselines are fitted on the dataset's training split and evaluated on the
+ilbot.eval.plots, atomically (ilbot.data.atomic): the folder appears whole or not at all, an
+existing report is replaced only with `--overwrite`, any other folder is refused. `--split`
+names a split the dataset has (train, val); any other name is refused, never mapped to another. The baselines are fitted on the dataset's training split and evaluated on the
 same slots as the model."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..training.progress import Progress
+from ..data.progress import Progress
+from . import closed_loop
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a model against the baselines: report.json + plots")
-    p.add_argument("--model", required=True, help="checkpoint folder or training run folder (its best/)")
-    p.add_argument("--data", required=True, help="dataset folder")
+    p = sub.add_parser("eval", help="evaluate a model against the baselines (or in closed loop): report.json + plots",
+                       description="ilbot eval --model M --data DS: teacher-forced and free-running figures against "
+                                   "the baselines on a dataset split. ilbot eval closed-loop: the agent plays the "
+                                   "sandbox beside the demonstrator on N seeds (ilbot.eval.closed_loop).")
+    p.add_argument("kind", nargs="?", choices=("closed-loop",), default=None,
+                   help="closed-loop: play the sandbox beside the demonstrator instead of scoring a dataset")
+    p.add_argument("--model", default=None, help="checkpoint folder or training run folder (its best/); "
+                                                 "closed-loop default: the shipped sandbox model")
+    p.add_argument("--data", default=None, help="dataset folder")
     p.add_argument("--split", default="val", help="split to evaluate (default: val)")
-    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--out", default=None, help="report folder (new, empty, or an ilbot report with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the ilbot report already in --out")
     p.add_argument("--max-windows", type=int, default=0, help="evaluate a seeded random subset of this many windows (0: all)")
     p.add_argument("--baseline-windows", type=int, default=50000, help="training windows the baselines are fitted on")
     p.add_argument("--free-running-ticks", type=int, default=300, help="ticks sampled by the planner (0: skip)")
@@ -28,14 +39,35 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    closed_loop.add_arguments(p)
     p.set_defaults(func=run)
 
 
+def _check_args(args) -> None:
+    from ..errors import UserError
+    checks = [("--max-windows", args.max_windows >= 0, "an integer >= 0"),
+              ("--baseline-windows", args.baseline_windows >= 0, "an integer >= 0"),
+              ("--free-running-ticks", args.free_running_ticks >= 0, "an integer >= 0"),
+              ("--batch-size", args.batch_size >= 1, "an integer >= 1"),
+              ("--temperature", math.isfinite(args.temperature) and args.temperature > 0, "a number > 0")]
+    for flag, ok, want in checks:
+        if not ok:
+            raise UserError(f"{flag} must be {want}, got {getattr(args, flag[2:].replace('-', '_'))!r}")
+
+
 def run(args) -> int:
+    from ..errors import UserError
+
+    if args.kind == "closed-loop":
+        return closed_loop.run(args)
+    missing = [f"--{k}" for k in ("model", "data", "out") if getattr(args, k) is None]
+    if missing:
+        raise UserError(f"eval needs {', '.join(missing)} (or: ilbot eval closed-loop)")
+    _check_args(args)
     report = evaluate_to_dir(args.model, args.data, args.out, split=args.split, max_windows=args.max_windows,
                              baseline_windows=args.baseline_windows, free_running_ticks=args.free_running_ticks,
                              temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
-                             show_progress=not args.quiet)
+                             show_progress=not args.quiet, overwrite=args.overwrite)
     print(summary_table(report))
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0
@@ -43,7 +75,9 @@ def run(args) -> int:
 
 def evaluate_to_dir(model_path, data_path, out_dir, *, split: str = "val", max_windows: int = 0,
                     baseline_windows: int = 50000, free_running_ticks: int = 300, temperature: float = 1.0,
-                    seed: int = 0, batch_size: int = 128, show_progress: bool = True) -> dict:
+                    seed: int = 0, batch_size: int = 128, show_progress: bool = True, overwrite: bool = False) -> dict:
+    """Evaluate and write the report folder `out_dir` atomically; returns the report dict."""
+    from ..data.atomic import atomic_dir, prepare_output, write_private_text
     from ..data.dataset import open_dataset
     from ..model.checkpoint import load_checkpoint
     from .free_running import free_running
@@ -51,14 +85,14 @@ def evaluate_to_dir(model_path, data_path, out_dir, *, split: str = "val", max_w
     from .report import build_report, fit_on_training, pick_windows, predict_split
 
     t0 = time.monotonic()
+    out = Path(out_dir)
+    prepare_output(out, "report", overwrite=overwrite)  # refuse before the work
     ds = open_dataset(data_path, split=split)
     ck = load_checkpoint(model_path, expect_spec_hash=ds.spec_hash if ds.spec_hash is not None else None,
                          expect_key_vocab=ds.key_vocab)
     model = ck.model
     ds_train = open_dataset(data_path, split="train") if ("train" in ds.split_names and ds.split != "train"
                                                           and len(ds.split_names) > 1) else None
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     idx = pick_windows(len(ds), max_windows, seed)
     bar = Progress(len(idx), f"eval {split}", enabled=show_progress)
@@ -85,9 +119,11 @@ def evaluate_to_dir(model_path, data_path, out_dir, *, split: str = "val", max_w
         "windows_in_split": len(ds), "baseline_fit": fit_note, "free_running_temperature": temperature,
         "seed": seed, "checkpoint_extra": ck.meta.get("extra", {}), "elapsed_s": time.monotonic() - t0,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_json_default))
+    text = json.dumps(report, indent=1, allow_nan=False, default=_json_default)
     preds = {"model": model_pred} | {name: b.predict(slots) for name, b in baselines.items()}
-    write_plots(out, report, slots, preds, free_raw)
+    with atomic_dir(out, "report", overwrite=overwrite) as tmp:
+        write_private_text(tmp / "report.json", text)
+        write_plots(tmp, report, slots, preds, free_raw)
     return report
 
 

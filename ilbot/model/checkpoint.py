@@ -6,16 +6,21 @@ sha256 of model.safetensors and free `extra` (e.g. the training step). Nothing i
 weights load through safetensors, metadata through JSON.
 
 Loading refuses, with a one-line `CheckpointError` naming the file: a missing file, unreadable
-JSON, unknown keys (top-level or in the model config), weights whose hash differs from the
-recorded one (tampering or a partial copy), weights whose names or shapes do not fit the config,
-non-finite weights, and a feature-spec hash or key vocabulary other than the expected one.
+JSON, unknown keys (top-level or in the model config), a field of the wrong type or out of range
+(`check_meta`: model sizes, versions, the normalisation stats the runtime uses), a config.json or
+weights file that is not a regular file (a FIFO, a device) or whose size does not fit the config,
+weights whose hash differs from the recorded one (tampering or a partial copy), weights whose
+names or shapes do not fit the config, non-finite weights, and a feature-spec hash or key
+vocabulary other than the expected one. Everything is checked before a model is built.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..data.atomic import make_private, private_dir, write_private_text
 from ..errors import CheckpointError
 from .config import ModelConfig
 from .model import UnifiedEventModel
@@ -34,6 +40,18 @@ FORMAT = "ilbot-checkpoint"
 FORMAT_VERSION = 1
 _KEYS = {"format", "format_version", "model_config", "spec_hash", "key_vocab", "stats", "code_version",
          "weights_sha256", "extra"}
+MAX_CONFIG_BYTES = 64 << 20
+MAX_WEIGHT_BYTES = 16 << 30
+# model_config fields: integer ranges, float ranges (lo, hi, lo inclusive), booleans, strings
+_INT_RANGES = {"n_ticks": (1, 1024), "n_features": (1, 65536), "n_slots": (1, 4096), "key_vocab_size": (1, 1 << 20),
+               "d_model": (1, 4096), "n_heads": (1, 256), "ff_mult": (1, 64), "n_context_layers": (0, 64),
+               "n_decoder_layers": (0, 64)}
+_FLOAT_RANGES = {"dropout": (0.0, 1.0, True), "dt_log_scale": (0.0, 1e6, False), "logsig_min": (-50.0, 50.0, True),
+                 "logsig_max": (-50.0, 50.0, True), "time_max_ms": (0.0, 1e9, False),
+                 "xy_input_noise": (0.0, 10.0, True), "x_sigma_scale": (0.0, 1e6, False),
+                 "y_sigma_scale": (0.0, 1e6, False), "tick_ms": (0.0, 3.6e6, False)}
+_BOOLS = ("xy_residual", "slot_elapsed_input", "xy_step_input", "xy_by_type")
+_STRINGS = ("xy_dist", "time_head")
 
 
 @dataclass
@@ -67,10 +85,10 @@ def _jsonable(x):
 
 
 def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab, stats: dict, extra: dict | None = None) -> Path:
-    """Write model.safetensors then config.json into `dir` (created). config.json is written last
-    and atomically (tmp + replace), so a folder with a config.json is complete. Returns the folder."""
-    out = Path(dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write model.safetensors then config.json into `dir` (created 0700, files 0600). config.json is
+    written last and atomically (tmp + replace), so a folder with a config.json is complete.
+    Returns the folder."""
+    out = private_dir(Path(dir))
     key_vocab = list(key_vocab)
     if len(key_vocab) != model.cfg.key_vocab_size:
         raise ValueError(f"save_checkpoint: key vocabulary has {len(key_vocab)} names but the model's "
@@ -79,6 +97,7 @@ def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab,
     weights = out / WEIGHTS
     tmp = out / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    make_private(tmp)
     os.replace(tmp, weights)
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model_config": model.cfg.to_dict(),
@@ -86,17 +105,121 @@ def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab,
         "code_version": __version__, "weights_sha256": _sha256(weights), "extra": _jsonable(extra or {}),
     }
     tmp = out / (CONFIG + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1, allow_nan=False))
+    write_private_text(tmp, json.dumps(meta, indent=1, allow_nan=False))
     os.replace(tmp, out / CONFIG)
     return out
 
 
+def _number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _check_model_config(where: Path, mc) -> None:
+    if not isinstance(mc, dict):
+        raise CheckpointError(f"{where}: model_config must be an object, got {type(mc).__name__}")
+    for k, (lo, hi) in _INT_RANGES.items():
+        if k in mc and not (type(mc[k]) is int and lo <= mc[k] <= hi):
+            raise CheckpointError(f"{where}: model_config.{k} must be an integer in {lo}..{hi}, got {mc[k]!r}")
+    for k, (lo, hi, lo_in) in _FLOAT_RANGES.items():
+        if k in mc:
+            v = mc[k]
+            if not (_number(v) and (v >= lo if lo_in else v > lo) and v <= hi):
+                raise CheckpointError(f"{where}: model_config.{k} must be a number in "
+                                      f"{'[' if lo_in else '('}{lo:g}, {hi:g}], got {v!r}")
+    for k in _BOOLS:
+        if k in mc and not isinstance(mc[k], bool):
+            raise CheckpointError(f"{where}: model_config.{k} must be true or false, got {mc[k]!r}")
+    for k in _STRINGS:
+        if k in mc and not isinstance(mc[k], str):
+            raise CheckpointError(f"{where}: model_config.{k} must be a string, got {mc[k]!r}")
+    if "anchors" in mc and not (isinstance(mc["anchors"], list) and len(mc["anchors"]) <= 1024):
+        raise CheckpointError(f"{where}: model_config.anchors must be a list (at most 1024 anchors)")
+    d, h = mc.get("d_model", 128), mc.get("n_heads", 4)
+    if d % h:
+        raise CheckpointError(f"{where}: model_config.n_heads={h} does not divide model_config.d_model={d}")
+
+
+def _check_stats(where: Path, stats, n_features: int) -> None:
+    if not isinstance(stats, dict):
+        raise CheckpointError(f"{where}: stats must be an object, got {type(stats).__name__}")
+    for k in ("feature_mean", "feature_std"):
+        v = stats.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, list) or len(v) != n_features:
+            got = f"{len(v)} values" if isinstance(v, list) else repr(v)[:40]
+            raise CheckpointError(f"{where}: stats.{k} must be a list of n_features={n_features} numbers, got {got}")
+        bad = next((i for i, x in enumerate(v) if not _number(x) or (k == "feature_std" and x < 0)), None)
+        if bad is not None:
+            raise CheckpointError(f"{where}: stats.{k}[{bad}] must be a finite number"
+                                  f"{' >= 0' if k == 'feature_std' else ''}, got {v[bad]!r}")
+    if stats.get("tick_ms") is not None and not (_number(stats["tick_ms"]) and 0 < stats["tick_ms"] <= 3.6e6):
+        raise CheckpointError(f"{where}: stats.tick_ms must be a number of milliseconds > 0, got {stats['tick_ms']!r}")
+    hold = stats.get("hold_ms")
+    if hold is not None:
+        if not isinstance(hold, dict):
+            raise CheckpointError(f"{where}: stats.hold_ms must be an object (median, q10, q90, n), got {hold!r}")
+        for k in ("median", "q10", "q90", "n"):
+            v = hold.get(k)
+            if v is not None and not (_number(v) and v >= 0):
+                raise CheckpointError(f"{where}: stats.hold_ms.{k} must be a number >= 0, got {v!r}")
+
+
+def check_meta(cfg_path: Path, meta: dict) -> None:
+    """Types and ranges of a config.json's fields (CheckpointError naming the file and field)."""
+    fv = meta.get("format_version")
+    if type(fv) is not int:
+        raise CheckpointError(f"{cfg_path}: format_version must be an integer, got {fv!r}")
+    if fv != FORMAT_VERSION:
+        raise CheckpointError(f"{cfg_path}: format_version {fv!r}, this code reads {FORMAT_VERSION}")
+    for k in ("code_version", "spec_hash"):
+        if not isinstance(meta.get(k), str):
+            raise CheckpointError(f"{cfg_path}: {k} must be a string, got {meta.get(k)!r}")
+    sha = meta.get("weights_sha256")
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise CheckpointError(f"{cfg_path}: weights_sha256 must be 64 hex digits, got {str(sha)[:80]!r}")
+    kv = meta.get("key_vocab")
+    if not (isinstance(kv, list) and all(isinstance(x, str) for x in kv)):
+        raise CheckpointError(f"{cfg_path}: key_vocab must be a list of key names")
+    if not isinstance(meta.get("extra"), dict):
+        raise CheckpointError(f"{cfg_path}: extra must be an object, got {type(meta.get('extra')).__name__}")
+    _check_model_config(cfg_path, meta.get("model_config"))
+    _check_stats(cfg_path, meta.get("stats"), meta["model_config"].get("n_features", ModelConfig.n_features))
+
+
+def _regular_file(path: Path, what: str, max_bytes: int) -> int:
+    """The size of `path`, which must be a regular file (a link to one is followed) of at most `max_bytes`."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{path}: {what} is not a regular file (a device, FIFO or folder)")
+    if st.st_size > max_bytes:
+        raise CheckpointError(f"{path}: {what} is {st.st_size} bytes, more than ilbot reads ({max_bytes})")
+    return st.st_size
+
+
+def _expected_weight_bytes(cfg: ModelConfig) -> tuple[int, int]:
+    """(bytes of the config's tensors in float32, number of tensors), from a model on the meta
+    device (no memory allocated)."""
+    with torch.device("meta"):
+        sd = UnifiedEventModel(cfg).state_dict()
+    return sum(t.numel() * t.element_size() for t in sd.values()), len(sd)
+
+
 def resolve_checkpoint_dir(path) -> Path:
-    """A checkpoint folder, or a training run folder holding best/ (preferred) or last/."""
+    """A checkpoint folder (or its config.json / model.safetensors), or a training run folder
+    holding best/ (preferred) or last/. Any other file is refused, naming it."""
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"{p}: no such checkpoint or run folder")
-    if p.is_file():
+    if not p.is_dir():
+        if p.name not in (CONFIG, WEIGHTS):
+            raise CheckpointError(f"{p} is a file, not a checkpoint or run folder (give the folder holding "
+                                  f"{CONFIG} and {WEIGHTS}, or a training run folder)")
         p = p.parent  # a path to model.safetensors or config.json
     if (p / CONFIG).exists() or (p / WEIGHTS).exists():
         return p
@@ -112,20 +235,20 @@ def read_checkpoint_meta(path) -> tuple[Path, dict]:
     cfg_path = d / CONFIG
     if not cfg_path.exists():
         raise CheckpointError(f"{cfg_path}: missing (an incomplete checkpoint)")
+    _regular_file(cfg_path, CONFIG, MAX_CONFIG_BYTES)
     try:
         meta = json.loads(cfg_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{cfg_path}: not readable JSON ({e})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{cfg_path}: not readable JSON ({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path}: not an ilbot checkpoint config (format is not {FORMAT!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{cfg_path}: format_version {meta.get('format_version')!r}, this code reads {FORMAT_VERSION}")
     unknown = sorted(set(meta) - _KEYS)
     if unknown:
         raise CheckpointError(f"{cfg_path}: unknown key(s) {unknown}")
     missing = sorted(_KEYS - set(meta))
     if missing:
         raise CheckpointError(f"{cfg_path}: missing key(s) {missing}")
+    check_meta(cfg_path, meta)
     return d, meta
 
 
@@ -147,8 +270,14 @@ def load_checkpoint(path, *, expect_spec_hash: str | None = None, expect_key_voc
     if expect_key_vocab is not None and key_vocab != list(expect_key_vocab):
         raise CheckpointError(f"{cfg_path}: key vocabulary differs from the expected one "
                               f"({len(key_vocab)} vs {len(list(expect_key_vocab))} names)")
-    if not weights.exists():
-        raise CheckpointError(f"{weights}: missing")
+    size = _regular_file(weights, WEIGHTS, MAX_WEIGHT_BYTES)
+    want, n_tensors = _expected_weight_bytes(cfg)
+    if want > MAX_WEIGHT_BYTES:
+        raise CheckpointError(f"{cfg_path}: model_config describes {want} bytes of weights, more than ilbot loads "
+                              f"({MAX_WEIGHT_BYTES})")
+    if not want // 4 <= size <= 2 * want + (1 << 20) + 1024 * n_tensors:
+        raise CheckpointError(f"{weights}: {size} bytes, implausible for the model in {CONFIG} "
+                              f"({want} bytes of float32 weights)")
     if _sha256(weights) != meta["weights_sha256"]:
         raise CheckpointError(f"{weights}: sha256 differs from the one recorded in {CONFIG} (modified or incomplete file)")
     try:

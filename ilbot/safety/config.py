@@ -13,6 +13,7 @@ from pathlib import Path
 from ..data.keys import key_id, key_name
 from ..data.schema import EVENT_NAMES, LOOKAHEAD_CLIP_MS, TICK_MS
 from ..errors import ConfigError
+from .chords import parse_allowed
 
 
 def _default_cooldowns() -> dict[str, float]:
@@ -44,14 +45,18 @@ class SafetyConfig:
     # a planned time beyond this (ms after the tick start) is a model fault: dropped
     max_plan_ms: float = LOOKAHEAD_CLIP_MS
     # stale-state watchdog: this many ticks in a row without fresh game state → pause
-    stale_ticks: int = 5
+    stale_ticks: int = 4  # no fresh state for this many ticks (2.4 s at 600 ms) → pause, all released
     # tick length, used to emit forced releases that fall due before the tick ends
     tick_ms: float = TICK_MS
     # how many recent interventions the pipeline keeps for the GUI and logs
     log_size: int = 1000
-    # keys the agent may never press, comma-separated key names: the OS menu key and the lock keys
-    # (they toggle state that outlives any release). A TOML list is accepted too.
-    blocked_keys: str = "cmd, caps_lock, num_lock, scroll_lock"
+    # keys the agent may never press, comma-separated key names: the lock keys (they toggle state
+    # that outlives any release). A TOML list is accepted too. The super key is an OS chord (below).
+    blocked_keys: str = "caps_lock, num_lock, scroll_lock"
+    # OS chords the agent may complete (ilbot.safety.chords): none by default. Comma-separated
+    # names among ctrl+alt, alt+tab, alt+f4, alt+esc, ctrl+esc, super, or "all"; TOML also takes
+    # `true` (all), `false` (none) or a list.
+    allow_os_chords: str = ""
 
     def __post_init__(self) -> None:
         for name in ("min_dt_ms", "max_actions_per_s", "max_hold_ms", "max_click_hold_ms", "max_plan_ms", "tick_ms"):
@@ -79,6 +84,11 @@ class SafetyConfig:
         for name in self._blocked_names():
             if key_name(name) == "UNK":
                 raise ConfigError(f"safety.blocked_keys: {name!r} is not a key name")
+        parse_allowed(self.allow_os_chords)  # ConfigError naming an unknown chord
+        if isinstance(self.allow_os_chords, bool):
+            self.allow_os_chords = "all" if self.allow_os_chords else ""
+        elif isinstance(self.allow_os_chords, (list, tuple)):
+            self.allow_os_chords = ", ".join(str(n) for n in self.allow_os_chords)
         if self.region is not None:
             r = self.region
             if (not isinstance(r, (list, tuple)) or len(r) != 4
@@ -88,6 +98,11 @@ class SafetyConfig:
 
     def _blocked_names(self) -> list[str]:
         return [n.strip() for n in self.blocked_keys.split(",") if n.strip()]
+
+    @property
+    def allowed_os_chords(self) -> frozenset[str]:
+        """The chord names `allow_os_chords` allows."""
+        return parse_allowed(self.allow_os_chords)
 
     @property
     def blocked_key_ids(self) -> frozenset[int]:

@@ -11,6 +11,14 @@ atexit guard is installed. SIGKILL cannot be caught by anyone: the X server keep
 
 `release_fn` may run more than once (a stop, then exit): it must be idempotent, which every
 `release_all` here is. Its exceptions are logged, never raised into the exit path.
+
+`install_suspend_guard(release_fn, on_continue=None)` does the same for Ctrl+Z (SIGTSTP): its
+handler releases everything first, then stops the process for real (SIG_DFL restored and SIGTSTP
+sent to itself: the process stops inside the handler), and once continued (SIGCONT: `fg`, `bg`)
+reinstalls itself and calls `on_continue()` — the run pauses then (the safety clock's
+`on_suspended` does too: it sees the gap). Python runs a signal handler on the main thread
+between bytecodes, so the main thread must not be stuck in a long C call (a hung agent is the
+guardian's case). SIGSTOP cannot be caught: only the guardian process releases then.
 """
 
 from __future__ import annotations
@@ -56,5 +64,36 @@ def install_release_guards(release_fn, signals=(signal.SIGINT, signal.SIGTERM)):
         atexit.unregister(safe_release)
         for sig, prev in previous.items():
             signal.signal(sig, prev if prev is not None else signal.SIG_DFL)
+
+    return uninstall
+
+
+def install_suspend_guard(release_fn, on_continue=None):
+    """Release on SIGTSTP before stopping (main thread only: ValueError elsewhere); returns a
+    function that uninstalls it (restoring the previous handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        raise ValueError("install_suspend_guard: signal handlers can only be set from the main thread")
+    prev = signal.getsignal(signal.SIGTSTP)
+
+    def handler(signum, frame):
+        try:
+            release_fn()
+        except Exception:
+            log.exception("suspend guard: release failed")
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        try:
+            os.kill(os.getpid(), signal.SIGTSTP)  # stops here, until SIGCONT
+        finally:
+            signal.signal(signal.SIGTSTP, handler)
+        if on_continue is not None:
+            try:
+                on_continue()
+            except Exception:
+                log.exception("suspend guard: on_continue failed")
+
+    signal.signal(signal.SIGTSTP, handler)
+
+    def uninstall() -> None:
+        signal.signal(signal.SIGTSTP, prev if prev is not None else signal.SIG_DFL)
 
     return uninstall

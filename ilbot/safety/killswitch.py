@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 
-from ..data.keys import KEY_VOCAB, key_name
+from ..data.keys import KEY_VOCAB, key_name, pynput_key_name
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,8 @@ def parse_hotkey(hotkey: str) -> str:
 
 
 def pressed_name(key) -> str:
-    """The vocabulary name of a key object a pynput listener reports."""
-    char = getattr(key, "char", None)
-    if char is not None:
-        return key_name(char)
-    name = getattr(key, "name", None)
-    return key_name(name) if name else "UNK"
+    """The vocabulary name of a key object a pynput listener reports (`pynput_key_name`)."""
+    return pynput_key_name(key)
 
 
 def nudge_x_listener() -> bool:

@@ -1,6 +1,6 @@
-"""`SafetyPipeline`: the seven layers in DESIGN §7's order, applied to one tick's plan at a time.
+"""`SafetyPipeline`: the layers in DESIGN §7's order, applied to one tick's plan at a time.
 
-    finite → bounds → time floor → cooldowns → rate limit → key pairing → stale-state watchdog
+    finite → OS chords → bounds → time floor → cooldowns → rate limit → key pairing → stale-state watchdog
 
 `filter(actions, tick_start_ms)` takes a plan (t_ms relative to the tick start, any order, any
 values) and returns the actions to perform, sorted by time, each one having passed every layer;
@@ -17,7 +17,8 @@ When the watchdog turns stale, the next `filter` returns only the releases of ev
 (at t_ms 0) and drops the plan; `release_all()` does the same on demand (stop, pause, exit) and
 returns the release actions. Buttons need no release action: a CLICK's release is part of the
 CLICK (the executor releases after the hold), and the executor's own `release_all()` releases a
-button caught mid-hold.
+button caught mid-hold. `note_released(key_id)` forgets a key released outside the plan (the
+safety clock's forced release, `ilbot.safety.clock`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections import Counter, deque
 from ..data.action import PlannedAction
 from ..data.schema import EventType, KeyAction
 from .bounds import Bounds
+from .chords import OsChords
 from .config import SafetyConfig
 from .finite import FiniteCheck
 from .intervention import Intervention, SafetyLayer
@@ -49,14 +51,16 @@ class SafetyPipeline:
     def __init__(self, config: SafetyConfig | None = None, window_size: tuple[float, float] = (1, 1)) -> None:
         self.config = cfg = config or SafetyConfig()
         n = cfg.log_size
+        self.key_pairing = KeyPairing(cfg.max_hold_ms, cfg.max_keys_held, n)
+        held = lambda: self.key_pairing.held_keys  # noqa: E731 - the one record of what the plan holds
         self.finite = FiniteCheck(cfg.max_plan_ms, n, cfg.blocked_key_ids)
+        self.os_chords = OsChords(held, cfg.allowed_os_chords, n)
         self.bounds = Bounds(window_size, cfg.region, cfg.max_click_hold_ms, n)
         self.time_floor = TimeFloor(cfg.min_dt_ms, n)
         self.cooldowns = Cooldowns(cfg.cooldown_ms, n)
-        self.rate_limit = RateLimit(cfg.max_actions_per_s, cfg.max_per_s, n)
-        self.key_pairing = KeyPairing(cfg.max_hold_ms, cfg.max_keys_held, n)
+        self.rate_limit = RateLimit(cfg.max_actions_per_s, cfg.max_per_s, n, held_keys=held)
         self.watchdog = StaleStateWatchdog(cfg.stale_ticks, n)
-        self.layers: list[SafetyLayer] = [self.finite, self.bounds, self.time_floor, self.cooldowns,
+        self.layers: list[SafetyLayer] = [self.finite, self.os_chords, self.bounds, self.time_floor, self.cooldowns,
                                           self.rate_limit, self.key_pairing, self.watchdog]
         self.counters: Counter[str] = Counter()  # reason → interventions (plus "passed", "planned")
         self.interventions: deque[Intervention] = deque(maxlen=n)  # the most recent, oldest first
@@ -139,6 +143,11 @@ class SafetyPipeline:
         out = [self._release_action(k, 0.0, reason) for k in self.key_pairing.release_all()]
         self.counters[reason] += len(out)
         return out
+
+    def note_released(self, key_id: int) -> bool:
+        """Bookkeeping for a key released outside the plan (the safety clock's forced release):
+        forget it as held, so no release of it is planned. True if it was held."""
+        return self.key_pairing.held_keys.pop(int(key_id), None) is not None
 
     def reset(self) -> None:
         """A fresh run: forget all timing and held state (counters are kept)."""

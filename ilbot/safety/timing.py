@@ -2,7 +2,8 @@
 
 All three keep only what was *committed* (performed), on the caller's monotonic ms clock, across
 ticks. A key release is never dropped by them (that would leave a key held): the time floor
-delays it to the first allowed time instead, and cooldowns and rate limits ignore releases.
+delays it to the first allowed time instead, cooldowns ignore releases, and the rate limit counts
+them without ever dropping one (see `RateLimit`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..data.action import PlannedAction
-from ..data.schema import EVENT_NAMES
+from ..data.schema import EVENT_NAMES, EventType, KeyAction
 from .intervention import SafetyLayer, is_release
 
 
@@ -74,14 +75,21 @@ class Cooldowns(SafetyLayer):
 
 
 class RateLimit(SafetyLayer):
-    """At most `max_actions_per_s` actions, and `max_per_s[type]` of a type, in any sliding 1 s
-    window (t - 1000, t]. Releases are neither limited nor counted."""
+    """At most `max_actions_per_s` actions of every kind, key releases included, in any sliding 1 s
+    window (t - 1000, t], and at most `max_per_s[type]` non-release actions of a type.
+
+    A release is never dropped, so room is kept for them: a non-release action passes only if the
+    window has room for it *and* for a release of every key held after it (`held_keys()`, the
+    key-pairing layer's record; without one, nothing is counted as held). Whatever releases
+    follow in the window were then counted when the window's last non-release action passed."""
 
     name = "rate_limit"
     WINDOW_MS = 1000.0
 
-    def __init__(self, max_actions_per_s: float, max_per_s: dict[str, float], log_size: int = 1000) -> None:
+    def __init__(self, max_actions_per_s: float, max_per_s: dict[str, float], log_size: int = 1000,
+                 held_keys=None) -> None:
         super().__init__(log_size)
+        self.held_keys = held_keys
         self.max_total = float(max_actions_per_s)
         self.max_type = [max_per_s.get(n) for n in EVENT_NAMES]  # None: no per-type limit
         self.total: deque[float] = deque()
@@ -97,15 +105,18 @@ class RateLimit(SafetyLayer):
             return action
         t = int(action.type)
         limit = self.max_type[t]
-        if self._count(self.total, now_ms) + 1 > self.max_total or (
+        held = 0
+        if self.held_keys is not None:
+            held = len(self.held_keys()) + (t == EventType.KEY and int(action.key_action) == KeyAction.PRESS)
+        if self._count(self.total, now_ms) + 1 + held > self.max_total or (
                 limit is not None and self._count(self.by_type[t], now_ms) + 1 > limit):
             self._intervene("rate_limit", action, now_ms)
             return None
         return action
 
     def commit(self, action: PlannedAction, now_ms: float) -> None:
+        self.total.append(now_ms)
         if not is_release(action):
-            self.total.append(now_ms)
             self.by_type[int(action.type)].append(now_ms)
 
     def reset(self) -> None:

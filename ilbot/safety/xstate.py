@@ -2,7 +2,8 @@
 
 The agent's bookkeeping (the pipeline's held keys, the executor's held set) can only say what it
 *thinks* it pressed; `XInputState` asks the server (`QueryKeymap` for keys, the pointer's button
-mask for buttons). The tests and `ilbot bench killswitch` use it to check releases. X11 only;
+mask for buttons). The tests and `ilbot bench killswitch` use it to check releases; the guardian
+(`ilbot.safety.guardian`) uses `release_everything()` to let go of all of it. X11 only;
 python-xlib comes with pynput there and is imported on first use.
 """
 
@@ -28,6 +29,26 @@ class XInputState:
         """Buttons down now, as ilbot `Button` values (1 left, 2 right, 3 middle)."""
         mask = self.root.query_pointer().mask
         return {n for n, bit in BUTTON_MASKS.items() if mask & bit}
+
+    def x_buttons_down(self) -> set[int]:
+        """Buttons down now as X numbers (1 left, 2 middle, 3 right, 4-5 the wheel)."""
+        mask = self.root.query_pointer().mask
+        return {b for b in range(1, 6) if mask & (1 << (7 + b))}
+
+    def release_everything(self) -> tuple[set[int], set[int]]:
+        """Release, through XTest on this connection, every key and button the server has down;
+        returns (keycodes, X buttons) released. Whoever pressed them — the guardian uses it."""
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        keys, buttons = self.keys_down(), self.x_buttons_down()
+        for kc in sorted(keys):
+            xtest.fake_input(self.display, X.KeyRelease, kc)
+        for b in sorted(buttons):
+            xtest.fake_input(self.display, X.ButtonRelease, b)
+        if keys or buttons:
+            self.display.sync()
+        return keys, buttons
 
     def pointer(self) -> tuple[int, int]:
         p = self.root.query_pointer()

@@ -24,6 +24,7 @@ The `model` table is checked against `ModelConfig`'s fields when the model is bu
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -199,10 +200,27 @@ def config_from_dict(d: dict) -> TrainConfig:
 
 
 def validate(cfg: TrainConfig) -> None:
-    """Range checks, each naming its key."""
+    """Range checks, each naming its key (every number must also be finite: TOML allows nan/inf)."""
+    for section, obj in (("", cfg), *((f"{n}.", getattr(cfg, n)) for n in SECTIONS)):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"config key '{section}{f.name}' must be a finite number, got {v!r}")
     checks = [
         ("epochs", cfg.epochs >= 1, "must be at least 1"),
         ("max_steps", cfg.max_steps >= 0, "must be 0 (no cap) or positive"),
+        ("max_minutes", cfg.max_minutes >= 0, "must be 0 (no cap) or positive"),
+        ("val_every_steps", cfg.val_every_steps >= 0, "must be 0 (epochs only) or positive"),
+        ("log_every_steps", cfg.log_every_steps >= 1, "must be at least 1"),
+        ("threads", cfg.threads >= 0, "must be 0 (torch's default) or positive"),
+        ("optim.weight_decay", cfg.optim.weight_decay >= 0, "must be 0 or positive"),
+        ("optim.beta1", 0 <= cfg.optim.beta1 < 1, "must be within [0, 1)"),
+        ("optim.beta2", 0 <= cfg.optim.beta2 < 1, "must be within [0, 1)"),
+        ("loss.w_event", cfg.loss.w_event >= 0, "must be 0 or positive"),
+        ("loss.w_time", cfg.loss.w_time >= 0, "must be 0 or positive"),
+        ("loss.w_xy", cfg.loss.w_xy >= 0, "must be 0 or positive"),
+        ("loss.w_aux", cfg.loss.w_aux >= 0, "must be 0 or positive"),
+        ("data.num_workers", cfg.data.num_workers >= 0, "must be 0 or positive"),
         ("optim.lr", cfg.optim.lr > 0, "must be positive"),
         ("optim.warmup_steps", cfg.optim.warmup_steps >= 0, "must be 0 or positive"),
         ("optim.min_lr_ratio", 0 <= cfg.optim.min_lr_ratio <= 1, "must be within [0, 1]"),
@@ -225,6 +243,9 @@ def validate(cfg: TrainConfig) -> None:
         unknown = sorted(set(cw) - set(EVENT_NAMES))
         if unknown:
             raise ConfigError(f"config key 'loss.class_weights': unknown event type(s) {unknown}; expected {list(EVENT_NAMES)}")
+        for name, w in cw.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and w >= 0):
+                raise ConfigError(f"config key 'loss.class_weights.{name}' must be a finite number >= 0, got {w!r}")
     else:
         raise ConfigError(f"config key 'loss.class_weights': expected 'auto', 'default' or a table, got {cw!r}")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):

@@ -8,7 +8,10 @@ warm-up followed by a cosine decay to `min_lr_ratio · lr` over the run's total 
 Validation runs at each epoch end (and every `val_every_steps` if set) on a fixed, seeded subset
 of the validation split, on rank 0. Each validation writes `RUN/last/` (checkpoint + resume
 state) and, when the validation loss improved, `RUN/best/`. `RUN/metrics.jsonl` logs one JSON
-object per line (`kind` = "train" or "val").
+object per line (`kind` = "train" or "val"). The run folder (ilbot.training.rundir) is user-only
+(0700/0600) and marked as an ilbot run; an existing run is continued only with `resume=True` and
+replaced only with `overwrite=True` (the old run is kept aside until the new one's first
+checkpoint); checkpoints are written beside `best/`/`last/` and renamed into place.
 
 Resuming (`resume=True`) restores the model, the optimizer state (moments and step counts), the
 step, the torch RNG and the data position: the epoch order is a pure function of the seed and
@@ -30,13 +33,30 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..data.atomic import open_private, write_private_text
+from ..data.progress import Progress
 from ..errors import CheckpointError, ConfigError
 from . import ddp
 from .config import TrainConfig, config_from_dict
 from .data import EpochSampler, idle_windows, iterate_batches
-from .progress import Progress
+from .rundir import RunFolder, checkpoint_tmp, replace_dir
+from .tensorboard import TensorBoardLog
 
 LOG_PARTS = ("event", "time", "xy", "aux")  # loss parts shown on the progress bar
+END_MESSAGES = {"done": "done: {step}/{total} steps",
+                "cap": "stopped by the {cap:g}-minute cap (per invocation; --resume continues)",
+                "cancelled": "cancelled at step {step}: checkpoint in last/, --resume continues",
+                "paused": "paused at step {step}: --resume continues"}
+
+
+class _Discard:
+    """A text stream that drops everything (the human progress line when only JSON is wanted)."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
 
 
 # ---------------------------------------------------------------- building blocks
@@ -49,7 +69,10 @@ def open_split(data_path, split: str, key: str):
     probe = open_dataset(data_path)
     names = list(getattr(probe, "split_names", []) or [])
     if split not in names:
-        raise ConfigError(f"config key '{key}': dataset {data_path} has no split {split!r} (it has: {', '.join(names) or 'none'})")
+        hint = (" (build it with --holdout-frac F, one session is enough, or set data.val_split=\"\" to train "
+                "without validation)" if key == "data.val_split" and names == ["train"] else "")
+        raise ConfigError(f"config key '{key}': dataset {data_path} has no split {split!r} "
+                          f"(it has: {', '.join(names) or 'none'}){hint}")
     return open_dataset(data_path, split=split)
 
 
@@ -146,6 +169,9 @@ def load_train_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
     js, st = folder / "train_state.json", folder / "train_state.safetensors"
     if not js.is_file() or not st.is_file():
         raise CheckpointError(f"cannot resume: {folder} has no train_state.json / train_state.safetensors")
+    for f in (js, st):
+        if f.is_symlink():
+            raise CheckpointError(f"cannot resume: {f} is a symbolic link, not a file the run wrote")
     try:
         doc = json.loads(js.read_text())
         tensors = load_file(str(st))
@@ -169,28 +195,22 @@ def load_train_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
     return doc
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Swap a freshly written folder into place (the old one survives until the new one is whole)."""
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def write_checkpoint(out: Path, name: str, model, ds, extra: dict, optimizer=None, state: dict | None = None) -> Path:
+    """Write checkpoint `out/name` beside it (a mkdtemp folder) and rename it into place
+    (rundir.replace_dir): a crash never leaves a half-written or half-replaced `best/`/`last/`."""
+    from ..data.atomic import make_private
     from ..model.checkpoint import save_checkpoint
 
-    tmp = out / f".{name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    save_checkpoint(tmp, model, spec_hash=ds.spec_hash, key_vocab=list(ds.key_vocab), stats=ds.stats, extra=extra)
-    if optimizer is not None and state is not None:
-        save_train_state(tmp, optimizer, state)
-    _replace_dir(tmp, out / name)
+    tmp = checkpoint_tmp(out, name)
+    try:
+        save_checkpoint(tmp, model, spec_hash=ds.spec_hash, key_vocab=list(ds.key_vocab), stats=ds.stats, extra=extra)
+        if optimizer is not None and state is not None:
+            save_train_state(tmp, optimizer, state)
+        make_private(tmp)
+        replace_dir(tmp, out / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out / name
 
 
@@ -220,14 +240,22 @@ def validate(model, ds, indices: np.ndarray, batch_size: int, device, autocast) 
 # ---------------------------------------------------------------- the loop
 
 
-def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = False, overrides=(),
-          show_progress: bool = True, stop_at_step: int = 0) -> dict:
+def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = False, overwrite: bool = False,
+          overrides=(),
+          show_progress: bool = True, stop_at_step: int = 0, progress_json=None, should_stop=None) -> dict:
     """Train on dataset `data_path`, writing the run folder `out_dir`. Returns a summary dict
     (steps, epochs, best/last validation loss, run folder).
 
     `stop_at_step` pauses the run at that step (validation + checkpoint, as at any stop) without
-    changing its schedule, so `resume=True` continues it as if it had never stopped."""
+    changing its schedule, so `resume=True` continues it as if it had never stopped; so does
+    `should_stop()` turning true (a cancel: the summary's `end` is "cancelled").
+
+    `max_minutes` caps each invocation: a resumed run gets the whole cap again, and its learning
+    rate decays over what was left of the schedule within that new cap. `progress_json` (a text
+    stream) receives the progress reporter's JSON lines and every metrics document; the curves
+    also go to TensorBoard event files in `RUN/tb/` (ilbot.training.tensorboard)."""
     out = Path(out_dir)
+    run = RunFolder(out, resume=resume, overwrite=overwrite)  # refuses a run that exists (without resume/overwrite)
     saved = None
     if resume:
         js = out / "last" / "train_state.json"
@@ -247,13 +275,18 @@ def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = 
 
     info = ddp.setup(cfg.device)
     try:
-        return _train(data_path, out, cfg, info, saved, show_progress, stop_at_step)
+        return _train(data_path, out, cfg, info, saved, show_progress, stop_at_step, progress_json, should_stop,
+                      run=run)
+    except BaseException:
+        if info.main:
+            run.abort()  # a replaced run comes back if the new one wrote no checkpoint
+        raise
     finally:
         ddp.teardown(info)
 
 
 def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: dict | None, show_progress: bool,
-           stop_at_step: int = 0) -> dict:
+           stop_at_step: int = 0, progress_json=None, should_stop=None, run: RunFolder | None = None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + info.rank)
@@ -266,7 +299,7 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
     model = build_model(cfg, ds).to(device)
     optimizer = make_optimizer(model, cfg)
 
-    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": None, "elapsed_s": 0.0}
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": None, "elapsed_s": 0.0, "time_frac": 0.0}
     if saved is not None:
         from ..model.checkpoint import load_checkpoint
 
@@ -280,9 +313,10 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         if info.rank:  # every rank restored rank 0's RNG; keep their dropout streams apart
             torch.manual_seed(cfg.seed + info.rank + 1000 * state["step"])
 
+    run = run or RunFolder(out, resume=saved is not None, overwrite=False)
     if info.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        run.open()
+        write_private_text(out / "train_config.json", json.dumps(cfg.to_dict(), indent=1))
     net = model
     if info.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -300,10 +334,15 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         n_val = len(ds_val) if not cfg.data.val_windows else min(cfg.data.val_windows, len(ds_val))
         val_idx = np.sort(np.random.default_rng(cfg.seed).permutation(len(ds_val))[:n_val])
 
-    log = (out / "metrics.jsonl").open("a") if info.main else None
+    log = open_private(out / "metrics.jsonl", "a") if info.main else None
     t_start = time.monotonic() - state["elapsed_s"]
-    bar = Progress(total_steps, "train", enabled=show_progress and info.main)
-    bar.n = state["step"]
+    bar = Progress(total_steps, "train", enabled=(show_progress or progress_json is not None) and info.main,
+                   start=state["step"], cap_s=cfg.max_minutes * 60, cap_note="this invocation",
+                   stream=None if show_progress else _Discard(), json_stream=progress_json)
+    tb = TensorBoardLog(out, purge_step=state["step"] + 1 if saved is not None else None, enabled=info.main)
+    if tb.missing_note:
+        bar.message(tb.missing_note)
+    time_base, end = state["time_frac"], "done"  # the schedule's time share used before this invocation
     last_val: dict | None = None
     windows_seen, t_rate = 0, time.monotonic()
     running: dict[str, float] = {}
@@ -313,6 +352,8 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         if log is not None:
             log.write(json.dumps(doc) + "\n")
             log.flush()
+            tb.log(doc)
+            bar.record(doc)
 
     def checkpoint_and_validate() -> None:
         nonlocal last_val
@@ -332,6 +373,7 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             write_checkpoint(out, "last", model, ds, extra, optimizer, doc)
             if improved:
                 write_checkpoint(out, "best", model, ds, extra)
+            run.commit()
         ddp.barrier(info)
 
     stop = state["step"] >= total_steps
@@ -342,9 +384,11 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         skip = state["batch_in_epoch"]
         for batch in iterate_batches(ds, batches[skip:], cfg.data.num_workers):
             b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            time_frac = (time.monotonic() - t_start) / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0
+            session_frac = bar.elapsed_s / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0
             if cfg.max_minutes and info.distributed:  # every rank must use the same lr and stop together
-                time_frac = ddp.all_reduce_mean(time_frac, info)
+                session_frac = ddp.all_reduce_mean(session_frac, info)
+            time_frac = state["time_frac"] = (time_base + (1.0 - time_base) * min(session_frac, 1.0)
+                                              if cfg.max_minutes else 0.0)
             lr = lr_at(state["step"], total_steps, cfg, time_frac)
             for g in optimizer.param_groups:
                 g["lr"] = lr
@@ -370,8 +414,12 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
                       "grad_norm": None if gnorm is None else float(gnorm),
                       "windows_per_s": windows_seen / max(now - t_rate, 1e-9), "time_s": now - t_start})
                 running, n_running, windows_seen, t_rate = {}, 0, 0, now
-            out_of_time = bool(cfg.max_minutes) and time_frac >= 1.0
-            if state["step"] >= total_steps or out_of_time or state["step"] == stop_at_step:
+            out_of_time = bool(cfg.max_minutes) and session_frac >= 1.0
+            cancelled = should_stop is not None and (ddp.all_reduce_mean(float(should_stop()), info) > 0
+                                                     if info.distributed else should_stop())
+            if state["step"] >= total_steps or out_of_time or state["step"] == stop_at_step or cancelled:
+                end = ("done" if state["step"] >= total_steps else "cap" if out_of_time
+                       else "cancelled" if cancelled else "paused")
                 stop = True
                 break
             if cfg.val_every_steps and state["step"] % cfg.val_every_steps == 0:
@@ -388,9 +436,10 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             state["batch_in_epoch"] = 0
     if validated_at != state["step"]:
         checkpoint_and_validate()
-    bar.close()
+    tb.close()
+    bar.close(end, END_MESSAGES[end].format(cap=cfg.max_minutes, step=state["step"], total=total_steps))
     if log is not None:
         log.close()
     elapsed = time.monotonic() - t_start
     return {"run": str(out), "steps": state["step"], "epochs": state["epoch"], "best_val_loss": state["best_val"],
-            "last_val": last_val, "elapsed_s": elapsed, "rank": info.rank, "world_size": info.world_size}
+            "last_val": last_val, "elapsed_s": elapsed, "rank": info.rank, "world_size": info.world_size, "end": end}

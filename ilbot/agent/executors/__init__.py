@@ -4,7 +4,7 @@
 `PynputExecutor` is imported lazily by name so this package imports without an X display.
 """
 
-from .base import Executor, Performed, screen_position
+from .base import Executor, Performed, held_name, screen_position
 from .dry_run import DryRunExecutor
 
 
@@ -15,4 +15,4 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["Executor", "Performed", "screen_position", "DryRunExecutor", "PynputExecutor"]
+__all__ = ["Executor", "Performed", "held_name", "screen_position", "DryRunExecutor", "PynputExecutor"]

@@ -4,6 +4,12 @@
 window-relative pixels and `origin` is the window's client-area origin on the screen, so the
 screen position is `origin + (round(x), round(y))`. `release_all()` lets go of every key and
 button this executor holds and returns what it released; `close()` releases and frees resources.
+
+What it holds, and since when: `held()` → {what: since_ns}, where `what` is `("key", key_id)` or
+`("button", button)` and `since_ns` the `time.monotonic_ns()` of the press; `release(what,
+since_ns=None)` lets go of one of them (only if it is still the same press when `since_ns` is
+given, so a release decided on an old reading never hits a newer press) and returns whether it
+did. The safety clock (`ilbot.safety.clock`) force-releases through these two.
 Listeners (`add_listener(fn)`) get a `Performed` record for every performed action — the overlay
 and the GUI's log use them. A new executor is one file: subclass, implement `_perform`,
 `release_all` and (if needed) `close`.
@@ -32,6 +38,15 @@ class Performed:
 def screen_position(action: PlannedAction, origin: tuple[float, float]) -> tuple[int, int]:
     """Window-relative pixels → whole screen pixels."""
     return int(round(origin[0] + round(action.x))), int(round(origin[1] + round(action.y)))
+
+
+def held_name(what: tuple[str, int]) -> str:
+    """A held thing as a name for logs: the key's vocabulary name or "left"/"right"/"middle"."""
+    from ...data.keys import KEY_VOCAB
+    from ...data.schema import Button
+
+    kind, n = what
+    return KEY_VOCAB[int(n)] if kind == "key" else Button(int(n)).name.lower()
 
 
 class Executor:
@@ -69,6 +84,14 @@ class Executor:
         raise NotImplementedError
 
     def release_all(self) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def held(self) -> dict[tuple[str, int], int]:  # pragma: no cover - interface
+        """{("key", key_id) | ("button", button): monotonic ns of its press} for what is down now."""
+        raise NotImplementedError
+
+    def release(self, what: tuple[str, int], since_ns: int | None = None) -> bool:  # pragma: no cover - interface
+        """Release one held key or button (if since_ns is given: only the press made then)."""
         raise NotImplementedError
 
     def close(self) -> None:

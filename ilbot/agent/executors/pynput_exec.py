@@ -13,10 +13,13 @@
   synthetic event to the focused window, which the server's key state never shows and which
   many games ignore. The vocabulary names physical keys unshifted, so no shift is needed.
 
-It tracks what it holds (keys and buttons); `release_all()` cancels pending click releases and
-releases everything held, and is safe to call from any thread (the kill switch calls it from the
-listener thread); all controller calls are serialised by one lock. pynput is imported in
-`__init__` because importing it needs an X display.
+It tracks what it holds (keys and buttons) and since when (`held()`); a release of a key it does
+not hold is not sent (no stray key-up reaches the game: the safety clock may have released the
+key first). `release(what, since_ns)` lets go of one held key or button (a button's pending
+click release is then moot); `release_all()` cancels pending click releases and releases
+everything held. Both are safe to call from any thread (the kill switch calls `release_all` from
+its listener thread, the safety clock `release` from its own); all controller calls are
+serialised by one lock. pynput is imported in `__init__` because importing it needs an X display.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class PynputExecutor(Executor):
         self._lock = threading.RLock()  # serialises every controller call and the held state
         self.held_keys: dict[int, object] = {}  # key_id → pynput key
         self.held_buttons: dict[int, int] = {}  # button → token of the CLICK holding it
+        self._since: dict[tuple[str, int], int] = {}  # ("key", id) | ("button", b) → monotonic ns of the press
         self._releases: list[tuple[int, int, int]] = []  # heap of (deadline ns, token, button)
         self._tokens = itertools.count(1)
         self._wake = threading.Condition(self._lock)
@@ -98,12 +102,14 @@ class PynputExecutor(Executor):
         if button in self.held_buttons:  # still held by an earlier CLICK: let go first
             self._mouse.release(b)
             del self.held_buttons[button]
+            self._since.pop(("button", button), None)
         self._mouse.press(b)
         if hold_ms <= 0:
             self._mouse.release(b)
             return
         token = next(self._tokens)
         self.held_buttons[button] = token
+        self._since[("button", button)] = time.monotonic_ns()
         heapq.heappush(self._releases, (time.monotonic_ns() + int(hold_ms * 1e6), token, button))
         if self._thread is None:
             self._thread = threading.Thread(target=self._release_loop, name="ilbot-click-release", daemon=True)
@@ -115,9 +121,11 @@ class PynputExecutor(Executor):
         if key_action == KeyAction.PRESS:
             self._keyboard.press(key)
             self.held_keys[key_id] = key
+            self._since.setdefault(("key", key_id), time.monotonic_ns())
         elif key_action == KeyAction.RELEASE:
-            self._keyboard.release(key)
-            self.held_keys.pop(key_id, None)
+            if self.held_keys.pop(key_id, None) is not None:
+                self._keyboard.release(key)
+                del self._since[("key", key_id)]
         else:
             raise ValueError(f"key action {key_action} is neither press (1) nor release (2)")
 
@@ -136,11 +144,30 @@ class PynputExecutor(Executor):
                 if self.held_buttons.get(button) == token:  # not already released or re-pressed
                     self._mouse.release(self._buttons[Button(button)])
                     del self.held_buttons[button]
+                    self._since.pop(("button", button), None)
 
     # -- releasing -----------------------------------------------------------------------------
+    def held(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return dict(self._since)
+
+    def release(self, what: tuple[str, int], since_ns: int | None = None) -> bool:
+        with self._lock:
+            if self._closed or what not in self._since or since_ns not in (None, self._since[what]):
+                return False
+            kind, n = what
+            if kind == "key":
+                self._keyboard.release(self.held_keys.pop(n))
+            else:
+                self._mouse.release(self._buttons[Button(n)])
+                del self.held_buttons[n]  # its pending release finds another token (or none) and does nothing
+            del self._since[what]
+            return True
+
     def release_all(self) -> list[str]:
         with self._lock:
             released = []
+            self._since.clear()
             self._releases.clear()
             for button in sorted(self.held_buttons):
                 self._mouse.release(self._buttons[Button(button)])
