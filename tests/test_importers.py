@@ -94,10 +94,12 @@ def test_balabit_malformed_rows_skipped_or_strict(tmp_path, capsys):
     p = _balabit(tmp_path, rows)
     assert main(["import", "balabit", str(p), "--out", str(tmp_path / "o1"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "skipped 3 malformed row(s) at line(s) 5, 6, 7" in out
+    assert (f"skipped 3 rows: wrong number of fields (1), unknown button/state (1), t does not parse (1); "
+            f"first: {p}:5 client timestamp='abc'") in out.splitlines()
     assert main(["import", "balabit", str(p), "--out", str(tmp_path / "o2"), "--strict", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{p}:5: a number does not parse" in err[0]
+    assert len(err) == 1 and err[0].endswith(f"{p}:5: client timestamp='abc': t does not parse")
+    assert not list((tmp_path / "o2").iterdir())  # nothing written
     # rerunning into the same folder refuses, --overwrite replaces
     assert main(["import", "balabit", str(p), "--out", str(tmp_path / "o1"), "--no-progress"]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -142,7 +144,8 @@ def test_keystrokes_sessions_unknown_keys_and_bad_rows(tmp_path, capsys):
     assert main(["import", "keystrokes", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "unknown keys (mapped to UNK): weirdkey 1" in out
-    assert "skipped 3 malformed row(s) at line(s) 7, 8, 10" in out
+    assert (f"skipped 3 rows: wrong number of fields (1), press t does not parse (1), release before press (1); "
+            f"first: {p}:7 timepress='notanumber'") in out.splitlines()
     names = sorted(f.name for f in (tmp_path / "out").iterdir())
     assert names == ["keystrokes_user3_session0.ilbot.sqlite", "keystrokes_user3_session1.ilbot.sqlite",
                      "keystrokes_user4_session0.ilbot.sqlite"]
@@ -155,7 +158,7 @@ def test_keystrokes_sessions_unknown_keys_and_bad_rows(tmp_path, capsys):
     assert c["unknown_keys"] == 1 and c["unknown_key_names"] == {"weirdkey": 1} and c["malformed_rows"] == 3
     assert s.meta["user"] == 3 and s.meta["key_hold_ms"]["n"] == 4
     assert main(["import", "keystrokes", str(p), "--out", str(tmp_path / "o2"), "--strict"]) == 2
-    assert f"{p}:7: a time does not parse" in capsys.readouterr().err
+    assert f"{p}:7: timepress='notanumber': press t does not parse" in capsys.readouterr().err
 
 
 ILBOT_CSV = """timestamp,event_type,x_in_window,y_in_window,btn,key,scroll_dx,scroll_dy
@@ -182,7 +185,7 @@ def test_ilbot_csv(tmp_path, capsys):
     assert main(["import", "ilbot-csv", str(p), "--out", str(tmp_path / "out"), "--hold-ms", "95",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "skipped 6 malformed row(s) at line(s) 10, 11, 12, 13, 14, 15" in out
+    assert f"skipped 6 rows: " in out and f"; first: {p}:10 event_type='teleport'" in out
     assert "mystery 1" in out
     s = open_session(tmp_path / "out" / "ilbotcsv_actions_x.ilbot.sqlite")
     ev = [(e.t_ns // 1_000_000, e.type.name, e.x, e.y, e.button, e.key_action, e.key_id, e.scroll_y, e.hold_ms)
@@ -193,9 +196,10 @@ def test_ilbot_csv(tmp_path, capsys):
                   (60, "KEY", 11, 21, 0, 1, 0, 0, 0)]
     c = s.meta["import_counts"]
     assert c["horizontal_scroll_dropped"] == 1 and c["unknown_keys"] == 1 and c["malformed_rows"] == 6
-    assert c["malformed_reasons"]["unknown event_type 'teleport'"] == 1
+    assert c["malformed_reasons"] == {"wrong number of fields": 1, "unknown event_type": 1, "t does not parse": 1,
+                                      "x out of range": 1, "unknown button": 1, "key event without a key": 1}
     assert main(["import", "ilbot-csv", str(p), "--out", str(tmp_path / "o2"), "--strict"]) == 2
-    assert f"{p}:10: unknown event_type 'teleport'" in capsys.readouterr().err
+    assert f"{p}:10: event_type='teleport': unknown event_type" in capsys.readouterr().err
     opts = ImportOptions(overwrite=True)
     assert run_import("ilbot-csv", [tmp_path], tmp_path / "out", opts, progress=False)[0]["n_events"] == 7
 

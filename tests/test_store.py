@@ -208,3 +208,53 @@ def test_garbage_truncated_and_foreign_files(tmp_path, capsys):
         assert main(["build", str(bad), "--out", str(tmp_path / "ds")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(bad) in err[0]
+
+
+def test_stores_and_their_wal_files_are_user_only(tmp_path):
+    import stat as st
+    old = os.umask(0)  # even a permissive umask gives user-only files
+    try:
+        p = tmp_path / "new" / "s.ilbot.sqlite"
+        w = SessionWriter(p, {})
+        w.add_event(Event.make(0, 1, 1))
+        w.flush()
+        files = {f.name: st.S_IMODE(f.stat().st_mode) for f in p.parent.iterdir()}
+        assert files == {"s.ilbot.sqlite": 0o600, "s.ilbot.sqlite-wal": 0o600, "s.ilbot.sqlite-shm": 0o600}
+        assert st.S_IMODE(p.parent.stat().st_mode) == 0o700
+        w.close()
+    finally:
+        os.umask(old)
+
+
+def test_writer_overwrites_only_ilbot_stores(tmp_path):
+    from ilbot.data.store import is_session_store
+    notes = tmp_path / "notes.ilbot.sqlite"
+    notes.write_text("my notes")
+    with pytest.raises(DataError, match="not an ilbot session store; refusing"):
+        SessionWriter(notes, {}, overwrite=True)
+    assert notes.read_text() == "my notes" and not is_session_store(notes)
+    link = tmp_path / "link.ilbot.sqlite"
+    link.symlink_to(notes)
+    with pytest.raises(DataError, match="symbolic link"):
+        SessionWriter(link, {}, overwrite=True)
+    assert notes.read_text() == "my notes"
+    store = tmp_path / "s.ilbot.sqlite"
+    SessionWriter(store, {}).close()
+    assert is_session_store(store) and not is_session_store(link) and not is_session_store(tmp_path)
+
+
+def test_write_store_meta_counts_are_the_stored_counts(tmp_path):
+    from ilbot.data.store import write_store
+    rows = np.zeros((7, 9))
+    rows[:, 0] = np.arange(7) * 1000
+    rows[:, 1] = [3, 3, 0, 3, 2, 1, 3]
+    rows[2, 4], rows[4, 7], rows[5, 5] = 1, 1, 1
+    seen = {}
+    counts = write_store(tmp_path / "s.ilbot.sqlite", rows, lambda c: seen.setdefault("meta", {"counts": c}))
+    assert counts == {"CLICK": 1, "KEY": 1, "SCROLL": 1, "MOVE": 4} == seen["meta"]["counts"]
+    with open_session(tmp_path / "s.ilbot.sqlite") as s:
+        assert s.meta["counts"] == counts and s.n_events == 7
+    bad = rows.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(DataError, match="event 3 to write is invalid: x=nan"):
+        write_store(tmp_path / "t.ilbot.sqlite", bad, {})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from ..errors import DataError, UserError
 
 
 def register(sub) -> None:
@@ -23,10 +24,14 @@ def register(sub) -> None:
 
     p = sub.add_parser("build", help="build dataset windows from session stores")
     p.add_argument("sessions", nargs="+", metavar="SESSION", help="*.ilbot.sqlite stores (or folders of them)")
-    p.add_argument("--out", required=True, help="dataset folder")
+    p.add_argument("--out", required=True, help="dataset folder (written atomically; must be new, empty or, "
+                   "with --overwrite, an ilbot dataset)")
+    p.add_argument("--overwrite", action="store_true", help="replace the ilbot dataset already in --out")
     p.add_argument("--split-by", choices=["session", "user"], default=None)
     p.add_argument("--holdout", default="", help="held-out users (--split-by user) or session names, comma-separated")
-    p.add_argument("--holdout-frac", type=float, default=0.0, help="share of sessions held out at random")
+    p.add_argument("--holdout-frac", type=float, default=None,
+                   help="share in (0, 1) of sessions held out at random (implies --split-by session); "
+                        "with one session, the share of its windows held out at its end")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--thin-ms", type=float, default=None, help="MOVE/SCROLL thinning gap (default 15)")
     p.add_argument("--tick-ms", type=float, default=None, help="tick length (default: recorded ticks, else 600)")
@@ -44,12 +49,19 @@ def _fmt_counts(d: dict[str, Any]) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """Import, then one line per store, one `skipped N rows: ...` line per source file with bad
+    rows, and the totals. Names from data are printed escaped (no control characters)."""
     from .importers import ImportOptions, run_import
+    from .schema import MAX_HOLD_MS
     opts = ImportOptions(strict=args.strict, overwrite=args.overwrite)
     if args.hold_ms is not None:
+        if not (math.isfinite(args.hold_ms) and 0 <= args.hold_ms <= MAX_HOLD_MS):
+            raise UserError(f"--hold-ms must be a number of milliseconds in 0..{MAX_HOLD_MS:g}, got {args.hold_ms!r}")
         opts.hold_ms = args.hold_ms
-    results = run_import(args.format, args.paths, args.out, opts, progress=not args.no_progress)
+    skipped: list[str] = []
+    results = run_import(args.format, args.paths, args.out, opts, progress=not args.no_progress, skipped=skipped)
     totals: dict[str, Any] = {}
+    unknown: dict[str, int] = {}
     for r in results:
         c = r["counts"]
         print(f"{r['path']}: {r['n_events']} events ({_fmt_counts(c['events'])})")
@@ -57,21 +69,21 @@ def cmd_import(args: argparse.Namespace) -> int:
             if k == "events":
                 for name, n in v.items():
                     totals[f"events.{name}"] = totals.get(f"events.{name}", 0) + n
+            elif k == "malformed_rows":
+                continue  # per source file, below
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 totals[k] = totals.get(k, 0) + v
             elif isinstance(v, dict) and k == "unknown_key_names":
                 for name, n in v.items():
-                    totals.setdefault("unknown_key_names", {})
-                    totals["unknown_key_names"][name] = totals["unknown_key_names"].get(name, 0) + n
-        if c.get("malformed_rows"):
-            print(f"  skipped {c['malformed_rows']} malformed row(s) at line(s) "
-                  f"{', '.join(map(str, c['malformed_lines']))}{' …' if c['malformed_rows'] > len(c['malformed_lines']) else ''}")
+                    unknown[name] = unknown.get(name, 0) + n
         if c.get("unmatched_press"):
             print(f"  warning: {c['unmatched_press']} press(es) without a release dropped")
+    for line in skipped:
+        print(line)
     print(f"imported {len(results)} session(s) into {args.out}")
-    print("totals: " + ", ".join(f"{k} {v}" for k, v in totals.items() if not isinstance(v, dict)))
-    if totals.get("unknown_key_names"):
-        print("unknown keys (mapped to UNK): " + ", ".join(f"{k} {v}" for k, v in totals["unknown_key_names"].items()))
+    print("totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    if unknown:
+        print("unknown keys (mapped to UNK): " + ", ".join(f"{repr(k)[1:-1]} {v}" for k, v in unknown.items()))
     return 0
 
 
@@ -89,20 +101,39 @@ def _session_paths(items: list[str]) -> list[Path]:
     return out
 
 
+def _check_build_args(args: argparse.Namespace) -> None:
+    """Range checks of `ilbot build`'s numbers, each a one-line UserError naming the flag."""
+    def bad(flag: str, want: str, v) -> UserError:
+        return UserError(f"{flag} must be {want}, got {v!r}")
+    if args.tick_ms is not None and not (math.isfinite(args.tick_ms) and 0 < args.tick_ms <= 3_600_000):
+        raise bad("--tick-ms", "a number of milliseconds > 0 (at most an hour)", args.tick_ms)
+    if args.thin_ms is not None and not (math.isfinite(args.thin_ms) and args.thin_ms >= 0):
+        raise bad("--thin-ms", "a number of milliseconds >= 0", args.thin_ms)
+    if args.holdout_frac is not None and not (math.isfinite(args.holdout_frac) and 0 < args.holdout_frac < 1):
+        raise bad("--holdout-frac", "a share in (0, 1)", args.holdout_frac)
+    if args.holdout and args.split_by is None:
+        raise UserError("--holdout needs --split-by session (session names) or --split-by user (user ids)")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build_dataset
-    cfg = BuildConfig(split_by=args.split_by, holdout_frac=args.holdout_frac, seed=args.seed,
+    _check_build_args(args)
+    split_by = args.split_by or ("session" if args.holdout_frac is not None else None)
+    cfg = BuildConfig(split_by=split_by, holdout_frac=args.holdout_frac or 0.0, seed=args.seed,
                       progress=not args.no_progress, tick_ms=args.tick_ms)
     if args.thin_ms is not None:
         cfg.thin_ms = args.thin_ms
     if args.holdout:
         cfg.holdout = tuple(h.strip() for h in args.holdout.split(",") if h.strip())
-    if args.split_by == "session" and not cfg.holdout and cfg.holdout_frac <= 0:
+    if split_by == "session" and not cfg.holdout and cfg.holdout_frac <= 0:
         raise DataError("--split-by session needs --holdout NAMES or --holdout-frac F")
-    if args.split_by == "user" and not cfg.holdout:
+    if split_by == "user" and not cfg.holdout:
         raise DataError("--split-by user needs --holdout USER,...")
-    stats = build_dataset(_session_paths(args.sessions), args.out, cfg)
+    stats = build_dataset(_session_paths(args.sessions), args.out, cfg, overwrite=args.overwrite)
     _print_stats(stats, args.out)
+    if len(stats.get("splits", {})) < 2:
+        print("note: no validation split (all windows train); `ilbot train` validates on 'val': build with "
+              "--holdout-frac F (one session is enough) or train with --set data.val_split=\"\"")
     return 0
 
 
@@ -131,6 +162,8 @@ def _print_summary(s: dict[str, Any], indent: str = "") -> None:
 
 def _print_stats(stats: dict[str, Any], where: str) -> None:
     print(f"dataset {where}: tick {stats['tick_ms']:.0f} ms, thinning {stats['thin_ms']} ms")
+    if stats.get("split_note"):
+        print(f"split: {stats['split_note']}")
     for name, s in stats.get("splits", {}).items():
         print(f"[{name}]")
         _print_summary(s, "  ")

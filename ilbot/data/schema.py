@@ -26,6 +26,16 @@ TICK_MS = 600.0  # default tick length (Old School RuneScape)
 LOOKAHEAD_CLIP_MS = 10_000.0  # the look-ahead slot's dt is clipped at this horizon
 
 
+# Bounds every stored value is checked against: by the importers on the way in (a row outside them
+# is skipped and counted, or fatal under --strict) and by the store's readers on the way out (a
+# damaged store is refused).
+MAX_COORD_PX = 1e6  # |x|, |y| in pixels
+MAX_ABS_TIME_NS = 4e18  # an importer's source time, in ns (epoch times fit; differences stay in int64)
+MAX_SESSION_HALF_SPAN_NS = 7 * 86_400 * 10**9  # an imported row's time from its session's median time
+MAX_STORED_T_NS = 30 * 86_400 * 10**9  # |t_ns| of a stored event or tick (since the session start)
+MAX_HOLD_MS = 30 * 86_400 * 1e3  # a stored CLICK hold
+
+
 class EventType(IntEnum):
     CLICK = 0
     KEY = 1

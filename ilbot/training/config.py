@@ -89,6 +89,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     bf16: bool = True  # bf16 autocast, used on a GPU only
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    init_from: str = ""  # a checkpoint folder whose weights start the model (fine-tuning; same model config)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -312,6 +312,17 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         state.update({k: doc[k] for k in state if k in doc})
         if info.rank:  # every rank restored rank 0's RNG; keep their dropout streams apart
             torch.manual_seed(cfg.seed + info.rank + 1000 * state["step"])
+    elif cfg.init_from:  # fine-tuning: the weights of another run, this dataset's normalisation
+        from ..model.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(Path(cfg.init_from), expect_spec_hash=ds.spec_hash)
+        try:
+            model.load_state_dict(ck.model.state_dict())
+        except RuntimeError as e:
+            raise ConfigError(f"init_from {cfg.init_from}: its model does not fit this config "
+                              f"({str(e).splitlines()[0]})") from None
+        if model.anchors is not None:
+            model.anchors.set_feature_stats(ds.stats["feature_mean"], ds.stats["feature_std"])
 
     run = run or RunFolder(out, resume=saved is not None, overwrite=False)
     if info.main:

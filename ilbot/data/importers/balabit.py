@@ -9,32 +9,42 @@ session start; the folder `userN` names the user). Every button/state pair is ha
 | Left, Right, Middle / Pressed + the next Released of that button | one CLICK at the press time and position, hold = release − press |
 | a Pressed with no Released before the next Pressed (or the end) | dropped, counted `unmatched_press` (a warning) |
 | a Released with no open Pressed | dropped, counted `unmatched_release` |
+| a Pressed whose Released is earlier in time (a clock step back) | dropped, counted `release_before_press` |
 | XButton / Pressed, Released | dropped, counted `unsupported_button` (no such button in the schema) |
 | Scroll / Up, Down | SCROLL up / down at the last cursor position (the rows carry x = y = 0) |
 
 Times use the client clock (the record timestamp is batched by the network capture). x or y =
 65535 is the off-screen sentinel: such a MOVE is dropped and counted; on a button row the last
-cursor position is used instead (counted). A client clock that wraps (a backward jump of more than
-`WRAP_JUMP_S`, as a 32-bit millisecond counter does) is repaired by shifting everything after the
-jump so it continues from the previous time plus the record-clock gap there; each repair is
-counted in `clock_wraps`.
+cursor position is used instead (counted). A client clock that wraps (a backward jump of 2**32 ms,
+within `WRAP_TOLERANCE_S`, as a 32-bit millisecond counter makes) is repaired by shifting
+everything after the jump so it continues from the previous time plus the record-clock gap there;
+each repair is counted in `clock_wraps`. Other backward steps are left to the time sort (counted
+in `clock_backsteps`), so one absurd time cannot shift the rows after it.
+
+Every row is checked (`common.Table`): both times parse, are finite and in range, and after the
+wrap repair lie within 7 days of the session's median; x and y parse, are finite and within
+±1e6 px. A row failing a check is skipped and counted by reason (fatal under --strict). The store
+is named `balabit_userN_FILE`, FILE reduced to letters, digits, `_` and `-`.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import DataError
-from ..schema import EventType, ScrollY
-from .common import BadRows, ImportedSession, ImportOptions, base_meta, find_source_files, rows_array, sort_rows
+from ..schema import MAX_COORD_PX, EventType, ScrollY
+from .common import (BadRows, ImportedSession, ImportOptions, base_meta, find_source_files, read_table, rows_array,
+                     safe_name, sort_rows)
 
 NAME = "balabit"
-HEADER = "record timestamp,client timestamp,button,state,x,y"
+COLUMNS = ["record timestamp", "client timestamp", "button", "state", "x", "y"]
+HEADER = ",".join(COLUMNS)
 SENTINEL = 65535
-WRAP_JUMP_S = 1.0  # a client-clock step back larger than this is a wrap, not jitter
+WRAP_S = 2**32 / 1000.0  # a 32-bit millisecond clock wraps after this many seconds
+WRAP_TOLERANCE_S = 3600.0  # a step back by WRAP_S give or take this much is a wrap
 
 # (button, state) → (kind, button code); kinds: 0 move, 1 press, 2 release, 3 scroll up, 4 scroll down
 _PAIRS = {
@@ -45,6 +55,9 @@ _PAIRS = {
     ("XButton", "Pressed"): (1, 4), ("XButton", "Released"): (2, 4),
     ("Scroll", "Up"): (3, 0), ("Scroll", "Down"): (4, 0),
 }
+_PAIR_CODE = {pair: i for i, pair in enumerate(_PAIRS)}  # (button, state) → index into the tables below
+_KIND_OF = np.array([k for k, _ in _PAIRS.values()], np.int64)
+_BUTTON_OF = np.array([b for _, b in _PAIRS.values()], np.int64)
 MOVE, PRESS, RELEASE, SCROLL_UP, SCROLL_DOWN = range(5)
 SUPPORTED_BUTTONS = (1, 2, 3)
 
@@ -55,7 +68,7 @@ def find_files(paths: list[Path]) -> list[Path]:
 
 def user_of(path: Path) -> int | None:
     for part in reversed(path.parts[:-1]):
-        m = re.fullmatch(r"user_?(\d+)", part, re.IGNORECASE)
+        m = re.fullmatch(r"user_?([0-9]{1,9})", part, re.IGNORECASE)
         if m:
             return int(m.group(1))
     return None
@@ -64,7 +77,7 @@ def user_of(path: Path) -> int | None:
 def repair_wraps(client: np.ndarray, record: np.ndarray) -> tuple[np.ndarray, int]:
     """Client times with wrap-arounds undone, and the number of wraps repaired."""
     d = np.diff(client)  # [n-1]
-    jumps = np.flatnonzero(d < -WRAP_JUMP_S)
+    jumps = np.flatnonzero(np.abs(d + WRAP_S) <= WRAP_TOLERANCE_S)
     if len(jumps) == 0:
         return client, 0
     shift = np.zeros(len(client))
@@ -73,44 +86,24 @@ def repair_wraps(client: np.ndarray, record: np.ndarray) -> tuple[np.ndarray, in
     return client + np.cumsum(shift), int(len(jumps))
 
 
-def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:
-    bad = BadRows(path, opts.strict)
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            header = fh.readline().strip()
-            if header != HEADER:
-                raise DataError(f"{path}:1: not a Balabit session file (header {header[:60]!r}, expected {HEADER!r})")
-            rec, cli, kind, btn, xs, ys = [], [], [], [], [], []
-            for lineno, line in enumerate(fh, start=2):
-                parts = line.rstrip("\r\n").split(",")
-                if len(parts) != 6:
-                    if line.strip():
-                        bad.bad(lineno, f"expected 6 fields, got {len(parts)}")
-                    continue
-                pair = _PAIRS.get((parts[2], parts[3]))
-                if pair is None:
-                    bad.bad(lineno, f"unknown button/state {parts[2]}/{parts[3]}")
-                    continue
-                try:
-                    r, c, x, y = float(parts[0]), float(parts[1]), int(parts[4]), int(parts[5])
-                except ValueError:
-                    bad.bad(lineno, "a number does not parse")
-                    continue
-                rec.append(r)
-                cli.append(c)
-                kind.append(pair[0])
-                btn.append(pair[1])
-                xs.append(x)
-                ys.append(y)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    record, client = np.array(rec), np.array(cli)
-    kind, button = np.array(kind, np.int64), np.array(btn, np.int64)
-    x, y = np.array(xs, np.float64), np.array(ys, np.float64)
-    n = len(kind)
-    client, wraps = repair_wraps(client, record) if n else (client, 0)
+def read(path: Path, opts: ImportOptions, bad: BadRows) -> list[ImportedSession]:
+    tab = read_table(path, COLUMNS, "a Balabit session file", bad)
+    code = np.fromiter(map(_PAIR_CODE.get, zip(tab.cols["button"], tab.cols["state"]), repeat(-1)), np.int64,
+                       len(tab))
+    tab.reject(code < 0, "unknown button/state", "button",
+               lambda i: f"{tab.cols['button'][i]}/{tab.cols['state'][i]}")
+    record_s = tab.times("record timestamp", "record t", 1e9)
+    client_s = tab.times("client timestamp", "t", 1e9)
+    xs, ys = tab.numbers("x", "x"), tab.numbers("y", "y")
+    tab.check_range(xs, "x", "x", -MAX_COORD_PX, MAX_COORD_PX)
+    tab.check_range(ys, "y", "y", -MAX_COORD_PX, MAX_COORD_PX)
+    keep = np.flatnonzero(tab.ok)
+    client, wraps = repair_wraps(client_s[keep], record_s[keep]) if len(keep) else (client_s[keep], 0)
+    near = tab.reject_far(keep, client * 1e9, "client timestamp", "t")
+    keep, client = keep[near], client[near]
+    kind, button = _KIND_OF[code[keep]], _BUTTON_OF[code[keep]]
+    x, y = xs[keep], ys[keep]
+    n = len(keep)
     t0 = client.min() if n else 0.0
     t_ns = np.round((client - t0) * 1e9).astype(np.int64)  # [n]
 
@@ -122,7 +115,8 @@ def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:
 
     moves = (kind == MOVE) & ~sentinel
     scrolls = (kind == SCROLL_UP) | (kind == SCROLL_DOWN)
-    counts = {"rows": n, "moves_in": int((kind == MOVE).sum()), "sentinel_dropped": int((sentinel & (kind == MOVE)).sum()),
+    counts = {"rows": tab.records, "moves_in": int((kind == MOVE).sum()),
+              "sentinel_dropped": int((sentinel & (kind == MOVE)).sum()),
               "sentinel_on_button": int((sentinel & ((kind == PRESS) | (kind == RELEASE))).sum()),
               "presses": int((kind == PRESS).sum()), "releases": int((kind == RELEASE).sum()),
               "scrolls_in": int(scrolls.sum()), "clock_wraps": wraps,
@@ -131,7 +125,7 @@ def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:
     # Pair each press with the next release of its button (a loop over button rows only).
     click_idx, click_hold = [], []
     open_press: dict[int, int] = {}
-    unmatched_press = unmatched_release = unsupported = 0
+    unmatched_press = unmatched_release = unsupported = released_before = 0
     for i in np.flatnonzero((kind == PRESS) | (kind == RELEASE)).tolist():
         b = int(button[i])
         if b not in SUPPORTED_BUTTONS:
@@ -143,13 +137,17 @@ def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:
             open_press[b] = i
         elif b in open_press:
             p = open_press.pop(b)
+            if t_ns[i] < t_ns[p]:  # the clock stepped back between press and release: no hold time
+                released_before += 1
+                continue
             click_idx.append(p)
             click_hold.append((t_ns[i] - t_ns[p]) / 1e6)
         else:
             unmatched_release += 1
     unmatched_press += len(open_press)
     counts.update({"clicks": len(click_idx), "unmatched_press": unmatched_press,
-                   "unmatched_release": unmatched_release, "unsupported_button": unsupported})
+                   "unmatched_release": unmatched_release, "unsupported_button": unsupported,
+                   "release_before_press": released_before})
     ci = np.array(click_idx, np.int64)
     press_pos_ok = ~sentinel[ci]
     cx = np.where(press_pos_ok, x[ci], cur_x[ci])
@@ -171,6 +169,7 @@ def read(path: Path, opts: ImportOptions) -> list[ImportedSession]:
     rows = sort_rows(rows)
     counts |= bad.report()
     user = user_of(path)
-    meta = base_meta(NAME, path, rows) | {"user": user, "session": path.name}
-    name = f"balabit_user{user}_{path.name}" if user is not None else f"balabit_{path.name}"
-    return [ImportedSession(name, rows, meta, counts)]
+    meta = base_meta(NAME, path, rows) | {"user": user, "session": safe_name(path, None, "file name", path.name)}
+    stem = meta["session"]
+    name = f"balabit_user{user}_{stem}" if user is not None else f"balabit_{stem}"
+    return [ImportedSession(name, rows, meta, counts, path)]
