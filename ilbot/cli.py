@@ -4,6 +4,10 @@ Each sub-package that offers commands has a `commands.py` with `register(subpars
 module only collects them, so adding a command never touches another package's code. Errors a
 user can fix (bad files, bad config) are raised as `ilbot.errors.UserError` and printed as one
 line with a non-zero exit, never a traceback.
+
+`ilbot` alone prints the help (usage and every command with what it does) and exits 0;
+`ilbot --version` prints the version. A command registered without a `description` gets its
+one-line `help` as its description, so `ilbot COMMAND --help` always says what the command does.
 """
 
 from __future__ import annotations
@@ -12,16 +16,20 @@ import argparse
 import importlib
 import sys
 
+from . import __doc__ as package_doc
+from . import __version__
 from .errors import UserError
 
 # Packages whose commands.py registers sub-commands, in help order.
-COMMAND_MODULES = ["data", "training", "eval", "agent", "sandbox", "gui", "bench"]
+COMMAND_MODULES = ["data", "training", "eval", "agent", "sandbox", "demo", "gui", "bench"]
+EPILOG = ("The loop: record (or import) sessions → build a dataset → train → eval → play or app. "
+          "Run 'ilbot COMMAND --help' for one command's options; 'python main.py' opens the app.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ilbot", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    parser = argparse.ArgumentParser(prog="ilbot", description=package_doc.strip().splitlines()[0], epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"ilbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"ilbot.{name}.commands")
@@ -30,12 +38,36 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    describe_commands(parser)
     return parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[argparse.ArgumentParser, str | None]]:
+    """name → (its parser, its one-line help) for each sub-command of `parser` (one level)."""
+    out = {}
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps sub-parsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            helps = {a.dest: a.help for a in action._choices_actions}  # noqa: SLF001
+            for name, p in action.choices.items():
+                out[name] = (p, helps.get(name))
+    return out
+
+
+def describe_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every sub-command (at any depth) without a description its help line as one."""
+    for _name, (p, help_text) in subcommands(parser).items():
+        if not p.description and help_text:
+            text = help_text.strip()
+            p.description = text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+        describe_commands(p)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) is None or not hasattr(args, "func"):
+        parser.print_help()
+        return 0
     try:
         rc = args.func(args)
     except UserError as e:

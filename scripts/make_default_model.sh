@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the sandbox's shipped dataset and default model from nothing:
-#   demonstrator sessions (each worker under its own Xvfb, never your display)
+#   demonstrator sessions (`ilbot sandbox demo`, ilbot/demo; each worker under its own Xvfb, never your display)
 #   -> ilbot build (held-out sessions for validation) -> ilbot train (configs/sandbox.toml)
 #   -> ilbot eval (free-running fidelity on the held-out sessions)
 #   -> ilbot/sandbox/assets/{dataset,model,eval_report.json}

@@ -23,10 +23,10 @@ ilbot train --data "$DATASET" --config configs/balabit.toml --out "$WORK/run" "$
 # position and scroll parts dominate, and stops early while the event and time parts improve.
 ilbot eval --model "$WORK/run/last" --data "$DATASET" --split val --out "$WORK/report" --max-windows 20000
 echo "report: $WORK/report/report.json"
-# CALIBRATE=1: also fit the post-hoc σ scales on 10 000 training windows (ilbot.model.calibrate)
+# CALIBRATE=1: also fit the post-hoc σ scales on 10 000 training windows (ilbot.eval.calibrate)
 # for the last checkpoint and evaluate that calibrated checkpoint the same way.
 if [[ "${CALIBRATE:-0}" == 1 ]]; then
-  "$PY" -m ilbot.model.calibrate "$WORK/run/last" "$DATASET" --out "$WORK/last_calibrated" --max-windows 10000
+  "$PY" -m ilbot.eval.calibrate "$WORK/run/last" "$DATASET" --out "$WORK/last_calibrated" --max-windows 10000
   ilbot eval --model "$WORK/last_calibrated" --data "$DATASET" --split val --out "$WORK/report_calibrated" --max-windows 20000
   echo "calibrated report: $WORK/report_calibrated/report.json"
 fi

@@ -183,14 +183,17 @@ def test_registry_builds_each_source(tmp_path, hp_spec):
 
 
 def test_registry_sandbox_default_state_dir(monkeypatch, tmp_path):
-    import ilbot.sandbox
+    """The default folder comes from ilbot.data.paths (created for this user only); the
+    environment overrides it."""
     from ilbot.agent.capture.registry import sandbox_state_dir
 
-    monkeypatch.delattr(ilbot.sandbox, "STATE_DIR", raising=False)
     monkeypatch.setenv("ILBOT_SANDBOX_STATE", str(tmp_path / "s"))
-    assert sandbox_state_dir() == tmp_path / "s"
-    monkeypatch.setattr(ilbot.sandbox, "STATE_DIR", str(tmp_path / "t"), raising=False)
-    assert sandbox_state_dir() == tmp_path / "t"
+    assert sandbox_state_dir() == tmp_path / "s" and (tmp_path / "s").is_dir()
+    monkeypatch.delenv("ILBOT_SANDBOX_STATE")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert sandbox_state_dir() == tmp_path / "cache" / "ilbot" / "sandbox-state"
+    assert (tmp_path / "cache" / "ilbot").stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize("source,message", [

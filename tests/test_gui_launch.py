@@ -60,6 +60,22 @@ def test_screenshot_mode_saves_app_and_overlay(tiny_model, tmp_path, own_display
     assert img.width() >= 800 and img.height() >= 600  # the game and the app beside it
 
 
+def test_screenshot_of_another_tab_and_an_unknown_tab(tiny_model, tmp_path, own_display, qapp, capsys):  # noqa: F811
+    png = tmp_path / "sessions.png"
+    rc = launch.main(["--model", str(tiny_model), "--screenshot", str(png), "--ticks", "2", "--tab", "Sessions",
+                      "--sessions", str(tmp_path / "sessions")])
+    assert rc == 0 and png.exists()
+    img = QImage(str(png))
+    assert img.width() < 800 and img.height() > 500  # the main window alone, not the game
+    capsys.readouterr()
+    rc = launch.main(["--model", str(tiny_model), "--screenshot", str(tmp_path / "x.png"), "--tab", "nope",
+                      "--sessions", str(tmp_path / "sessions")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "'nope'" in err and "live" in err and "sessions" in err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_screenshot_shows_the_planned_ellipses_at_their_centres(tiny_model, tmp_path, own_display, qtbot):  # noqa: F811
     from ilbot.gui.main_window import MainWindow
     from ilbot.gui.screenshot import take
@@ -78,8 +94,8 @@ def test_screenshot_shows_the_planned_ellipses_at_their_centres(tiny_model, tmp_
         win.shutdown()
     img = QImage(str(png))
 
-    def visible(a):  # inside the game, clear of the legend (top left) and the timeline (bottom)
-        return 80 < a.x < 790 and 70 < a.y < 570
+    def visible(a):  # inside the game, clear of the badge (top centre)
+        return 10 < a.x < 790 and 40 < a.y < 590
 
     shown = [a for a in plan if visible(a)]
     if not shown:

@@ -1,4 +1,4 @@
-"""Post-hoc σ calibration (ilbot.model.calibrate) on a tiny real training run that also uses the
+"""Post-hoc σ calibration (ilbot.eval.calibrate) on a tiny real training run that also uses the
 decoder options (xy_residual, slot_elapsed_input) end to end: train → calibrate → load → plan."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from ilbot.data.dataset import open_dataset
 from ilbot.eval.report import pick_windows, predict_split
-from ilbot.model.calibrate import ONE_SIGMA, coverage_scale, main
+from ilbot.eval.calibrate import ONE_SIGMA, coverage_scale, main
 from ilbot.model.checkpoint import load_checkpoint
 from ilbot.model.planner import Planner
 from ilbot.training.config import load_config
@@ -73,3 +73,19 @@ def test_calibrate_bad_path_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), str(tmp_path / "nods"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1
+
+
+def test_the_model_package_imports_no_eval():
+    """Imports only downward: every ilbot.model module loads without ilbot.eval (calibration,
+    which uses the evaluator, lives in ilbot.eval)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, pkgutil, importlib, ilbot.model as m\n"
+            "for i in pkgutil.iter_modules(m.__path__): importlib.import_module('ilbot.model.' + i.name)\n"
+            "print(sorted(x for x in sys.modules if x.startswith('ilbot.eval')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         cwd=Path(__file__).resolve().parents[1], env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

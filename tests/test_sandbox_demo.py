@@ -1,4 +1,5 @@
-"""The scripted demonstrator: motion/timing model, policy, performing, and a real recorded run."""
+"""The scripted demonstrator: motion/timing model and policy (ilbot.sandbox), performing through the
+agent's executor and a real recorded run (ilbot.demo)."""
 
 import math
 import time
@@ -11,7 +12,7 @@ import pytest
 from ilbot.cli import main as cli_main
 from ilbot.data.keys import key_id
 from ilbot.data.schema import EventType, KeyAction, ScrollY
-from ilbot.sandbox.demonstrator import DemoConfig, DemoPolicy, GesturePerformer, Step
+from ilbot.sandbox.demonstrator import DemoConfig, DemoPolicy, Step, gesture_actions, step_actions
 from ilbot.sandbox.logic import INVENTORY_SLOTS, GameConfig, SandboxGame
 from ilbot.sandbox.motion import HumanMotion, MotionConfig, min_jerk
 
@@ -176,17 +177,23 @@ def test_policy_gathers_well_in_a_simulated_game():
 
 
 def test_steps_become_planned_actions():
-    acts = GesturePerformer.actions(Step(10.0, "key", 5, 6, hold_ms=90.0, key="space"))
+    acts = step_actions(Step(10.0, "key", 5, 6, hold_ms=90.0, key="space"))
     assert [(a.type, a.key_action, a.key_id, a.t_ms) for a in acts] == [
         (EventType.KEY, KeyAction.PRESS, key_id("space"), 10.0), (EventType.KEY, KeyAction.RELEASE, key_id("space"), 100.0)]
-    acts = GesturePerformer.actions(Step(0.0, "scroll", 1.4, 2.6, notches=-2))
-    assert [(a.type, a.scroll_y, a.x, a.y) for a in acts] == [(EventType.SCROLL, ScrollY.DOWN, 1.0, 3.0)] * 2
-    (click,) = GesturePerformer.actions(Step(5.0, "click", 10, 20, hold_ms=111.0))
+    acts = step_actions(Step(0.0, "scroll", 1.4, 2.6, notches=-2))
+    assert [(a.type, a.scroll_y, a.x, a.y, a.t_ms) for a in acts] == [(EventType.SCROLL, ScrollY.DOWN, 1.0, 3.0, 0.0),
+                                                                      (EventType.SCROLL, ScrollY.DOWN, 1.0, 3.0, 15.0)]
+    (click,) = step_actions(Step(5.0, "click", 10, 20, hold_ms=111.0))
     assert click.type == EventType.CLICK and click.button == 1 and click.hold_ms == 111.0
-    (move,) = GesturePerformer.actions(Step(5.0, "move", 10, 20))
+    (move,) = step_actions(Step(5.0, "move", 10, 20))
     assert move.type == EventType.MOVE and move.source == "demonstrator"
     with pytest.raises(ValueError):
-        GesturePerformer.actions(Step(0.0, "jump"))
+        step_actions(Step(0.0, "jump"))
+    # a gesture: all its actions in time order (the key's release after the moves it overlaps)
+    acts = gesture_actions([Step(0.0, "key", 1, 1, hold_ms=50.0, key="space"), Step(20.0, "move", 5, 5),
+                            Step(80.0, "click", 5, 5, hold_ms=100.0)])
+    assert [(a.type, a.t_ms) for a in acts] == [(EventType.KEY, 0.0), (EventType.MOVE, 20.0), (EventType.KEY, 50.0),
+                                                (EventType.CLICK, 80.0)]
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -234,7 +241,7 @@ def test_short_demonstrator_run_records_a_valid_session(own_display, tmp_path, c
     ts = [e.t_ns for e in events]
     assert ts == sorted(ts)
     # refuses to overwrite the session it just wrote
-    from ilbot.sandbox.demonstrator import record_session
+    from ilbot.demo.record import record_session
     from ilbot.errors import UserError
     with pytest.raises(UserError, match="already exists"):
         record_session(path, ticks=2)
@@ -246,7 +253,7 @@ def test_f12_kill_switch_stops_the_demo_early(own_display, tmp_path, capsys):
 
     from pynput import keyboard
 
-    from ilbot.sandbox.demonstrator import record_sessions
+    from ilbot.demo.record import record_sessions
 
     def press_f12():
         deadline = time.monotonic() + 60
@@ -268,8 +275,14 @@ def test_f12_kill_switch_stops_the_demo_early(own_display, tmp_path, capsys):
         assert s.n_ticks == results[0]["ticks"] and s.meta["recorder"]["counters"]["unreleased"] == 0
 
 
-def test_performer_real_input_and_release_all(own_display, qtbot):
-    from ilbot.sandbox.demonstrator import GesturePerformer
+def test_performer_real_input_through_the_executor_and_release_all(own_display, qtbot):
+    """The performer's input goes through the agent's PynputExecutor (one input path): a gesture
+    moves, scrolls and clicks in the real game window, a click's gesture ends after its release,
+    and `release_all` lets go of what the X server itself has down."""
+    from ilbot.agent.executors.pynput_exec import PynputExecutor
+    from ilbot.data.action import PlannedAction
+    from ilbot.demo.perform import RELEASE_MARGIN_MS, GesturePerformer
+    from ilbot.safety.xstate import XInputState
     from ilbot.sandbox.game import SandboxWindow
 
     win = SandboxWindow()
@@ -279,22 +292,74 @@ def test_performer_real_input_and_release_all(own_display, qtbot):
     qtbot.waitExposed(win)
     g = win.mapToGlobal(win.rect().topLeft())
     perf = GesturePerformer((g.x(), g.y()))
-    perf.perform_gesture([Step(0.0, "move", 300, 310), Step(10.0, "scroll", 300, 310, notches=1)], time.monotonic_ns())
-    qtbot.waitUntil(lambda: win.game.zoom > 1.0, timeout=3000)
-    assert perf.position() == (300.0, 310.0)
-    from ilbot.data.action import PlannedAction
-    perf.perform(PlannedAction(EventType.KEY, 0.0, 300, 310, key_action=int(KeyAction.PRESS), key_id=key_id("e")))
-    assert perf._held_keys
-    perf.release_all()
-    assert not perf._held_keys and not perf._button_held
+    assert isinstance(perf.executor, PynputExecutor)
+    seen = []
+    perf.executor.add_listener(seen.append)
+    x = XInputState()
+    try:
+        t0 = time.monotonic_ns()
+        n = perf.perform_gesture([Step(0.0, "move", 300, 310), Step(10.0, "scroll", 300, 310, notches=1)], t0)
+        assert n == 2 and time.monotonic_ns() - t0 >= (10.0 + RELEASE_MARGIN_MS) * 1e6  # the last action's margin
+        qtbot.waitUntil(lambda: win.game.zoom > 1.0, timeout=3000)
+        assert perf.position() == (300.0, 310.0) and x.pointer() == (g.x() + 300, g.y() + 310)
+        assert [r.action.type for r in seen] == [EventType.MOVE, EventType.SCROLL] and perf.performed == 2
+        # a click: the gesture returns once the executor's release thread has let go, after its hold
+        node = next(n for n in win.game.state()["nodes"] if n["active"] and n["visible"])
+        t0 = time.monotonic_ns()
+        perf.perform_gesture([Step(0.0, "click", node["x"], node["y"], hold_ms=120.0)], t0)
+        assert time.monotonic_ns() - t0 >= 120e6
+        assert not perf.executor.held_buttons and not x.buttons_down()
+        qtbot.waitUntil(lambda: win.game.player.target is not None, timeout=3000)
+        # held input is on the X server until release_all
+        perf.perform(PlannedAction(EventType.KEY, 0.0, 300, 310, key_action=int(KeyAction.PRESS), key_id=key_id("e")))
+        perf.perform(PlannedAction(EventType.CLICK, 0.0, 300, 310, button=1, hold_ms=5000.0))
+        assert x.keycode(key_id("e")) in x.keys_down() and x.buttons_down() == {1}
+        assert sorted(perf.release_all()) == ["e", "left"]
+        assert x.keycode(key_id("e")) not in x.keys_down() and not x.buttons_down()
+        assert not perf.executor.held_keys and not perf.executor.held_buttons
+    finally:
+        perf.close()
+        x.close()
+
+
+def test_a_stopped_gesture_performs_nothing_more(own_display):
+    import threading
+
+    from ilbot.demo.perform import GesturePerformer
+
+    perf = GesturePerformer((0, 0))
+    stop = threading.Event()
+    stop.set()
+    try:
+        assert perf.perform_gesture([Step(0.0, "move", 10, 10), Step(5.0, "move", 20, 20)], time.monotonic_ns(), stop) == 2
+        assert perf.performed == 0
+    finally:
+        perf.close()
 
 
 def test_a_session_over_the_misclick_rate_is_set_aside(own_display, tmp_path, capsys):
     """A negative rate sets aside even a clean session: the store is renamed *.rejected, so
     `ilbot build` on the folder never reads it, and the result says so."""
-    from ilbot.sandbox.demonstrator import record_sessions
+    from ilbot.demo.record import record_sessions
 
     results = record_sessions(tmp_path, sessions=1, ticks=3, seed=2, max_misclick_rate=-1.0)
     assert results[0]["rejected"] and not list(tmp_path.glob("*.ilbot.sqlite"))
     assert (tmp_path / "sandbox-demo-seed2.rejected").exists()
     assert "set aside" in capsys.readouterr().out
+
+
+def test_the_sandbox_imports_nothing_from_the_agent_or_safety():
+    """Imports only downward: the whole sandbox package (game, policy, publishing, its command)
+    loads no ilbot.agent / ilbot.safety / ilbot.demo module; ilbot.demo is what may use them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, pkgutil, importlib, ilbot.sandbox as s\n"
+            "for m in pkgutil.iter_modules(s.__path__): importlib.import_module('ilbot.sandbox.' + m.name)\n"
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('ilbot.')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1], env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    loaded = set(eval(out.stdout))
+    assert "sandbox" in loaded and not loaded & {"agent", "safety", "demo", "gui", "bench"}

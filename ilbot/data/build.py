@@ -15,6 +15,7 @@ data set, so the builder stores the *flat* pieces, memory-mapped `.npy` files, a
 | `window_lookahead.npy` | [N, 7] float32 | the look-ahead target row (dt clipped at the horizon) |
 | `window_session.npy`, `window_user.npy`, `window_split.npy` | [N] | session index, user id (-1 unknown), split code |
 | `window_size.npy` | [N, 2] float32 | game window width, height in pixels |
+| `window_weight.npy` (optional) | [N] float32 | training weight: `segment_weights[kind]` of the marked segment (a correction, a takeover) holding the window's tick, else 1; written only when some weight is not 1 |
 
 plus `meta.json`, `stats.json`, `key_vocab.json` and the ownership marker `.ilbot-output.json`.
 The folder is written beside its target and renamed into place (ilbot.data.atomic): a failed build
@@ -84,6 +85,7 @@ class BuildConfig:
     holdout_frac: float = 0.0
     seed: int = 0
     progress: bool = True
+    segment_weights: dict = field(default_factory=dict)  # segment kind → weight of its windows (e.g. correction: 3)
 
 
 @dataclass
@@ -156,6 +158,7 @@ def _load_session(path: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]
     """(meta, events [n, 9] in time order, recorded tick starts [n_ticks], tick features [n_ticks, F])."""
     with open_session(path) as s:
         meta = dict(s.meta)
+        meta["segments"] = s.segments()  # [] without a segments table
         try:
             ev = s.event_array()  # [n, 9] t_ns, type, x, y, button, key_action, key_id, scroll_y, hold_ms
             rec_ticks, rec_t, rec_feat = s.tick_arrays()
@@ -163,6 +166,17 @@ def _load_session(path: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]
             raise DataError(f"{path}: a non-numeric value in the events or ticks table ({e})") from None
         _check_events(s, path, ev)
     return meta, ev, rec_t, rec_feat
+
+
+def _segment_weights(segments: list[dict], t_ns: np.ndarray, weights: dict) -> np.ndarray:
+    """Per window [N]: the largest weight of the weighted segments holding its tick start t_ns
+    [N] (ns), 1 where none does."""
+    w = np.ones(len(t_ns), np.float32)
+    for seg in segments:
+        if seg["kind"] in weights:
+            inside = (t_ns >= seg["t_start_ns"]) & (t_ns < seg["t_end_ns"])
+            w[inside] = np.maximum(w[inside], float(weights[seg["kind"]]))
+    return w
 
 
 def _session_tick_ms(meta: dict, cfg: "BuildConfig", path: Path) -> float:
@@ -496,6 +510,10 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
         "window_size": np.concatenate([np.tile(np.asarray(p.window_size, np.float32), (len(p.anchors), 1))
                                        for p in parts]),
     }
+    weight = np.concatenate([_segment_weights(m.get("segments", []), p.bounds[p.anchors], cfg.segment_weights)
+                             for p, m in zip(parts, metas)])  # [N]
+    if (weight != 1.0).any():
+        per_window["window_weight"] = weight
 
     train_parts = [p for p, c in zip(parts, split_of) if c == 0]
     split_names = [SPLIT_NAMES[0]] + ([SPLIT_NAMES[1]] if split_of.any() else [])
@@ -514,11 +532,15 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
                          "split": SPLIT_NAMES[split_of[i]], "source": m.get("source"),
                          "n_events": int(len(part.rows)), "n_ticks": int(len(part.offsets) - 1),
                          "n_windows": int(len(part.anchors)), "window_size": list(part.window_size),
-                         "import_counts": m.get("import_counts"), **part_info[i]})
+                         "import_counts": m.get("import_counts"),
+                         "segments": {k: sum(sg["kind"] == k for sg in m.get("segments", []))
+                                      for k in {sg["kind"] for sg in m.get("segments", [])}},
+                         **part_info[i]})
     meta = {"format": DATASET_FORMAT, "T": T, "A": A, "F": F, "spec_hash": spec_hash,
             "feature_spec": metas[0].get("feature_spec"), "key_vocab_version": KEY_VOCAB_VERSION,
             "split_by": "time" if split_note else cfg.split_by, "split_note": split_note,
             "split_names": split_names, "n_windows": int(n_windows),
+            "weighted_windows": int((weight != 1.0).sum()),
             "n_events": int(ev_base[-1]), "n_ticks": int(tick_base[-1]),
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
             "sessions": sessions}

@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--thin-ms", type=float, default=None, help="MOVE/SCROLL thinning gap (default 15)")
     p.add_argument("--tick-ms", type=float, default=None, help="tick length (default: recorded ticks, else 600)")
+    p.add_argument("--segment-weight", action="append", default=[], metavar="KIND=W",
+                   help="training weight of the windows inside marked segments, e.g. correction=3 (the person's "
+                        "takeovers recorded by the app) or takeover=2 (the sandbox demonstrator's); repeatable")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_build)
 
@@ -113,6 +116,25 @@ def _check_build_args(args: argparse.Namespace) -> None:
         raise bad("--holdout-frac", "a share in (0, 1)", args.holdout_frac)
     if args.holdout and args.split_by is None:
         raise UserError("--holdout needs --split-by session (session names) or --split-by user (user ids)")
+    args.segment_weights = _segment_weights(args.segment_weight)
+
+
+def _segment_weights(items: list[str]) -> dict[str, float]:
+    """`--segment-weight KIND=W` values → {kind: weight}; one line naming a bad one."""
+    from .store import SEGMENT_KINDS
+
+    out = {}
+    for item in items:
+        kind, _, w = item.partition("=")
+        try:
+            weight = float(w)
+        except ValueError:
+            weight = float("nan")
+        if kind not in SEGMENT_KINDS or not (math.isfinite(weight) and 0 <= weight <= 100):
+            raise UserError(f"--segment-weight {item!r}: expected KIND=W with KIND one of {', '.join(SEGMENT_KINDS)} "
+                            f"and 0 <= W <= 100")
+        out[kind] = weight
+    return out
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -120,7 +142,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     _check_build_args(args)
     split_by = args.split_by or ("session" if args.holdout_frac is not None else None)
     cfg = BuildConfig(split_by=split_by, holdout_frac=args.holdout_frac or 0.0, seed=args.seed,
-                      progress=not args.no_progress, tick_ms=args.tick_ms)
+                      progress=not args.no_progress, tick_ms=args.tick_ms, segment_weights=args.segment_weights)
     if args.thin_ms is not None:
         cfg.thin_ms = args.thin_ms
     if args.holdout:

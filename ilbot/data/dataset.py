@@ -97,6 +97,9 @@ class WindowDataset:
             self.indices = np.arange(len(arrays["window_anchor"]))  # [N] global window indices
         else:
             self.indices = np.flatnonzero(np.asarray(arrays["window_split"]) == self.split_names.index(split))
+        # training weight per window [N] (marked segments: corrections, takeovers); None = all 1
+        self.weights = (np.asarray(arrays["window_weight"][self.indices], np.float32)
+                        if "window_weight" in arrays else None)
         self._plain = {
             "window_size": np.asarray(arrays["window_size"][self.indices], np.float32),  # [N, 2]
             "session": np.asarray(arrays["window_session"][self.indices], np.int64),  # [N]
@@ -212,7 +215,16 @@ def open_dataset(path: str | Path, split: str | None = None) -> WindowDataset:
             raise DataError(f"{f}: missing (not a complete ilbot dataset)") from None
         except ValueError as e:
             raise DataError(f"{f}: damaged array file ({e})") from None
+    f = p / "window_weight.npy"  # optional: training weights from marked segments (ilbot.data.build)
+    if f.is_file():
+        try:
+            arrays["window_weight"] = np.load(f, mmap_mode="r", allow_pickle=False)
+        except ValueError as e:
+            raise DataError(f"{f}: damaged array file ({e})") from None
     n = len(arrays["window_anchor"])
+    if "window_weight" in arrays and (len(arrays["window_weight"]) != n
+                                      or not np.all(np.isfinite(arrays["window_weight"]) & (arrays["window_weight"] >= 0))):
+        raise DataError(f"{f}: expected {n} finite weights >= 0")
     for name in _FILES:
         if name.startswith("window_") and len(arrays[name]) != n:
             raise DataError(f"{p / (name + '.npy')}: {len(arrays[name])} rows, expected {n}")

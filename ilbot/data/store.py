@@ -73,6 +73,12 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS ticks (tick INTEGER PRIMARY KEY, t_ns INTEGER NOT NULL, raw_json TEXT NOT NULL,
     features BLOB NOT NULL);
 """
+# DESIGN §7b: marked time segments (a human-override takeover is a `correction`), created with the
+# first one, so stores without segments keep exactly the three tables
+_SEGMENTS_SCHEMA = """CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, t_start_ns INTEGER NOT NULL, t_end_ns INTEGER NOT NULL, meta TEXT NOT NULL);"""
+_INSERT_SEGMENT = "INSERT INTO segments (kind, t_start_ns, t_end_ns, meta) VALUES (?, ?, ?, ?)"
+SEGMENT_KINDS = ("correction", "takeover")  # who took over: a person (the app) or the sandbox demonstrator
 _INSERT_EVENT = ("INSERT INTO events (t_ns, type, x, y, button, key_action, key_id, scroll_y, hold_ms) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_TICK = "INSERT OR REPLACE INTO ticks (tick, t_ns, raw_json, features) VALUES (?, ?, ?, ?)"
@@ -334,6 +340,15 @@ class SessionWriter:
         """Queue one meta entry (JSON-encoded); written in order with the events around it."""
         self._put("m", (str(key), json.dumps(value)))
 
+    def add_segment(self, kind: str, t_start_ns: int, t_end_ns: int, meta: dict | None = None) -> None:
+        """Queue one marked time segment [t_start_ns, t_end_ns) (times as the events'): `kind` is
+        one of `SEGMENT_KINDS`; builders and trainers can weight the windows inside it."""
+        if kind not in SEGMENT_KINDS:
+            raise ValueError(f"segment kind {kind!r}: expected one of {', '.join(SEGMENT_KINDS)}")
+        if not 0 <= int(t_start_ns) <= int(t_end_ns):
+            raise ValueError(f"segment [{t_start_ns}, {t_end_ns}): expected 0 <= start <= end")
+        self._put("s", (kind, int(t_start_ns), int(t_end_ns), json.dumps(meta or {})))
+
     def flush(self, timeout: float = 30.0) -> None:
         """Block until everything queued so far is committed."""
         done = threading.Event()
@@ -360,11 +375,15 @@ class SessionWriter:
         self.close()
 
     # -- writer thread ---------------------------------------------------------------------------
-    def _commit(self, events: list, ticks: list, metas: list) -> None:
-        if not (events or ticks or metas):
+    def _commit(self, events: list, ticks: list, metas: list, segments: list = ()) -> None:
+        if not (events or ticks or metas or segments):
             return
         c = self._conn
+        if segments:
+            c.execute(_SEGMENTS_SCHEMA)
         c.execute("BEGIN")
+        if segments:
+            c.executemany(_INSERT_SEGMENT, segments)
         if events:
             c.executemany(_INSERT_EVENT, events)
         if ticks:
@@ -380,6 +399,7 @@ class SessionWriter:
         events: list = []
         ticks: list = []
         metas: list = []
+        segments: list = []
         deadline = None
         try:
             while True:
@@ -394,20 +414,22 @@ class SessionWriter:
                     ticks.append(item)
                 elif kind == "m":
                     metas.append(item)
+                elif kind == "s":
+                    segments.append(item)
                 elif kind == "E":
-                    self._commit(events, ticks, metas)
-                    events, ticks, metas = [], [], []
+                    self._commit(events, ticks, metas, segments)
+                    events, ticks, metas, segments = [], [], [], []
                     for i in range(0, len(item), _BULK_CHUNK):
                         self._commit(item[i:i + _BULK_CHUNK], [], [])
                     deadline = None
                     continue
-                pending = len(events) + len(ticks) + len(metas)
+                pending = len(events) + len(ticks) + len(metas) + len(segments)
                 if pending and deadline is None:
                     deadline = time.monotonic() + self.batch_ms / 1000.0
                 due = deadline is not None and time.monotonic() >= deadline
                 if kind in ("stop", "f", "timer") or due or pending >= self.batch_rows:
-                    self._commit(events, ticks, metas)
-                    events, ticks, metas = [], [], []
+                    self._commit(events, ticks, metas, segments)
+                    events, ticks, metas, segments = [], [], [], []
                     deadline = None
                 if kind == "f":
                     item.set()
@@ -577,6 +599,25 @@ class Session:
         feats = np.frombuffer(b"".join(r[2] for r in rows), np.float32)
         return ticks, t_ns, feats.reshape(len(rows), F)
 
+    def segments(self) -> list[dict]:
+        """The store's marked time segments ([] when it has none), in time order: kind,
+        t_start_ns, t_end_ns, meta. A malformed row is a one-line DataError."""
+        has = self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='segments'").fetchone()
+        if not has:
+            return []
+        out = []
+        for kind, t0, t1, meta in self._rows("SELECT kind, t_start_ns, t_end_ns, meta FROM segments ORDER BY t_start_ns"):
+            try:
+                ok = kind in SEGMENT_KINDS and isinstance(t0, int) and isinstance(t1, int) and 0 <= t0 <= t1
+                doc = json.loads(meta) if ok else None
+            except (TypeError, ValueError):
+                ok = False
+            if not ok or not isinstance(doc, dict):
+                raise DataError(f"{self.path}: damaged session store: segments row ({shown(kind)}, {shown(t0)}, "
+                                f"{shown(t1)}): expected a known kind, 0 <= start <= end and a JSON object")
+            out.append({"kind": kind, "t_start_ns": t0, "t_end_ns": t1, "meta": doc})
+        return out
+
     def close(self) -> None:
         self._conn.close()
 
@@ -585,6 +626,26 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def mark_segment(path: str | Path, kind: str, t_start_ns: int, t_end_ns: int, meta: dict | None = None) -> None:
+    """Mark a time segment in a finished store (its writer closed): one row in `segments`,
+    created if absent, in one transaction. The store is checked first (`open_session`)."""
+    if kind not in SEGMENT_KINDS:
+        raise ValueError(f"segment kind {kind!r}: expected one of {', '.join(SEGMENT_KINDS)}")
+    p = Path(path)
+    open_session(p).close()  # a damaged store or a foreign file is refused in one line
+    try:
+        conn = sqlite3.connect(p, isolation_level=None)
+        try:
+            conn.execute(_SEGMENTS_SCHEMA)
+            conn.execute("BEGIN")
+            conn.execute(_INSERT_SEGMENT, (kind, int(t_start_ns), int(t_end_ns), json.dumps(meta or {})))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise DataError(f"{p}: cannot mark a {kind} segment ({_one_line(e)})") from None
 
 
 def _quick_check(conn: sqlite3.Connection, p: Path) -> None:

@@ -1,12 +1,12 @@
-"""ilbot.sandbox: the practice game and its scripted demonstrator (DESIGN §8; docs/sandbox.md).
+"""ilbot.sandbox: the practice game and its scripted demonstrator's policy (DESIGN §8; docs/sandbox.md).
 
 The game talks to the agent only through the json-dir (and optional HTTP) state a real game
-client's plugin would publish. `STATE_DIR` is where `ilbot sandbox` publishes by default, and
-where the `sandbox` capture source reads: $ILBOT_SANDBOX_STATE, else <tmp>/ilbot-sandbox/state.
+client's plugin would publish; by default into `ilbot.data.paths.sandbox_state_dir()`, where the
+`sandbox` capture source reads. The package imports nothing from the agent or the safety layer:
+the demonstrator's recording and process plumbing, which perform through the agent's executor,
+are `ilbot.demo`.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
-STATE_DIR = Path(os.environ.get("ILBOT_SANDBOX_STATE") or Path(tempfile.gettempdir()) / "ilbot-sandbox" / "state")
+SHIPPED_MODEL = Path(__file__).resolve().parent / "assets" / "model"  # the default model, made by scripts/make_default_model.sh

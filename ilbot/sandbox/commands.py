@@ -1,18 +1,18 @@
-"""`ilbot sandbox ...`: play the practice game, or let the scripted demonstrator record sessions.
+"""`ilbot sandbox`: play the practice game.
 
     ilbot sandbox [--state-dir DIR] [--seed N] [--ticks N] [--http-port P]
-    ilbot sandbox demo --sessions N --ticks M --out DIR [--seed S]
+
+`ilbot sandbox demo` (the scripted demonstrator recording sessions) is added to this command by
+`ilbot.demo.commands`, which may import the agent; this package does not.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
 
+from ..data import paths
 from ..errors import UserError
-from . import STATE_DIR as DEFAULT_STATE_DIR
 
 
 def register(sub) -> None:
@@ -20,19 +20,12 @@ def register(sub) -> None:
                        description="Open the sandbox game; its state goes out as json-dir files (and optionally HTTP).")
     _game_arguments(p)
     p.set_defaults(func=_run_game)
-    ssub = p.add_subparsers(dest="sandbox_command", metavar="demo")
-    d = ssub.add_parser("demo", help="record demonstrator sessions on the sandbox (real input on this DISPLAY)")
-    d.add_argument("--sessions", type=int, default=1, help="sessions to record (default 1)")
-    d.add_argument("--ticks", type=int, default=200, help="ticks per session (default 200)")
-    d.add_argument("--out", required=True, help="folder for the *.ilbot.sqlite session files")
-    d.add_argument("--seed", type=int, default=0, help="seed of the first session (game and demonstrator); +1 per session")
-    d.add_argument("--tick-ms", type=float, default=600.0, help=argparse.SUPPRESS)
-    d.set_defaults(func=_run_demo)
 
 
 def _game_arguments(p) -> None:
-    p.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
-                   help=f"folder for the per-tick JSON state files (default {DEFAULT_STATE_DIR})")
+    p.add_argument("--state-dir", default=None,
+                   help=f"folder for the per-tick JSON state files (default {paths.sandbox_state_dir()}, "
+                        f"created for this user only; ${paths.STATE_ENV} overrides it)")
     p.add_argument("--seed", type=int, default=0, help="game seed (node positions, resources, respawns)")
     p.add_argument("--ticks", type=int, default=None, help="close after this many ticks (default: run until closed)")
     p.add_argument("--tick-ms", type=float, default=600.0, help="tick length in ms (default 600)")
@@ -59,6 +52,8 @@ def _run_game(args) -> int:
         raise UserError(f"--ticks must be at least 1, got {args.ticks}")
     if args.tick_ms <= 0:
         raise UserError(f"--tick-ms must be positive, got {args.tick_ms}")
+    if args.state_dir is None:
+        args.state_dir = str(paths.sandbox_state_dir(create=True))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     publishers = [JsonDirPublisher(args.state_dir, keep=args.keep)]
     server = None
@@ -89,12 +84,3 @@ def _run_game(args) -> int:
     print(f"sandbox: {g.tick_index} ticks, score {g.score}, banked {g.banked}, misclicks {g.misclicks}", flush=True)
     return 0
 
-
-def _run_demo(args) -> int:
-    require_display("ilbot sandbox demo")
-    from .demonstrator import record_sessions
-
-    if args.sessions < 1 or args.ticks < 1:
-        raise UserError("--sessions and --ticks must be at least 1")
-    record_sessions(Path(args.out), sessions=args.sessions, ticks=args.ticks, seed=args.seed, tick_ms=args.tick_ms)
-    return 0

@@ -34,8 +34,9 @@ class EpochSampler:
     """Window indices for one epoch on one rank (see the module docstring)."""
 
     def __init__(self, n_windows: int, *, seed: int = 0, idle: np.ndarray | None = None, idle_keep: float = 1.0,
-                 epoch_windows: int = 0, rank: int = 0, world_size: int = 1):
+                 epoch_windows: int = 0, rank: int = 0, world_size: int = 1, weights: np.ndarray | None = None):
         self.n = n_windows
+        self.weights = weights  # [N] a window of weight w is drawn w times an epoch on average
         self.seed = seed
         self.idle = idle
         self.idle_keep = idle_keep
@@ -50,6 +51,10 @@ class EpochSampler:
         if self.idle is not None and self.idle_keep < 1.0:
             keep = ~self.idle | (rng.random(self.n) < self.idle_keep)
             idx = idx[keep]
+        if self.weights is not None:  # weight w: floor(w) copies, plus one more with probability frac(w)
+            w = np.asarray(self.weights, np.float64)[idx]
+            copies = np.floor(w).astype(np.int64) + (rng.random(len(idx)) < w - np.floor(w))
+            idx = np.repeat(idx, copies)
         idx = rng.permutation(idx)
         if self.epoch_windows:
             idx = idx[: self.epoch_windows]

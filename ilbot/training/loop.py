@@ -334,7 +334,8 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
 
     idle = idle_windows(ds) if cfg.data.idle_keep < 1.0 else None
     sampler = EpochSampler(len(ds), seed=cfg.seed, idle=idle, idle_keep=cfg.data.idle_keep,
-                           epoch_windows=cfg.data.epoch_windows, rank=info.rank, world_size=info.world_size)
+                           epoch_windows=cfg.data.epoch_windows, rank=info.rank, world_size=info.world_size,
+                           weights=ds.weights)  # marked segments (corrections) weighted by the build
     bs = cfg.data.batch_size
     steps_per_epoch = len(sampler.batches(0, bs))
     total_steps = steps_per_epoch * cfg.epochs

@@ -11,15 +11,17 @@
 `spec` is a `FeatureSpec`, a spec name or path, or None for the source's default: `osrs` for
 http, `sandbox` for the sandbox, `empty` for json-dir, none for screen (its own features) and
 replay (the stored features). Options are passed to the adapter (tick_ms, stale_ms, allow_remote,
-speed, ...). Unknown sources are a `UserError` naming the forms above.
+speed, max_bytes, ...); numeric ones are checked first (`check_options`: finite and in range).
+Unknown sources and bad options are a `UserError` naming the forms above or the option.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import tempfile
 from pathlib import Path
 
+from ...data import paths
 from ...errors import UserError
 from .base import CaptureAdapter
 
@@ -28,16 +30,10 @@ DEFAULT_SPECS = {"http": "osrs", "sandbox": "sandbox", "json-dir": "empty"}
 
 
 def sandbox_state_dir() -> Path:
-    """Where the sandbox game publishes its per-tick JSON: `ilbot.sandbox.STATE_DIR` when the
-    sandbox defines it, else $ILBOT_SANDBOX_STATE or <tmp>/ilbot-sandbox/state."""
-    try:
-        import ilbot.sandbox as sandbox
-
-        if getattr(sandbox, "STATE_DIR", None):
-            return Path(sandbox.STATE_DIR)
-    except ImportError:  # pragma: no cover - the sandbox package is part of ilbot
-        pass
-    return Path(os.environ.get("ILBOT_SANDBOX_STATE") or Path(tempfile.gettempdir()) / "ilbot-sandbox" / "state")
+    """Where the sandbox game publishes its per-tick JSON by default, created 0700 and checked
+    (`ilbot.data.paths.sandbox_state_dir`: $ILBOT_SANDBOX_STATE, else a folder only this user
+    can reach)."""
+    return paths.sandbox_state_dir(create=True)
 
 
 def _resolve_spec(spec, kind: str):
@@ -64,7 +60,30 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+# numeric options: name → smallest allowed value and whether it may equal it
+_NUMERIC = {"tick_ms": (0, False), "stale_ms": (0, False), "settle_ms": (0, True), "timeout_s": (0, False),
+            "min_interval_ms": (0, True), "max_bytes": (1, True), "max_depth": (1, True)}
+
+
+def check_options(source: str, options: dict) -> None:
+    """UserError naming the source, option and value for a numeric option that is not a finite
+    number in range (tick_ms 0, nan or -600; max_bytes 0; ...)."""
+    for name, (low, inclusive) in _NUMERIC.items():
+        if name not in options or options[name] is None:
+            continue
+        value = options[name]
+        try:
+            v = float(value)
+            ok = not isinstance(value, bool) and math.isfinite(v) and (v >= low if inclusive else v > low)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            bound = f">= {low}" if inclusive else f"> {low}"
+            raise UserError(f"source {source!r}: {name} must be a finite number {bound}, got {value!r}")
+
+
 def make_adapter(source: str, spec=None, **options) -> CaptureAdapter:
+    check_options(source, options)
     kind, _, arg = source.partition(":")
     kind = kind.strip().lower()
     if kind == "json-dir":

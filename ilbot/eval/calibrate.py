@@ -1,4 +1,4 @@
-"""Post-hoc σ calibration of the position head: `python -m ilbot.model.calibrate RUN DATASET --out DIR`.
+"""Post-hoc σ calibration of the position head: `python -m ilbot.eval.calibrate RUN DATASET --out DIR`.
 
 The Gaussian NLL fits σ to the residuals' variance; mouse residuals are heavy-tailed (most moves
 are a few pixels, a few are jumps), so a variance-matched σ covers ~85 % of residuals within 1σ
@@ -17,8 +17,9 @@ import sys
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .model import UnifiedEventModel
+from ..model.checkpoint import load_checkpoint, save_checkpoint
+from ..model.model import UnifiedEventModel
+from .report import pick_windows, predict_split
 
 ONE_SIGMA = 0.6826894921370859  # P(|z| < 1) of a standard normal
 
@@ -35,7 +36,6 @@ def calibrate(model_path, data_path, out_dir, *, max_windows: int = 20000, seed:
     """Fit the two scales on `split` windows of the dataset and write the calibrated checkpoint
     to out_dir. Returns {"x_sigma_scale", "y_sigma_scale", "slots", ...}."""
     from ..data.dataset import open_dataset
-    from ..eval.report import pick_windows, predict_split
 
     ds = open_dataset(data_path, split=split)
     ck = load_checkpoint(model_path, expect_spec_hash=ds.spec_hash)
@@ -56,7 +56,7 @@ def calibrate(model_path, data_path, out_dir, *, max_windows: int = 20000, seed:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ilbot.model.calibrate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ilbot.eval.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("model", help="checkpoint or run folder")
     p.add_argument("data", help="dataset folder")
     p.add_argument("--out", required=True, help="folder for the calibrated checkpoint")
