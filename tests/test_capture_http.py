@@ -68,14 +68,57 @@ def osrs():
     return load_spec("osrs")
 
 
-def adapter(server, spec, **kw):
-    kw.setdefault("min_interval_ms", 0)
-    return HttpAdapter(server.url, spec, **kw)
+@pytest.fixture
+def adapters():
+    """Adapters made by a test, closed after it (their fetcher threads stop)."""
+    made = []
+    yield made
+    for ad in made:
+        ad.close()
 
 
-def test_merges_the_endpoints_into_one_document_the_osrs_spec_reads(server, osrs):
-    ad = adapter(server, osrs)
-    cap = ad.poll()
+@pytest.fixture
+def adapter(server, adapters):
+    def make(spec, **kw):
+        kw.setdefault("min_interval_ms", 20)
+        ad = HttpAdapter(server.url, spec, **kw)
+        adapters.append(ad)
+        return ad
+
+    return make
+
+
+def poll_until(ad, timeout=10.0):
+    """Poll as a live caller does (every 5 ms) until a capture arrives; it, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cap = ad.poll()
+        if cap is not None:
+            return cap
+        time.sleep(0.005)
+    return None
+
+
+def wait_for(ad, cond, timeout=10.0) -> bool:
+    """Poll (every 5 ms) until `cond()`; whether it came true, captures discarded."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        ad.poll()
+        time.sleep(0.005)
+    return True
+
+
+def counted(ad, key, n=1, timeout=10.0) -> bool:
+    """Poll until `ad.counters[key]` reaches n."""
+    return wait_for(ad, lambda: ad.counters.get(key, 0) >= n, timeout)
+
+
+def test_merges_the_endpoints_into_one_document_the_osrs_spec_reads(server, osrs, adapter):
+    ad = adapter(osrs)
+    assert ad.poll() is None  # the first poll starts the fetcher: nothing fetched yet
+    cap = poll_until(ad)
     assert cap is not None and cap.tick == 100
     doc = json.loads(cap.raw_json)
     assert doc == {"events": EVENTS, "inv": INV, "stats": STATS}
@@ -84,57 +127,70 @@ def test_merges_the_endpoints_into_one_document_the_osrs_spec_reads(server, osrs
     assert ad.describe() == f"http:{server.url}" and ad.spec_name == "osrs"
 
 
-def test_fresh_only_when_the_game_tick_changes(server, osrs):
-    ad = adapter(server, osrs)
-    assert ad.poll().tick == 100
-    assert ad.poll() is None  # same tick
+def test_fresh_only_when_the_game_tick_changes(server, osrs, adapter):
+    ad = adapter(osrs)
+    assert poll_until(ad).tick == 100
+    rounds, ok = ad.rounds, ad.counters["ok"]
+    assert wait_for(ad, lambda: ad.rounds >= rounds + 3) and ad.counters["ok"] == ok  # same tick: nothing fresh
     server.docs["events"]["game tick"] = 101
-    assert ad.poll().tick == 101
+    assert poll_until(ad).tick == 101
     server.docs["events"]["game tick"] = 3  # relog: the count restarts, still fresh
-    assert ad.poll().tick == 3
+    assert poll_until(ad).tick == 3
     assert ad.counters["ok"] == 3
 
 
-def test_without_a_game_tick_time_slices_ticks(server, osrs):
+def test_without_a_game_tick_time_slices_ticks(server, osrs, adapter):
     del server.docs["events"]["game tick"]
-    ad = adapter(server, osrs, tick_ms=400)  # long enough that two polls fit in one tick on a loaded machine
-    assert ad.poll().tick == 0
-    assert ad.poll() is None  # within the same 400 ms
-    time.sleep(0.45)
-    assert ad.poll().tick == 1
+    ad = adapter(osrs, tick_ms=300)
+    first = poll_until(ad)
+    assert first.tick == 0
+    second = poll_until(ad)
+    assert second.tick == 1 and second.t_ns - first.t_ns >= 300e6  # one per tick_ms, by fetch time
 
 
-def test_min_interval_limits_requests(server, osrs):
-    ad = HttpAdapter(server.url, osrs, min_interval_ms=10_000)
-    ad.poll()
-    hits = server.hits
-    for _ in range(20):
+def test_min_interval_limits_requests(server, osrs, adapter):
+    ad = adapter(osrs, min_interval_ms=10_000)
+    assert poll_until(ad) is not None
+    for _ in range(40):
         ad.poll()
-    assert server.hits == hits == 3  # one fetch of the three endpoints
+        time.sleep(0.005)
+    assert server.hits == 3  # one fetch of the three endpoints
 
 
-def test_malformed_body_is_skipped_and_counted(server, osrs):
-    ad = adapter(server, osrs)
+def test_fetching_pauses_when_nobody_polls(server, osrs, adapter):
+    ad = adapter(osrs, tick_ms=10)  # idle after 2 s without a poll
+    assert poll_until(ad) is not None
+    time.sleep(2.5)
+    hits = server.hits
+    time.sleep(0.5)
+    assert server.hits == hits
+    server.docs["events"]["game tick"] = 101
+    assert ad.poll() is None and ad.counters["stale"] == 1  # the last round is 1 s old: not the current state
+    assert poll_until(ad).tick == 101 and server.hits > hits
+
+
+def test_malformed_body_is_skipped_and_counted(server, osrs, adapter):
+    ad = adapter(osrs)
     server.raw["inv"] = b'[{"id": 1511, "quant'
-    assert ad.poll() is None and ad.poll() is None
-    assert ad.counters["malformed"] == 2 and ad.counters["ok"] == 0
+    assert counted(ad, "malformed", 2) and ad.counters["ok"] == 0
+    assert ad.counters["malformed.not_json"] >= 2 and ad.last_malformed.startswith(f"{server.url}/inv: not JSON")
     server.raw["inv"] = b"\xff\xfe\xfd"
-    assert ad.poll() is None and ad.counters["malformed"] == 3
+    assert counted(ad, "malformed.not_utf8")
     del server.raw["inv"]
-    assert ad.poll().tick == 100  # recovers
+    assert poll_until(ad).tick == 100  # recovers
 
 
-def test_error_answers_and_a_dead_server_feed_the_watchdog(server, osrs):
-    ad = adapter(server, osrs, tick_ms=20, timeout_s=0.5)
-    assert ad.poll() is not None
+def test_error_answers_and_a_dead_server_feed_the_watchdog(server, osrs, adapter):
+    ad = adapter(osrs, tick_ms=20)
+    assert poll_until(ad) is not None
     server.status["stats"] = 204  # logged out: no content
-    assert ad.poll() is None and ad.counters["errors"] == 1
+    assert counted(ad, "errors.status") and ad.last_error.endswith("/stats: HTTP 204")
     server.status["stats"] = 500
-    assert ad.poll() is None and ad.counters["errors"] == 2
+    assert counted(ad, "errors.status", ad.counters["errors.status"] + 1)
     server.stop()  # the game client closes
-    time.sleep(0.1)
-    assert ad.poll() is None and ad.counters["errors"] == 3
-    assert ad.ticks_since_fresh >= 4 and ad.is_stale(4)
+    assert counted(ad, "errors.unreachable")
+    assert wait_for(ad, lambda: ad.is_stale(4), timeout=5) and ad.ticks_since_fresh >= 4
+    assert ad.counters["ok"] == 1
 
 
 def test_refuses_remote_hosts_unless_allowed():
@@ -148,12 +204,21 @@ def test_refuses_remote_hosts_unless_allowed():
     assert make_adapter("http:192.168.1.20:8081", allow_remote=True).url == "http://192.168.1.20:8081"
 
 
-def test_refused_connection_counts_an_error(osrs):
+def test_refused_connection_counts_an_error(osrs, adapters):
     import socket
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    ad = HttpAdapter(f"http://127.0.0.1:{port}", osrs, min_interval_ms=0)
-    assert ad.poll() is None and ad.counters["errors"] == 1
+    ad = HttpAdapter(f"http://127.0.0.1:{port}", osrs, min_interval_ms=20)
+    adapters.append(ad)
+    assert ad.poll() is None
+    assert counted(ad, "errors.unreachable") and "Connection refused" in ad.last_error
+
+
+def test_one_round_on_the_calling_thread(server, osrs, adapters):
+    ad = HttpAdapter(server.url, osrs)
+    adapters.append(ad)
+    t_ns, doc, raw, feats = ad.fetch_round()
+    assert doc["events"]["game tick"] == 100 and json.loads(raw) == doc and feats.shape == (128,)

@@ -9,6 +9,7 @@ from ilbot.agent.capture import make_adapter
 from ilbot.agent.capture.replay import ReplayAdapter
 from ilbot.data.featurespec import spec_from_dict
 from ilbot.data.store import SessionWriter
+from ilbot.errors import UserError
 
 
 class ManualClock:
@@ -78,8 +79,9 @@ def test_a_different_spec_recomputes_features_from_raw_json(session):
 def test_speed_options(session, tmp_path):
     assert ReplayAdapter(session, speed=0).speed is None
     assert ReplayAdapter(session, speed=float("inf")).speed is None
-    with pytest.raises(ValueError):
-        ReplayAdapter(session, speed=-1)
+    for bad in (-1, float("nan"), -float("inf"), "fast"):
+        with pytest.raises(UserError, match="replay speed must be a number > 0"):
+            ReplayAdapter(session, speed=bad)
     empty = tmp_path / "e.ilbot.sqlite"
     SessionWriter(empty, {}).close()
     ad = ReplayAdapter(empty)

@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from ilbot.agent.recorder import Recorder, RecorderHotkeys, hold_stats
@@ -46,6 +47,18 @@ def xinput(own_display):
             time.sleep(pause)
 
     return Input()
+
+
+@pytest.fixture
+def game_window(own_display):
+    """A real top-level window at REGION, with the keyboard focus (reset after the test)."""
+    from xwin_helpers import XWindows
+
+    xw = XWindows()
+    win = xw.window(100, 100, 400, 300, "ilbot recorder test game")
+    xw.focus(win)
+    yield win
+    xw.close()
 
 
 @pytest.fixture
@@ -108,7 +121,7 @@ def test_refuses_a_display_it_did_not_start(own_display, monkeypatch, tmp_path):
         run_trial(10, 0.1, tmp_path / "x.ilbot.sqlite")
 
 
-def test_hotkeys_pause_ticks_and_meta(own_display, xinput, tmp_path, hp_spec):
+def test_hotkeys_pause_ticks_and_meta(own_display, game_window, xinput, tmp_path, hp_spec):
     from ilbot.agent.capture.json_dir import JsonDirAdapter
 
     game = GameWriter(tmp_path)
@@ -171,7 +184,7 @@ def test_hotkeys_pause_ticks_and_meta(own_display, xinput, tmp_path, hp_spec):
     s.close()
 
 
-def test_unpaired_presses_and_releases(own_display, xinput, tmp_path):
+def test_unpaired_presses_and_releases(own_display, game_window, xinput, tmp_path):
     m = xinput.m
     m.position = (120, 120)
     m.press(xinput.Button.right)  # pressed before the recording
@@ -191,7 +204,7 @@ def test_unpaired_presses_and_releases(own_display, xinput, tmp_path):
     assert rec.stop() is counters  # twice is harmless
 
 
-def test_in_process_key_echo_is_recorded_once(own_display, xinput, tmp_path):
+def test_in_process_key_echo_is_recorded_once(own_display, game_window, xinput, tmp_path):
     """pynput hands keys injected in this process to its listeners twice (echo + XTest)."""
     rec = Recorder(tmp_path / "e.ilbot.sqlite", REGION, settle_ms=30).start()
     xinput.tap(xinput.key("q"))
@@ -227,12 +240,26 @@ def test_cli_record_with_a_source_and_duration(own_display, tmp_path, capsys):
     (["--window", "no such window title"], "no visible window"),
     (["--window", REGION, "--stop-key", "hyperspace"], "not a key name"),
     (["--window", REGION, "--source", "http:10.1.1.1"], "refusing non-loopback"),
+    (["--window", REGION, "--tick-ms", "0"], "--tick-ms must be a positive number of milliseconds, got 0.0"),
+    (["--window", REGION, "--tick-ms", "nan"], "--tick-ms must be a positive number of milliseconds, got nan"),
+    (["--window", REGION, "--tick-ms", "-600"], "--tick-ms must be a positive number of milliseconds, got -600.0"),
+    (["--window", REGION, "--duration", "nan"], "--duration must be a positive number of seconds, got nan"),
+    (["--window", REGION, "--stop-key", "f9", "--pause-key", "F9"], "stop and pause hotkeys are both 'f9'"),
+    (["--window", REGION, "--source", "json-dir:/nonexistent/state"], "is not a folder"),
 ])
 def test_cli_record_errors(own_display, tmp_path, capsys, argv, message):
     assert main(["record", "--out", str(tmp_path / "x.ilbot.sqlite"), *argv]) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "x.ilbot.sqlite").exists()
+
+
+@pytest.mark.parametrize("out", ["/proc/x.ilbot.sqlite", "/proc/no/such/dir/x.ilbot.sqlite"])
+def test_cli_record_into_an_unwritable_place_is_one_line(own_display, capsys, out):
+    assert main(["record", "--window", REGION, "--out", out, "--duration", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ilbot record: error: /proc/") and "cannot create" in err  # names the path
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_hold_stats_and_hotkey_names():
@@ -242,6 +269,8 @@ def test_hold_stats_and_hotkey_names():
     assert RecorderHotkeys(stop="F11", pause="Key.pause").stop == "f11"
     with pytest.raises(ConfigError):
         RecorderHotkeys(stop="nonsense")
+    with pytest.raises(ConfigError, match="stop and pause hotkeys are both 'pause'"):
+        RecorderHotkeys(stop="Key.pause", pause="pause")
 
 
 def test_bench_record_runs_on_its_own_xvfb(own_display, capsys):
@@ -252,7 +281,7 @@ def test_bench_record_runs_on_its_own_xvfb(own_display, capsys):
     assert os.environ["DISPLAY"] == own_display  # restored
 
 
-def test_middle_click_horizontal_scroll_progress_and_context_manager(own_display, xinput, tmp_path):
+def test_middle_click_horizontal_scroll_progress_and_context_manager(own_display, game_window, xinput, tmp_path):
     m = xinput.m
     m.position = (200, 200)
     reports = []
@@ -290,3 +319,144 @@ def test_no_display_is_a_user_error_and_writes_nothing(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("recording needs an X display"), out.stderr
     assert not (tmp_path / "n.ilbot.sqlite").exists()
+
+
+# -- a store that cannot be written -----------------------------------------------------------------
+def _record_until_it_stops(own_display, tmp_path, shell_script, out):
+    """Run `ilbot record` (--all-input, no stop key, no duration) through `shell_script`, move the
+    pointer until the process ends by itself; (rc, stderr, seconds it ran after its first line)."""
+    import subprocess
+    import sys
+
+    from xwin_helpers import XWindows
+
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = f"{sys.executable} -m ilbot.cli record --window {REGION} --out {out} --all-input"
+    proc = subprocess.Popen(["sh", "-c", shell_script.replace("{cmd}", cmd)], env=env, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stderr.readline()
+    if proc.poll() == 77 or not first:
+        proc.wait(30)
+        pytest.skip(f"this machine cannot set up the full disk ({first.strip() or 'no output'})")
+    assert first.startswith("recording "), first
+    xw = XWindows()
+    started = time.monotonic()
+    try:
+        i = 0
+        while proc.poll() is None and time.monotonic() - started < 60:  # a generous bound: it stops by itself
+            xw.move(150 + i % 200, 150 + (i // 200) % 100)
+            i += 1
+            if i % 20 == 0:
+                time.sleep(0.005)
+    finally:
+        xw.close()
+        if proc.poll() is None:
+            proc.kill()
+    rest = proc.stderr.read()
+    return proc.wait(30), first + rest, time.monotonic() - started
+
+
+def test_recording_onto_a_full_disk_stops_with_one_line_and_keeps_what_was_committed(own_display, tmp_path):
+    """A real full disk: a 192 KiB tmpfs in a private mount namespace (`unshare`, where the
+    machine allows one). The recorder stops by itself, says so in one line, exits non-zero, and
+    the store holds exactly the events it says it kept."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare: no private tmpfs to fill")
+    mnt, kept = tmp_path / "small", tmp_path / "kept"
+    mnt.mkdir()
+    kept.mkdir()
+    out = mnt / "s.ilbot.sqlite"
+    script = (f"unshare --user --map-root-user --mount sh -c '"
+              f"mount -t tmpfs -o size=192k tmpfs {mnt} 2>/dev/null || {{ echo no tmpfs >&2; exit 77; }}; "
+              f"{{cmd}}; rc=$?; cp {mnt}/s.ilbot.sqlite* {kept}/; exit $rc'")
+    rc, err, ran_s = _record_until_it_stops(own_display, tmp_path, script, out)
+    print(err, f"ran {ran_s:.1f} s")  # in the log of a failing run
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert "Traceback" not in err and len(lines) == 3, err  # "recording ...", the privacy line, the stop
+    assert lines[-1].startswith(f"ilbot record: error: recording stopped: disk full writing {out}; ")
+    n = int(lines[-1].split("; ")[1].split()[0])
+    assert lines[-1].endswith(f"; {n} events kept") and n > 100
+    assert ran_s < 50  # it stopped by itself, long before the 60 s the pointer kept moving
+    with open_session(kept / "s.ilbot.sqlite") as s:
+        assert s.n_events == n  # every committed event is there, no more
+
+
+def test_recording_past_a_file_size_limit_stops_with_one_line(own_display, tmp_path):
+    """The portable variant: RLIMIT_FSIZE makes the writes fail (SQLite: disk I/O error)."""
+    out = tmp_path / "s.ilbot.sqlite"
+    script = ("python3 -c 'import resource, signal, os, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (160000, 160000)); "
+              "a = sys.argv[1:]; os.execv(a[0], a)' {cmd}")
+    rc, err, ran_s = _record_until_it_stops(own_display, tmp_path, script, out)
+    print(err, f"ran {ran_s:.1f} s")  # in the log of a failing run
+    lines = err.strip().splitlines()
+    assert rc == 2 and "Traceback" not in err and len(lines) == 3, err
+    assert lines[-1].startswith(f"ilbot record: error: recording stopped: cannot write {out} (")
+    n = int(lines[-1].rsplit("; ", 1)[1].split()[0])
+    assert lines[-1].endswith(f"; {n} events kept") and n > 100 and ran_s < 50
+    with open_session(out) as s:
+        assert s.n_events == n
+
+
+# -- bad game state never stops the tick thread -------------------------------------------------------
+def test_tick_thread_survives_hostile_state_files(own_display, tmp_path, hp_spec):
+    from ilbot.agent.capture.json_dir import JsonDirAdapter
+
+    state = tmp_path / "state"
+    state.mkdir()
+    adapter = JsonDirAdapter(state, hp_spec, tick_ms=50, settle_ms=0)
+    rec = Recorder(tmp_path / "h.ilbot.sqlite", REGION, adapter, all_input=True, settle_ms=30).start()
+    hostile = [b"[" * 100_000, '{"tick": 5}'.encode("utf-16"), b'{"tick": 9223372036854775808}',
+               b'{"tick": 6, "hp": ' + b"9" * 400 + b"}", b'{"tick": 7, "s": "\\udc00"}', b'{"tick": -1}']
+    try:
+        n = 0
+        for i, bad in enumerate(hostile):
+            for data in (json.dumps({"tick": n, "hp": n}).encode(), bad):
+                tmp = state / f"t{n}.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, state / f"tick_{n}.json")
+                n += 1
+                time.sleep(0.08)
+        os.mkfifo(state / f"tick_{n}.json")
+        time.sleep(0.08)
+        (state / f"tick_{n + 1}.json").write_text(json.dumps({"tick": n + 1, "hp": 1}))
+        time.sleep(0.2)
+        assert rec._threads[1].is_alive()  # the tick thread
+    finally:
+        c = rec.stop()
+    assert adapter.counters["malformed"] == len(hostile) + 1
+    with open_session(tmp_path / "h.ilbot.sqlite") as s:
+        ticks = [t.tick for t in s.ticks()]
+    assert ticks == list(range(0, 2 * len(hostile), 2)) + [2 * len(hostile) + 1]
+    assert c["ticks"] == len(ticks) and c["tick_errors"] == 0
+
+
+def test_tick_thread_survives_an_adapter_that_raises_or_returns_unstorable_state(own_display, tmp_path):
+    from ilbot.agent.capture.base import Capture, CaptureAdapter
+
+    class Faulty(CaptureAdapter):
+        """A real adapter subclass whose polls raise, or return what the store cannot keep."""
+
+        def __init__(self):
+            super().__init__(None)
+            self.n = 0
+
+        def _poll(self):
+            self.n += 1
+            if self.n == 1:
+                raise RuntimeError("adapter bug")
+            feats = np.zeros(128, np.float32)
+            return {2: Capture(2**63, 0, "{}", feats), 3: Capture(1, 0, '{"s": "\udc00"}', feats),
+                    4: Capture(4, 0, "{}", feats)}.get(self.n)
+
+    rec = Recorder(tmp_path / "f.ilbot.sqlite", REGION, Faulty(), all_input=True, poll_ms=5, settle_ms=30).start()
+    time.sleep(0.3)
+    c = rec.stop()
+    assert c["tick_errors"] == 1 and c["bad_ticks"] == 2 and c["ticks"] == 1 and rec.failure is None
+    with open_session(tmp_path / "f.ilbot.sqlite") as s:
+        assert [t.tick for t in s.ticks()] == [4]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
+
+from ..errors import UserError
 
 
 def register(sub) -> None:
@@ -21,6 +24,8 @@ def _register_record(sub) -> None:
     p = sub.add_parser("record", help="record your mouse, keyboard and the game state into a session store",
                        description="Record mouse and keyboard input (positions relative to the game window) "
                                    "and the game state of a capture source into one session store. "
+                                   "Keys and clicks are recorded only while the game window has focus, pointer "
+                                   "moves only inside it (--all-input records everything). "
                                    "Stop with the stop hotkey (F10), Ctrl+C or --duration.")
     p.add_argument("--source", default="none",
                    help="game-state source: json-dir:PATH, http[:URL], screen[:x,y,w,h], replay:SESSION, "
@@ -32,10 +37,19 @@ def _register_record(sub) -> None:
     p.add_argument("--tick-ms", type=float, default=None, help="tick length in ms (default 600)")
     p.add_argument("--stop-key", default="f10", help="hotkey that stops the recording (default f10)")
     p.add_argument("--pause-key", default="f9", help="hotkey that pauses/resumes it (default f9)")
+    p.add_argument("--all-input", action="store_true",
+                   help="record all input on the display; by default keys and clicks are recorded only while "
+                        "the game window has focus, and pointer moves only inside it")
     p.add_argument("--allow-remote", action="store_true", help="let an http source use a non-loopback host")
     p.add_argument("--overwrite", action="store_true", help="replace an existing session store")
     p.add_argument("--notes", default="", help="free notes stored in the session's meta")
     p.set_defaults(func=_record)
+
+
+def _positive(flag: str, value, unit: str) -> None:
+    """UserError unless `value` (from the command line) is None or a finite number > 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UserError(f"{flag} must be a positive number of {unit}, got {value}")
 
 
 def _record(args) -> int:
@@ -44,6 +58,8 @@ def _record(args) -> int:
     from .recorder import Recorder, RecorderHotkeys
     from .window import resolve_window
 
+    _positive("--tick-ms", args.tick_ms, "milliseconds")
+    _positive("--duration", args.duration, "seconds")
     hotkeys = RecorderHotkeys(stop=args.stop_key, pause=args.pause_key)
     window = resolve_window(args.window)
     adapter = None
@@ -57,10 +73,17 @@ def _record(args) -> int:
         if kind == "replay":
             options.pop("tick_ms")
         adapter = make_adapter(args.source, args.spec, **options)
-    rec = Recorder(args.out, window, adapter, hotkeys, tick_ms=args.tick_ms, overwrite=args.overwrite,
-                   notes=args.notes)
+    try:
+        rec = Recorder(args.out, window, adapter, hotkeys, tick_ms=args.tick_ms, overwrite=args.overwrite,
+                       notes=args.notes, all_input=args.all_input)
+        rec.start()
+    except BaseException:
+        if adapter is not None:
+            adapter.close()
+        raise
     print(f"recording {window.width}x{window.height} at {window.x},{window.y} ({window.title}) into {args.out}; "
           f"stop: {hotkeys.stop} (pause: {hotkeys.pause})", file=sys.stderr)
+    print(rec.privacy_note, file=sys.stderr)
 
     def progress(r: Recorder) -> None:
         c = r.counters
@@ -68,7 +91,6 @@ def _record(args) -> int:
         print(f"  {c['MOVE']} moves, {c['CLICK']} clicks, {c['KEY']} keys, {c['SCROLL']} scrolls, "
               f"{c['ticks']} ticks{state}", file=sys.stderr)
 
-    rec.start()
     try:
         reason = rec.wait(args.duration, progress=progress)
     except KeyboardInterrupt:
@@ -77,6 +99,8 @@ def _record(args) -> int:
         counters = rec.stop()
         if adapter is not None:
             adapter.close()
+    if rec.failure is not None:
+        raise UserError(rec.failure)
     n = sum(counters[k] for k in ("MOVE", "CLICK", "KEY", "SCROLL"))
     print(f"stopped ({reason}): {n} events, {counters['ticks']} ticks written to {args.out}", file=sys.stderr)
     return 0

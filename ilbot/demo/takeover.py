@@ -6,8 +6,9 @@ expert what to do in the states the *agent* visits. In the sandbox the expert is
 demonstrator, so each takeover session is: the agent (a trained model, through the one run
 assembly, on the in-process game and the virtual clock) plays `agent_ticks` ticks of a seeded
 game; then the demonstrator takes over that very game — its state, its cursor — and plays
-`demo_ticks` ticks, which are recorded as a session store (`write_session`). The model retrains
-on the demonstrator's sessions plus these (`scripts/make_default_model.sh`, its takeover round).
+`demo_ticks` ticks, which are recorded as a session store (`write_session`) marked as one
+`takeover` segment. The model retrains on the demonstrator's sessions plus these, weighted with
+`ilbot build --segment-weight takeover=W` (`scripts/make_default_model.sh`, its takeover round).
 
 `ilbot sandbox takeover --model M --out DIR --sessions N` writes N such sessions, seeds SEED0..,
 with the agent's share drawn per session from [agent_min, agent_max] ticks.
@@ -23,6 +24,7 @@ def record_takeover(model, path: Path, *, seed: int, agent_ticks: int, demo_tick
                     overwrite: bool = False) -> dict:
     """One takeover session (see the module docstring); a summary of what was written."""
     from ..agent.sandbox_episode import play_episode
+    from ..data.store import mark_segment
     from ..sandbox.logic import GameConfig, SandboxGame
     from .virtual import play_demo_episode, write_session
 
@@ -32,6 +34,8 @@ def record_takeover(model, path: Path, *, seed: int, agent_ticks: int, demo_tick
     trace = play_demo_episode(seed=seed, ticks=demo_ticks, game=game)
     summary = write_session(trace, path, overwrite=overwrite,
                             notes=f"takeover: agent {agent_ticks} ticks, then the demonstrator; seed {seed}")
+    end_ns = int(round(len(trace.states) * trace.tick_ms * 1e6))
+    mark_segment(path, "takeover", 0, end_ns, {"agent_ticks": agent_ticks, "seed": seed})  # weighted by the build
     return {**summary, "seed": seed, "agent_ticks": agent_ticks}
 
 

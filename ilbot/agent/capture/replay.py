@@ -9,6 +9,9 @@
 - Features: the stored ones, unless a spec with a different hash is given; then they are
   recomputed from the stored raw JSON (a session recorded before a spec change stays usable).
 - `Capture.t_ns` is the tick's due time on the monotonic clock (the poll time in max speed).
+- A damaged store never makes `poll()` raise: a tick whose features are not F float32 values or
+  whose number is out of range is `malformed` and skipped; a store that cannot be read further
+  counts `errors` and ends the replay (`finished`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,23 @@ import time
 import numpy as np
 
 from ...data.schema import F
-from .base import Capture, CaptureAdapter, Clock
+from ...errors import UserError
+from .base import Capture, CaptureAdapter, Clock, Malformed, check_tick
+
+
+def check_speed(speed) -> float | None:
+    """A replay speed: > 0, or None (also for 0 and inf) for as fast as polled; UserError else."""
+    if speed is None:
+        return None
+    try:
+        speed = float(speed)
+    except (TypeError, ValueError):
+        raise UserError(f"replay speed must be a number > 0 or 'max', got {speed!r}") from None
+    if speed == 0 or speed == math.inf:
+        return None
+    if not speed > 0:  # negative or NaN
+        raise UserError(f"replay speed must be a number > 0 or 'max', got {speed}")
+    return speed
 
 
 class ReplayAdapter(CaptureAdapter):
@@ -30,17 +49,15 @@ class ReplayAdapter(CaptureAdapter):
                  clock: Clock = time.monotonic_ns):
         from ...data.store import open_session
 
+        speed = check_speed(speed)
         self.session = open_session(session) if not hasattr(session, "ticks") else session
         meta = self.session.meta
         super().__init__(spec, tick_ms=float(tick_ms or meta.get("tick_ms") or 600.0), clock=clock)
-        if speed is not None and (speed == 0 or math.isinf(speed)):
-            speed = None
-        if speed is not None and speed < 0:
-            raise ValueError(f"replay speed must be > 0, got {speed}")
         self.speed = speed
         self.recompute = spec is not None and getattr(spec, "hash", None) != meta.get("feature_spec_hash")
+        self.last_error: str | None = None
         self._ticks = iter(self.session.ticks())
-        self._peek = next(self._ticks, None)
+        self._peek = self._next()
         self._t0_rec = self._peek.t_ns if self._peek is not None else 0
         self._t0 = clock()
         self.delivered = 0
@@ -61,6 +78,16 @@ class ReplayAdapter(CaptureAdapter):
         """True once every tick of the session was delivered or skipped."""
         return self._peek is None
 
+    def _next(self):
+        """The next stored tick, or None at the end or when the store cannot be read further."""
+        try:
+            return next(self._ticks, None)
+        except Exception as e:  # noqa: BLE001 - a damaged store ends the replay, it never raises
+            self.counters["errors"] += 1
+            self.last_error = f"{self.session.path}: {type(e).__name__}: {str(e)[:160]}"
+            self._ticks = iter(())
+            return None
+
     def _due_ns(self, tick) -> int:
         return self._t0 + int((tick.t_ns - self._t0_rec) / self.speed)
 
@@ -70,20 +97,28 @@ class ReplayAdapter(CaptureAdapter):
         now = self.clock()
         if self.speed is None:
             tick, due = self._peek, now
-            self._peek = next(self._ticks, None)
+            self._peek = self._next()
         else:
             if self._due_ns(self._peek) > now:
                 return None
             tick = self._peek
-            self._peek = next(self._ticks, None)
+            self._peek = self._next()
             while self._peek is not None and self._due_ns(self._peek) <= now:  # newest wins
                 self.counters["stale"] += 1
                 tick = self._peek
-                self._peek = next(self._ticks, None)
+                self._peek = self._next()
             due = self._due_ns(tick)
-        if self.recompute:
-            feats = self._features(tick.raw_json)  # [F]
-        else:
-            feats = np.asarray(tick.features, np.float32).reshape(F)  # [F]
+        try:
+            check_tick(int(tick.tick))
+            if self.recompute:
+                feats = self._features(tick.raw_json)  # [F]
+            else:
+                feats = np.asarray(tick.features, np.float32)  # [F]
+                if feats.shape != (F,):
+                    raise Malformed("features", f"{feats.size} stored feature values, expected {F}")
+        except (Malformed, TypeError, ValueError) as err:
+            self._malformed(f"{self.session.path} tick {tick.tick!r}",
+                            err if isinstance(err, Malformed) else Malformed("bad_tick", str(err)[:120]))
+            return None
         self.delivered += 1
         return Capture(int(tick.tick), due, tick.raw_json, feats)
