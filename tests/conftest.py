@@ -27,6 +27,13 @@ def pytest_configure(config):
         raise pytest.UsageError("Xvfb is not installed: run scripts/setup.sh (the README's test command does)")
 
 
+@pytest.fixture(autouse=True)
+def _own_app_settings(tmp_path_factory, monkeypatch):
+    """The app's saved settings (ilbot.gui.persist) live in a fresh folder for each test, never in
+    the person's own ~/.config."""
+    monkeypatch.setenv("ILBOT_SETTINGS_DIR", str(tmp_path_factory.mktemp("settings")))
+
+
 @pytest.fixture
 def own_display(xvfb):
     """The test session's own Xvfb display; refuses to run against any other display."""

@@ -41,7 +41,7 @@ from PyQt6.QtCore import QRect, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QColor, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QMainWindow, QPlainTextEdit, QPushButton,
-                             QRadioButton, QTabWidget, QVBoxLayout, QWidget, QGridLayout, QApplication,
+                             QRadioButton, QVBoxLayout, QWidget, QGridLayout, QApplication,
                              QSplitter)
 
 from ..errors import UserError
@@ -114,6 +114,9 @@ class MainWindow(QMainWindow):
         self.set_source(self._initial_source)  # after the message area exists: a bad one is shown there
         self._build_menu()
         self.menu_actions = app_menus.install(self, self.killswitch_key)
+        for changed in (self.source_combo.currentTextChanged, self.source_arg.textChanged):
+            changed.connect(lambda *_: self._save("source", self.source_string()))
+        self.window_edit.textChanged.connect(lambda text: self._save("window", text.strip()))
         self._build_shortcuts()
         self._build_status()
         self._set_running(False)
@@ -216,6 +219,9 @@ class MainWindow(QMainWindow):
 
     def _build_layout(self, sessions_dir) -> None:
         self.sessions = SessionList(sessions_dir)
+        from .corrections import CorrectionRecorder
+
+        self.corrections = CorrectionRecorder(self.sessions.folder)
         self.sessions.replay_requested.connect(lambda p, live: self.replay(p, live))
         self.sessions.error.connect(self.show_error)
         self.panels = LivePanels()
@@ -371,7 +377,9 @@ class MainWindow(QMainWindow):
 
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        """A run is going: from its start until its end has been handled (`on_finished`, which
+        also fills `last_summary`), so `not running` always comes with the run's summary."""
+        return self.thread is not None
 
     # ---------------------------------------------------------------------------------- model
     def load_model(self, path: str | None = None) -> bool:
@@ -479,6 +487,8 @@ class MainWindow(QMainWindow):
         except Exception as e:  # noqa: BLE001
             self.show_error(describe_error(e))
             return False
+        # live: what the person does after taking over is recorded as a correction (ilbot.gui.corrections)
+        self._correction_source = ((rect.x(), rect.y(), rect.width(), rect.height()), source) if live else None
         self._launch(AgentThread(lambda th: wiring.build_run(request, th), ticks=ticks, name="agent"), "agent",
                      rect, f"agent started ({request.mode.label}) on {source}")
         return True
@@ -515,8 +525,6 @@ class MainWindow(QMainWindow):
         thread.state.connect(self._run_state_changed)  # after on_state: badges and the Mode radios
         thread.finished_run.connect(self.on_finished)
         self.run_state, self.run_mode = ("starting", ""), None
-        self._save("source", self.source_string())
-        self._save("window", self.window_edit.text().strip())
         spec = self.window_edit.text().strip()
         if spec not in ("", "sandbox"):
             self.overlay.unfollow()
@@ -591,6 +599,7 @@ class MainWindow(QMainWindow):
 
         text = describe_reason(state, reason)
         self.run_state = (state, reason)
+        self._track_correction(state, reason)
         self.pause_button.setText("Resume (F6)" if state == "paused" else "Pause (F6)")
         if state == "paused":
             self.overlay.clear()  # nothing is planned while paused: no old plan on the game
@@ -600,7 +609,24 @@ class MainWindow(QMainWindow):
             self.log(f"{self.run_kind} {text}")
         self.state_label.setText(f"{self.run_kind}: {text}")
 
+    def _track_correction(self, state: str, reason: str) -> None:
+        """The person took over a live run: record them until they hand back (or the run ends)."""
+        if state == "paused" and reason == "human_override" and getattr(self, "_correction_source", None):
+            rect, source = self._correction_source
+            try:
+                path = self.corrections.begin(rect, source, self.killswitch_key())
+                self.log(f"recording your correction to {path.name} (Resume hands back to the agent)")
+            except Exception as e:  # noqa: BLE001 - the run goes on without the recording
+                self.show_error(f"cannot record the correction: {describe_error(e)}")
+        elif state in ("running", "stopped") and self.corrections.active:
+            try:
+                self.log(self.corrections.end())
+            except Exception as e:  # noqa: BLE001
+                self.show_error(f"correction not saved: {describe_error(e)}")
+            self.sessions.refresh()
+
     def on_finished(self, summary: dict) -> None:
+        self._track_correction("stopped", summary.get("reason", ""))
         self.last_summary = summary
         th = self.sender() if isinstance(self.sender(), AgentThread) else self.thread
         if th is not None:
@@ -649,8 +675,6 @@ class MainWindow(QMainWindow):
         self._record_timer.timeout.connect(self._check_record_stop)
         self._record_timer.start(100)
         self.record_button.setText("Stop recording (F7)")
-        self._save("source", self.source_string())
-        self._save("window", self.window_edit.text().strip())
         if not self.running:  # the overlay shows REC over the game
             if self.window_edit.text().strip() not in ("", "sandbox"):
                 self.overlay.unfollow()
@@ -793,7 +817,13 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop everything this window started: agent, recorder, overlay, sandbox."""
+        """Stop everything this window started: agent, recorder, overlay, sandbox. Its
+        application-wide shortcuts go dead, so a window left over (not yet deleted) never makes
+        another window's keys ambiguous."""
+        for shortcut in self.shortcuts.values():
+            shortcut.setEnabled(False)
+        for action in self.menu_actions.values():
+            action.setEnabled(False)
         self.stop()
         self.train.shutdown()  # a training child checkpoints and exits
         if self.recorder is not None:

@@ -4,10 +4,12 @@
   the overlay's colours.
 - `TimeQuantilePanel`: q10 / q50 / q90 of each planned event's dt this tick.
 - `RecentActionsPanel`: the last actions performed (or, in dry run, shown), newest first.
-- `InterventionsPanel`: safety interventions counted by reason.
+- `InterventionsPanel`: safety interventions counted by reason, in plain words
+  (`ilbot.safety.reason_names`: `time_floor` shows as "too soon after the last action").
 
 `LivePanels` holds all four; the main window feeds it from the agent thread's signals. Each panel
-keeps only plain Python state so the tests can read what it shows.
+keeps only plain Python state so the tests can read what it shows. Each panel has a tooltip
+saying what it shows; the quantile table always has room for `MIN_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from PyQt6.QtWidgets import (QGroupBox, QLabel, QListWidget, QProgressBar, QTabl
 from ..data.action import PlannedAction
 from ..data.keys import KEY_VOCAB
 from ..data.schema import EVENT_NAMES, EventType
+from ..safety.reason_names import describe_intervention
 from .overlay import EVENT_COLOURS
+
+MIN_ROWS = 5  # the quantile table shows at least this many rows without scrolling
+ROW_PX = 20
 
 
 def describe_action(a: PlannedAction) -> str:
@@ -41,6 +47,7 @@ def describe_action(a: PlannedAction) -> str:
 class EventProbPanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Next event type", parent)
+        self.setToolTip("the model's probability of each type for the next planned event (overlay colours)")
         grid = QGridLayout(self)
         self.bars: list[QProgressBar] = []
         for i, name in enumerate(EVENT_NAMES):
@@ -66,13 +73,17 @@ class TimeQuantilePanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None, max_rows: int = 8):
         super().__init__("Time quantiles (dt, ms)", parent)
+        self.setToolTip("each planned event this tick: its type, due time after the tick start, and the "
+                        "q10 / q50 / q90 of its time since the previous event")
         self.max_rows = max_rows
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_PX)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        frame = 2 * self.table.frameWidth()
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + MIN_ROWS * ROW_PX + frame)
         layout.addWidget(self.table)
         self.rows: list[tuple] = []
 
@@ -91,6 +102,7 @@ class TimeQuantilePanel(QGroupBox):
 class RecentActionsPanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None, keep: int = 50):
         super().__init__("Recent actions", parent)
+        self.setToolTip("the last actions performed (sandbox, live) or shown (dry run), newest first")
         layout = QVBoxLayout(self)
         self.list = QListWidget()
         layout.addWidget(self.list)
@@ -113,6 +125,7 @@ class RecentActionsPanel(QGroupBox):
 class InterventionsPanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Safety interventions", parent)
+        self.setToolTip("how often each safety layer held back or changed an action this run, by reason")
         layout = QVBoxLayout(self)
         self.total_label = QLabel("none")
         self.list = QListWidget()
@@ -124,7 +137,8 @@ class InterventionsPanel(QGroupBox):
         self.counts = {str(k): int(v) for k, v in counts.items() if int(v)}
         self.list.clear()
         for reason, n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            self.list.addItem(f"{reason}: {n}")
+            self.list.addItem(f"{describe_intervention(reason)}: {n}")
+            self.list.item(self.list.count() - 1).setToolTip(reason)
         total = sum(self.counts.values())
         self.total_label.setText(f"{total} in total" if total else "none")
 

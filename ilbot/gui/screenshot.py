@@ -1,8 +1,13 @@
-"""`python main.py --screenshot PNG [--ticks N]`: the app and its overlay over the game, as a PNG.
+"""`python main.py --screenshot PNG [--ticks N] [--tab TAB]`: a part of the app, as a PNG.
 
-Runs the app on its default (sandbox + model, dry run), waits until N ticks have been planned
-and drawn, grabs the screen region holding the game window and the main window with mss (the
-real X framebuffer, so the overlay shows exactly as composited), saves it and exits.
+Runs the app on its default (sandbox + model, sandbox mode), waits until N ticks have been
+planned and drawn, grabs the screen with mss (the real X framebuffer, so the overlay shows
+exactly as composited), saves it and exits. With `--tab live` (the default) the picture holds
+the game window with its overlay (and the strip under it) and the main window beside it; with
+another tab (`sessions`, `train`: any tab, by its title) that tab is opened and the picture is
+the main window alone. A tab the app does not have is a one-line error naming those it has.
+The main window is narrowed (never below its minimum) and shortened to fit beside the game on
+the screen.
 
 The overlay's translucency needs a compositor. When none runs on the display (nobody owns the
 `_NET_WM_CM_S0` selection) and `xcompmgr` is installed, one is started for the screenshot and
@@ -86,20 +91,50 @@ def wait_for(app, predicate, timeout_s: float) -> bool:
     return predicate()
 
 
-def take(app, win, path: str | Path, ticks: int = 20, timeout_s: float | None = None) -> int:
-    """Run the already-built main window's agent for `ticks` ticks, save the screenshot, stop.
+def tab_titles(win) -> list[str]:
+    return [win.tabs.tabText(i).replace("&", "") for i in range(win.tabs.count())]
+
+
+def select_tab(win, name: str) -> int:
+    """Open the main window's tab titled `name` (any case); a UserError naming the tabs otherwise."""
+    titles = tab_titles(win)
+    for i, title in enumerate(titles):
+        if title.lower() == str(name).strip().lower():
+            win.tabs.setCurrentIndex(i)
+            return i
+    raise UserError(f"--tab {name!r}: the app has no such tab; it has {', '.join(t.lower() for t in titles)}")
+
+
+def place_beside(app, win, game) -> None:
+    """Put the game at the origin and the main window beside it, narrowed and shortened (never
+    below its minimum size) to fit the screen."""
+    x = 0
+    if game is not None:
+        game.move(0, 0)
+        x = game.width() + 6
+    free = app.primaryScreen().availableGeometry()
+    hint = win.minimumSizeHint()
+    w = max(min(win.width(), free.right() + 1 - x), hint.width())
+    h = max(min(win.height(), free.height()), hint.height())
+    win.resize(w, h)
+    win.move(x, 0)
+
+
+def take(app, win, path: str | Path, ticks: int = 20, timeout_s: float | None = None, tab: str | None = None) -> int:
+    """Run the already-built main window's agent for `ticks` ticks, save the screenshot of `tab`
+    (default: live, the game with its overlay and the window), stop.
 
     Returns 0 on success, 1 when the agent failed (the error is printed and the picture, showing
     the error in the window, is still saved)."""
     path = Path(path)
+    live_tab = tab is None or str(tab).strip().lower() == "live"
+    select_tab(win, tab or "live")
     compositor = ensure_compositor()
     try:
         if win.window_edit.text().strip() in ("", "sandbox"):
             win.ensure_sandbox()
         game = win.game_window
-        if game is not None:
-            game.move(0, 0)
-        win.move(game.width() + 6 if game is not None else 0, 0)
+        place_beside(app, win, game)
         win.grabbed_plan = []
         win.show()
         win.raise_()
@@ -120,10 +155,16 @@ def take(app, win, path: str | Path, ticks: int = 20, timeout_s: float | None = 
         wait_for(app, lambda: False, 0.4)
         win.grabbed_plan = list(win.overlay.actions)
         frame = win.frameGeometry()
-        right = max(frame.right() + 1, game.width() if game is not None else 0)
-        bottom = max(frame.bottom() + 1, game.height() if game is not None else 0)
         screen = app.primaryScreen().geometry()
-        grab((0, 0, min(right, screen.width()), min(bottom, screen.height())), path)
+        if live_tab:
+            over = win.overlay.frameGeometry() if win.overlay.isVisible() else frame
+            left, top = 0, 0
+            right = max(frame.right(), over.right(), game.width() - 1 if game is not None else 0) + 1
+            bottom = max(frame.bottom(), over.bottom(), game.height() - 1 if game is not None else 0) + 1
+        else:
+            left, top, right, bottom = frame.left(), frame.top(), frame.right() + 1, frame.bottom() + 1
+        left, top = max(left, 0), max(top, 0)
+        grab((left, top, min(right, screen.width()) - left, min(bottom, screen.height()) - top), path)
         # keep the overlay's last plan in the picture, then stop
         win.stop()
     finally:
