@@ -80,11 +80,10 @@ def install_suspend_guard(release_fn, on_continue=None):
             release_fn()
         except Exception:
             log.exception("suspend guard: release failed")
-        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        try:
-            os.kill(os.getpid(), signal.SIGTSTP)  # stops here, until SIGCONT
-        finally:
-            signal.signal(signal.SIGTSTP, handler)
+        # SIGSTOP, not SIGTSTP again: the kernel discards a stop signal of the TSTP kind for a
+        # process in an orphaned process group (a shell that has gone, a CI runner), which would
+        # leave the process running after its keys were let go; SIGSTOP always stops it
+        os.kill(os.getpid(), signal.SIGSTOP)  # stops here, until SIGCONT
         if on_continue is not None:
             try:
                 on_continue()
