@@ -13,9 +13,10 @@ atexit guard is installed. SIGKILL cannot be caught by anyone: the X server keep
 `release_all` here is. Its exceptions are logged, never raised into the exit path.
 
 `install_suspend_guard(release_fn, on_continue=None)` does the same for Ctrl+Z (SIGTSTP): its
-handler releases everything first, then stops the process for real (SIG_DFL restored and SIGTSTP
-sent to itself: the process stops inside the handler), and once continued (SIGCONT: `fg`, `bg`)
-reinstalls itself and calls `on_continue()` — the run pauses then (the safety clock's
+handler releases everything first, then stops the process for real (SIGSTOP sent to itself: the
+process stops inside the handler; a re-raised SIGTSTP would be discarded by the kernel in an
+orphaned process group), and once continued (SIGCONT: `fg`, `bg`) calls `on_continue()` — the
+run pauses then (the safety clock's
 `on_suspended` does too: it sees the gap). Python runs a signal handler on the main thread
 between bytecodes, so the main thread must not be stuck in a long C call (a hung agent is the
 guardian's case). SIGSTOP cannot be caught: only the guardian process releases then.
