@@ -171,12 +171,12 @@ def _load_session(path: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]
 def _segment_weights(segments: list[dict], t_ns: np.ndarray, weights: dict) -> np.ndarray:
     """Per window [N]: the largest weight of the weighted segments holding its tick start t_ns
     [N] (ns), 1 where none does."""
-    w = np.ones(len(t_ns), np.float32)
+    best = np.full(len(t_ns), -np.inf)  # [N] the largest weight of a segment holding the window
     for seg in segments:
         if seg["kind"] in weights:
             inside = (t_ns >= seg["t_start_ns"]) & (t_ns < seg["t_end_ns"])
-            w[inside] = np.maximum(w[inside], float(weights[seg["kind"]]))
-    return w
+            best[inside] = np.maximum(best[inside], float(weights[seg["kind"]]))
+    return np.where(np.isfinite(best), best, 1.0).astype(np.float32)
 
 
 def _session_tick_ms(meta: dict, cfg: "BuildConfig", path: Path) -> float:

@@ -71,12 +71,13 @@ def plan_latency_ms(stats: dict) -> float | None:
     return float(v) if v is not None else None
 
 
-NOT_INTERVENTIONS = ("planned", "passed")  # the safety pipeline's throughput counters
+NOT_INTERVENTIONS = ("planned", "passed", "release_all")  # the safety pipeline's throughput counters
 
 
 def interventions(stats: dict) -> dict[str, int]:
-    """Safety interventions by reason from runtime counters (throughput counters left out)."""
-    return {str(k): int(v) for k, v in (stats.get("interventions") or {}).items() if k not in NOT_INTERVENTIONS}
+    """Safety interventions by reason from runtime counters (throughput counters and zeros left out)."""
+    return {str(k): int(v) for k, v in (stats.get("interventions") or {}).items()
+            if k not in NOT_INTERVENTIONS and v}
 
 
 # -------------------------------------------------------------------------------------------- sandbox

@@ -6,11 +6,11 @@ leave a key held. The clock is its own daemon thread on `time.monotonic_ns()`; e
 (10 ms by default), whatever else happens, it:
 
 1. **notices a suspension**: when its own loop did not run for more than `suspend_gap_ms`
-   (250 ms by default, far above the period: the process was stopped — SIGSTOP, or Ctrl+Z and
+   (250 ms by default, far above the period; `ilbot.agent.supervision` uses 1 s so that a busy
+   machine never pauses a run for nothing: the process was stopped — SIGSTOP, or Ctrl+Z and
    then SIGCONT — or frozen, e.g. a C call holding the GIL), it releases everything the executor
-   holds ("suspended": the keys were already let go by the guardian, which acts after its
-   300 ms timeout, so keep this gap below the guardian's) and calls `on_suspended(gap_ms)`: the
-   run pauses;
+   holds ("suspended"; the guardian may have let go of them already) and calls
+   `on_suspended(gap_ms)`: the run pauses;
 2. **force-releases what is held too long**: each key the executor has held longer than
    `max_hold_ms` ("max_hold") and each button longer than `max_click_hold_ms`
    ("max_click_hold"), read from `executor.held()` ({what: since_ns}) and released with
