@@ -4,7 +4,7 @@ Also dropped (a model or plan bug, never something to repair): a type that is no
 the fields the type uses out of their ranges (CLICK button 1..3; KEY action press/release and a
 key id inside the vocabulary other than UNK; SCROLL up/down), a negative time (before its tick
 started), a time beyond `max_plan_ms`, and any press or release of a key in `blocked_keys`
-("blocked_key": the OS menu key and the lock keys by default). The action that passes has `type` as an `EventType`.
+("blocked_key": the lock keys by default; OS chords are the `OsChords` layer). The action that passes has `type` as an `EventType`.
 """
 
 from __future__ import annotations
