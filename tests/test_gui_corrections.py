@@ -29,11 +29,17 @@ def test_a_correction_recorded_in_the_app_reaches_training_with_its_weight(windo
     window.set_mode("live")
     answer_next_dialog(QMessageBox.StandardButton.Yes)  # the live confirmation
     assert window.start() is True
-    qtbot.waitUntil(lambda: window.run_state[0] == "running" and window.ticks_seen >= 2, timeout=30_000)
+    run = lambda: window.thread.runtime  # noqa: E731
+    # the agent has put the pointer somewhere (an override is a move away from it)
+    qtbot.waitUntil(lambda: window.run_state[0] == "running" and run() is not None
+                    and run().executor.pointer is not None, timeout=30_000)
     g = window.game_window
     tl = g.mapToGlobal(g.rect().topLeft())
-    # the person takes over: moves far from the agent's pointer, then plays for a few ticks
-    subprocess.run(["xdotool", "mousemove", str(tl.x() + 700), str(tl.y() + 550)], check=True)
+    # the person takes over: moves to the game corner farthest from the agent's pointer, then plays
+    ax, ay = run().executor.pointer
+    corners = [(tl.x() + dx, tl.y() + dy) for dx in (20, 780) for dy in (20, 580)]
+    far = max(corners, key=lambda c: (c[0] - ax) ** 2 + (c[1] - ay) ** 2)
+    subprocess.run(["xdotool", "mousemove", str(far[0]), str(far[1])], check=True)
     qtbot.waitUntil(lambda: window.run_state == ("paused", "human_override"), timeout=10_000)
     qtbot.waitUntil(lambda: window.corrections.active, timeout=5_000)
     qtbot.wait(700)
