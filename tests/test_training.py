@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from ilbot.cli import main as cli
 from ilbot.data.dataset import open_dataset
 from ilbot.model.checkpoint import load_checkpoint
+from ilbot.errors import UserError
 from ilbot.training.config import load_config
 from ilbot.training.data import EpochSampler, idle_windows, iterate_batches
 from ilbot.training.loop import lr_at, train
@@ -147,3 +148,21 @@ def test_bench_train_reports_windows_per_second(capsys):
     assert cli(["bench", "train", "--json", "--config", str(ROOT / "configs" / "tiny.toml"), "--steps", "2"]) == 0
     doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert doc["device"] == "cpu" and doc["windows_per_s"] > 0 and doc["per_device"]["cpu"] == doc["windows_per_s"]
+
+
+def test_init_from_starts_at_another_runs_weights(dataset, tmp_path):
+    """Fine-tuning: `init_from` loads a checkpoint's weights before the first step (a new optimizer
+    and schedule); a model of another shape is refused in one line."""
+    base = load_config(None, TINY + ["epochs=1", "data.epoch_windows=32"])
+    train(dataset, tmp_path / "a", base, show_progress=False)
+    zero = load_config(None, TINY + ["epochs=1", "data.epoch_windows=32", "optim.lr=1e-12", "optim.warmup_steps=0",
+                                     f"init_from={tmp_path / 'a' / 'last'}"])
+    train(dataset, tmp_path / "b", zero, show_progress=False)  # lr ~0: the weights stay the ones loaded
+    a, b = _weights(tmp_path / "a" / "last"), _weights(tmp_path / "b" / "last")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    other = load_config(None, [t for t in TINY if not t.startswith("model=")] + [
+        "model={d_model=16, n_heads=2, n_context_layers=1, n_decoder_layers=1, ff_mult=2, dropout=0.0}",
+        f"init_from={tmp_path / 'a' / 'last'}"])
+    with pytest.raises(UserError, match="does not fit"):
+        train(dataset, tmp_path / "c", other, show_progress=False)
