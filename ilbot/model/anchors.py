@@ -55,12 +55,16 @@ def anchor_inputs(anchors, valid, prev):
     return feats.reshape(*feats.shape[:-2], -1), rel
 
 
-def anchor_components(gains, logits, rel, valid):
+def anchor_components(gains, logits, rel, valid, type_bias=None):
     """The mixture's parts from the scores: gains [..., K], logits [..., K+1], offsets rel
     [..., K, 2] (anchor_inputs), valid [..., K] (broadcastable) →
     (anchor_logits [..., K+1] with invalid anchors at −1e4, shifts [..., K+1, 2]: 0 for
-    component 0, g_k·rel_k for anchor k)."""
+    component 0, g_k·rel_k for anchor k). type_bias [..., 2] (ModelConfig.xy_by_type: the slot's
+    type's (free-logit, gain) biases) is added to component 0's logit and to every gain."""
     xp = module(rel)
+    if type_bias is not None:
+        gains = gains + type_bias[..., 1:2]
+        logits = xp.concatenate([logits[..., :1] + type_bias[..., :1], logits[..., 1:]], axis=-1)
     shifts = gains[..., None] * rel  # [..., K, 2]
     shifts = xp.concatenate([xp.zeros_like(shifts[..., :1, :]), shifts], axis=-2)  # [..., K+1, 2]
     keep = xp.concatenate([xp.ones_like(logits[..., :1]), xp.broadcast_to(valid, logits[..., 1:].shape)], axis=-1)
@@ -106,14 +110,15 @@ class PositionAnchors(nn.Module):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
-    def mixture(self, h: torch.Tensor, feats: torch.Tensor, rel: torch.Tensor, valid: torch.Tensor):
+    def mixture(self, h: torch.Tensor, feats: torch.Tensor, rel: torch.Tensor, valid: torch.Tensor, type_bias=None):
         """h [..., d], feats [..., K·4] and rel [..., K, 2] (anchor_inputs), valid (broadcastable to
-        [..., K]) → anchor_logits [..., K+1], anchor_shift [..., K+1, 2] (anchor_components)."""
+        [..., K]), type_bias [..., 2] or None (xy_by_type) → anchor_logits [..., K+1],
+        anchor_shift [..., K+1, 2] (anchor_components)."""
         a = feats.reshape(*feats.shape[:-1], self.n, N_ANCHOR_INPUTS)  # [..., K, 4]
         z = F.gelu(self.score_h(h).unsqueeze(-2) + self.score_a(a), approximate="tanh")  # [..., K, ds]
         out = self.score_out(z)  # [..., K, 2]
         logits = torch.cat([self.free_logit(h), out[..., 0]], dim=-1)  # [..., K+1]
-        return anchor_components(out[..., 1], logits, rel, valid)
+        return anchor_components(out[..., 1], logits, rel, valid, type_bias)
 
     def set_feature_stats(self, feature_mean: Sequence[float], feature_std: Sequence[float]) -> None:
         """The dataset's normalisation (stats.json feature_mean, feature_std [F])."""

@@ -36,7 +36,7 @@ class ModelConfig:
     # the time head's log1p(ms) outputs are clamped here before expm1 (ms), so a wild
     # prediction cannot overflow; 10 × the look-ahead horizon.
     time_max_ms: float = 10 * LOOKAHEAD_CLIP_MS
-    # decoder options (both off by default: the default rebuilds checkpoints written before they existed)
+    # decoder options (all off by default: the default rebuilds checkpoints written before they existed)
     # xy_residual: x_mu, y_mu = the previous event's position + the head's offset (the previous
     # target slot in teacher forcing, the previous sampled event in the planner, the last valid
     # history event for slot 0, the window centre when the history is empty), so "the cursor
@@ -46,7 +46,7 @@ class ModelConfig:
     # the tick start to the previous event and the time left to the tick end (tick_ms; log1p
     # scaled like dt), so the time head can tell "next move soon" from "nothing until the next tick".
     slot_elapsed_input: bool = False
-    # post-hoc σ calibration (ilbot.model.calibrate): σ_x, σ_y are multiplied by these after the
+    # post-hoc σ calibration (`calibrate.py` beside the evaluator): σ_x, σ_y are multiplied by these after the
     # bounds; 1.0 while training (the NLL fits σ itself), fitted afterwards so the 1σ coverage of
     # training windows is 0.683 (heavy-tailed residuals make the NLL's σ cover too much).
     # xy_step_input: slot i's input also gets, through its own linear map, the step from event
@@ -76,6 +76,14 @@ class ModelConfig:
     # "crossing", a probability that the slot's event falls after the tick's end and quantiles
     # conditional on each case.
     time_head: str = "quantiles"
+    # xy_by_type: the position distribution depends on the slot's event type (ilbot.model.by_type):
+    # the xy head and the anchors' scorer read the decoder state plus a learned embedding of the
+    # type, and per-type biases shift the xy head's raw outputs (offsets, log σ) and, with anchors,
+    # the free component's logit and every anchor's gain. Teacher forcing takes the type from the
+    # slot's target; the planner draws the type first, then the component and the position given
+    # it. Moves lie along the path and clicks on the node: one distribution for both puts a
+    # sampled CLICK at a path point.
+    xy_by_type: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

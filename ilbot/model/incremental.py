@@ -19,7 +19,10 @@ in numpy float32 on weights prepared once, with as few ops per step as the maths
   softmax(scores)·V' with V' = V·W_outᵀ + b_out/heads (exact: each head's weights sum to 1), so
   the block is two matmuls and a softmax;
 - the event, time and position heads share one matmul; the event-specific heads run only on
-  the rows that need them (the planner decides).
+  the rows that need them (the planner decides);
+- with ModelConfig.xy_by_type the type embedding E is folded through the position heads'
+  weights once: each type's term is a row of a small table (E[t]·W_xyᵀ + xy_bias[t] for the xy
+  head, E[t]·[score_h; free_logit]ᵀ for the anchors' scorer) added after the shared matmul.
 
 The step's result equals the teacher-forced full pass (tests/test_model_incremental.py). Build
 it after training or loading: it copies the weights. The GELU is the tanh form in both paths.
@@ -104,6 +107,8 @@ class IncrementalDecoder:
             self.core_split = np.cumsum([h.proj.out_features for h in heads])[:-1].tolist()
             self.event_heads = {h.key.removesuffix("_logits"): _fold_ln(dec.ln, h.proj.weight, h.proj.bias)
                                 for h in model.event_heads}
+            xy = model.xy_head.proj
+            self.xy_w = _fold_ln(dec.ln, xy.weight, xy.bias)  # [d, 4], [4]: the position head alone (position())
             self.start_in = _np(dec.start + dec.pos[0])  # [d] slot 0's input
             # the slot-input embedding of sampled events
             emb = dec.embed
@@ -127,6 +132,12 @@ class IncrementalDecoder:
                            torch.cat([an.score_h.bias, an.free_logit.bias])),  # [d, ds+1], [ds+1]
                 a=(_np(an.score_a.weight.T), _np(an.score_a.bias)),  # [4, ds], [ds]
                 out=(_np(an.score_out.weight.T), _np(an.score_out.bias)))  # [ds, 2], [2]
+            # xy_by_type (ilbot.model.by_type): per type, the terms its embedding and biases add
+            bt = model.xy_by_type
+            self.by_type = None if bt is None else dict(
+                xy=_np(bt.embed.weight @ xy.weight.T + bt.xy_bias),  # [types, 4]
+                anchor_h=None if an is None else _np(bt.embed.weight @ torch.cat([an.score_h.weight, an.free_logit.weight]).T),  # [types, ds+1]
+                anchor_bias=None if an is None else _np(bt.anchor_bias))  # [types, 2]
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
@@ -195,18 +206,36 @@ class IncrementalDecoder:
             x += L["down"][1]
         return self._standardise(x, self.final_eps)  # [B,d]
 
-    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, anchors: tuple | None = None) -> dict[str, np.ndarray]:
+    def core(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, anchors: tuple | None = None,
+             etype: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Event, time and position heads of standardised states [B,d] in one matmul → head dict (numpy).
         prev_xy [B,2]: the previous event's position, the origin of x_mu, y_mu when the model
         has xy_residual (ignored otherwise); anchors: anchor_input's second result when the model
-        has anchors, adding anchor_logits [B,K+1], anchor_shift [B,K+1,2]."""
+        has anchors, adding anchor_logits [B,K+1], anchor_shift [B,K+1,2]. With xy_by_type the
+        position depends on the slot's event type etype [B]: without it the dict holds the event
+        and time heads only (draw the type, then call position())."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
         a, b = self.core_split
-        m = self.model
         out = {"event_logits": raw[:, :a]}
-        tq, xy = raw[:, a:b], raw[:, b:]
-        out.update(m.time_head.params(tq))
-        out.update(m.xy_head.params(xy))
+        out.update(self.model.time_head.params(raw[:, a:b]))
+        if self.by_type is None or etype is not None:
+            out.update(self._position(hn, raw[:, b:], prev_xy, anchors, etype))
+        return out
+
+    def position(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, anchors: tuple | None = None,
+                 etype: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The position keys of core() alone (x_mu, x_logsig, y_mu, y_logsig and the anchors'),
+        for slots of event type etype [B] with xy_by_type (ignored otherwise)."""
+        return self._position(hn, hn @ self.xy_w[0] + self.xy_w[1], prev_xy, anchors, etype)
+
+    def _position(self, hn, xy, prev_xy, anchors, etype) -> dict[str, np.ndarray]:
+        """xy [B,4]: the position head's raw outputs on hn (before its type term)."""
+        bt = self.by_type
+        if bt is not None and etype is None:
+            raise ValueError("IncrementalDecoder: the model has xy_by_type; its position needs the slot's event type")
+        if bt is not None:
+            xy = xy + bt["xy"][etype]
+        out = self.model.xy_head.params(xy)
         if self.xy_residual and prev_xy is not None:
             out["x_mu"] = out["x_mu"] + (prev_xy[:, 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev_xy[:, 1] - 0.5)
@@ -214,12 +243,15 @@ class IncrementalDecoder:
             feats, rel, valid = anchors
             w = self.anchor_w
             hh = hn @ w["h"][0] + w["h"][1]  # [B, ds+1]: the scorer's share, then the free logit
+            if bt is not None:
+                hh = hh + bt["anchor_h"][etype]
             K = rel.shape[-2]
             a = feats.reshape(-1, K, 4).astype(np.float32) @ w["a"][0] + w["a"][1]  # [B,K,ds]
             z = _gelu_tanh(a + hh[:, None, :-1])
             sc = z @ w["out"][0] + w["out"][1]  # [B,K,2]: logit, gain
             logits = np.concatenate([hh[:, -1:], sc[..., 0]], axis=-1)  # [B,K+1]
-            out["anchor_logits"], out["anchor_shift"] = anchor_components(sc[..., 1], logits, rel, valid)
+            out["anchor_logits"], out["anchor_shift"] = anchor_components(
+                sc[..., 1], logits, rel, valid, None if bt is None else bt["anchor_bias"][etype])
         return out
 
     def step_input(self, prev_xy: np.ndarray, prev2_xy: np.ndarray) -> np.ndarray | None:

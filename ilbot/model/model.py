@@ -14,7 +14,9 @@ With `cfg.xy_residual` x_mu, y_mu are the previous event's position plus the hea
 (see ModelConfig); `cfg.xy_step_input` adds the step between the previous two events to each
 slot's input (ActionDecoder); with `cfg.anchors` each slot also sees the game state's on-screen positions
 and its position is a mixture with one component shifted toward each (`anchor_logits` [K+1],
-`anchor_shift` [K+1, 2]; ilbot.model.anchors).
+`anchor_shift` [K+1, 2]; ilbot.model.anchors). With `cfg.xy_by_type` the position (the xy head
+and the anchor mixture) is conditioned on each slot's event type, here its target's type
+(ilbot.model.by_type; padded slots take MOVE, masked in the loss).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from torch import nn
 
 from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, TG
 from .anchors import PositionAnchors, anchor_inputs
+from .by_type import XYByType
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
-from .fields import last_history_xy, previous_xy
+from .fields import last_history_xy, previous_xy, target_event_types
 from .heads import CategoricalHead, GaussianXYHead, LaplaceXYHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
 
@@ -52,6 +55,7 @@ class UnifiedEventModel(nn.Module):
         self.scroll_y_head = CategoricalHead(d, "scroll_y", N_SCROLL)
         self.loss_fn = loss or UnifiedEventLoss()
         self.anchors = PositionAnchors(cfg.anchors, d) if cfg.anchors else None  # only then: older checkpoints load
+        self.xy_by_type = XYByType(d, self.xy_head.proj.out_features, bool(cfg.anchors)) if cfg.xy_by_type else None
 
     @property
     def core_heads(self) -> tuple:
@@ -70,12 +74,20 @@ class UnifiedEventModel(nn.Module):
         a = self.action_encoder(batch["history"].float(), batch["history_mask"].bool())  # [B,T,d]
         return self.temporal_encoder(g + a)  # [B,T,d]
 
-    def heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every head on per-slot states h [B,L,d]."""
+    def heads(self, h: torch.Tensor, types: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Every head on per-slot states h [B,L,d] → (head dict, the state the anchors' scorer
+        reads, the anchors' per-type biases or None). With xy_by_type the position head reads
+        h + E[type] and its raw outputs get the type's bias, for the slot types `types` [B,L]."""
         out: dict[str, torch.Tensor] = {}
+        by_type = self.xy_by_type
         for head in self.core_heads + self.event_heads:
-            out.update(head(h))
-        return out
+            if head is not self.xy_head or by_type is None:
+                out.update(head(h))
+        if by_type is None:
+            return out, h, None
+        hx, xy_bias, anchor_bias = by_type(h, types)
+        out.update(self.xy_head.params(self.xy_head.proj(hx) + xy_bias))
+        return out, hx, anchor_bias
 
     def forward(self, batch: dict, targets=None) -> dict[str, torch.Tensor]:
         if isinstance(targets, dict):
@@ -89,10 +101,12 @@ class UnifiedEventModel(nn.Module):
                              "(in the batch or as the targets argument); use ilbot.model.Planner to sample")
         tg, tmask = tg.float(), tmask.bool()
         context = self.encode(batch)  # [B,T,d]
-        tg_in = tg  # what the decoder reads of the previous slots; the loss scores against tg
+        # what the decoder reads of the previous slots (padding zeroed, so garbage there cannot reach
+        # the valid slots through the xy origins); the loss scores against tg
+        tg_in = torch.where(tmask.unsqueeze(-1), tg, torch.zeros_like(tg))  # [B,A,7]
         if self.training and self.cfg.xy_input_noise > 0:  # noise injection (ModelConfig.xy_input_noise)
-            noise = torch.randn_like(tg[..., TG["x"]:TG["y"] + 1]) * self.cfg.xy_input_noise  # [B,A,2]
-            tg_in = torch.cat([tg[..., :TG["x"]], tg[..., TG["x"]:TG["y"] + 1] + noise, tg[..., TG["y"] + 1:]], dim=-1)
+            noise = torch.randn_like(tg_in[..., TG["x"]:TG["y"] + 1]) * self.cfg.xy_input_noise  # [B,A,2]
+            tg_in = torch.cat([tg_in[..., :TG["x"]], tg_in[..., TG["x"]:TG["y"] + 1] + noise, tg_in[..., TG["y"] + 1:]], dim=-1)
         x = self.decoder.slot_inputs(tg_in, tmask)  # [B,A,d]
         history = (batch["history"].float(), batch["history_mask"])
         prev = previous_xy(tg_in, last_history_xy(*history))  # [B,A,2] event i−1's position
@@ -104,12 +118,15 @@ class UnifiedEventModel(nn.Module):
             feats, rel = anchor_inputs(pos[:, None], valid[:, None], prev)  # [B,A,K·4], [B,A,K,2]
             x = x + self.anchors.inputs(feats)  # [B,A,d]
         h = self.decoder(x, context)  # [B,A,d]
-        out = self.heads(h)
+        types = None
+        if self.xy_by_type is not None:  # the position given each slot's own (target) type; padding → MOVE
+            types = target_event_types(tg_in)  # [B,A] (the noise moves x, y only)
+        out, hx, anchor_bias = self.heads(h, types)
         if self.cfg.xy_residual:  # the head's mean is an offset from the previous event's position
             out["x_mu"] = out["x_mu"] + (prev[..., 0] - 0.5)  # the head's own origin is 0.5
             out["y_mu"] = out["y_mu"] + (prev[..., 1] - 0.5)
         if self.anchors is not None:  # a mixture: component k shifted toward anchor k (ilbot.model.anchors)
-            out["anchor_logits"], out["anchor_shift"] = self.anchors.mixture(h, feats, rel, valid[:, None])  # [B,A,K+1], [B,A,K+1,2]
+            out["anchor_logits"], out["anchor_shift"] = self.anchors.mixture(hx, feats, rel, valid[:, None], anchor_bias)  # [B,A,K+1], [B,A,K+1,2]
         if targets is not None:
             out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_nll=self.xy_head.coord_nll)
         return out

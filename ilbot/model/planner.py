@@ -1,9 +1,9 @@
 """Planner (DESIGN §7): one tick's events, sampled slot by slot from the model.
 
     context ─► encode once ─► slot 0: start token ─► decoder step (key/value cache) ─► heads
-              ─► sample type, dt, x, y ─► cumulative time ≥ tick? stop (that event is not
-              performed) ─► event-specific heads for this event's type only ─► embed the sample
-              as the next slot's input ─► …  (at most A slots)
+              ─► sample the type, then the anchor component, x, y and dt ─► cumulative time ≥ tick?
+              stop (that event is not performed) ─► event-specific heads for this event's type
+              only ─► embed the sample as the next slot's input ─► …  (at most A slots)
 
 Sampling is seeded: the planner owns a `torch.Generator` seeded at construction, and each tick
 draws all its uniforms and normals up front in two calls (fewer ops per slot), so the same seed
@@ -16,6 +16,11 @@ the same contexts planned one by one, so the draws differ (each is reproducible)
 With a crossing time head (ModelConfig.time_head) a slot also draws whether its event falls
 after the tick's end (the head's probability); such a slot is the crossing one whatever its
 in-window dt, and an in-window dt that runs past the end crosses too.
+
+The event type is drawn before the position. With ModelConfig.xy_by_type the position heads
+(and the anchor mixture) are then evaluated for the drawn type (IncrementalDecoder.position), so a
+drawn CLICK takes the click position distribution; without it they do not depend on the type.
+The draws use the same uniforms either way (one stream per kind, drawn up front).
 
 Temperature applies to every draw: event type (logits / T), time (distance from the median in
 log space × T) and position (σ × T); T = 0 gives the mode. The plan reports the model's own σ
@@ -160,6 +165,7 @@ class Planner:
         crossing = self.model.time_head.crossing  # drawn after the others: older models keep their streams
         Uc = torch.rand(A, B, generator=g).numpy() if crossing else None  # per slot: does it cross the tick's end
         anchors = self.model.anchors
+        by_type = dec.by_type is not None
         Ua = torch.rand(A, B, generator=g).numpy() if anchors is not None else None  # per slot: the mixture component
         slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
         zeros = np.zeros(B, np.int64)
@@ -184,14 +190,16 @@ class Planner:
                 extra, parts = dec.anchor_input(pos, valid, prev_xy)  # [B,d], what core() needs
                 x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
-            out = dec.core(hn, prev_xy, parts)
+            out = dec.core(hn, prev_xy, parts)  # with xy_by_type: the event and time heads only
+            probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
+            etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
+                     else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B] the type first …
+            if by_type:  # … then the position distribution given it
+                out.update(dec.position(hn, prev_xy, parts, etype))
             if anchors is not None:  # draw the mixture component, and shift the mean to it
                 j = sample_categorical(out["anchor_logits"], T_, u=Ua[i])  # [B]
                 shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
                 out["x_mu"], out["y_mu"] = out["x_mu"] + shift[:, 0], out["y_mu"] + shift[:, 1]
-            probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
-            etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
-                     else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B]
             dt = sample_time(out["time_q"], T_, u=U[i, 1]).astype(np.float64)  # [B] ms
             if laplace:
                 px = sample_xy_laplace(out["x_mu"], out["x_logsig"], T_, u=N[i, 0])
