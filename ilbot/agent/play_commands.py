@@ -18,6 +18,7 @@ import json
 import sys
 
 from ..errors import UserError
+from ..safety.reason_names import describe_intervention, interventions
 
 LIVE_WARNING = ("LIVE MODE: ilbot will move your mouse and press keys. Automating an online game can "
                 "break its terms of service; you answer for where you run this. Kill switch: {hotkey}.")
@@ -114,15 +115,9 @@ def _show_progress(run, total: int | None, every_s: float = 2.0, out=None) -> No
         done = c.get("ticks", c.get("chunks", 0))
         of = f"/{total}" if total else ""
         print(f"  tick {done}{of}: {c.get('performed', 0)} actions performed, "
-              f"{sum((c.get('interventions') or {}).values()) - _throughput(c)} safety interventions",
-              file=out, flush=True)
+              f"{sum(interventions(c).values())} safety interventions", file=out, flush=True)
 
     run.on_counters.append(on_counters)
-
-
-def _throughput(c: dict) -> int:
-    iv = c.get("interventions") or {}
-    return int(iv.get("planned", 0)) + int(iv.get("passed", 0))
 
 
 def _print_summary(title: str, summary: dict, as_json: bool) -> None:
@@ -139,8 +134,9 @@ def _print_summary(title: str, summary: dict, as_json: bool) -> None:
     by_type = summary.get("performed_by_type") or {}
     if by_type:
         print("  performed by type: " + ", ".join(f"{k} {v}" for k, v in by_type.items()))
-    iv = {k: v for k, v in (summary.get("interventions") or {}).items() if k not in ("planned", "passed")}
-    print("  safety interventions: " + (", ".join(f"{k} {v}" for k, v in iv.items()) if iv else "none"))
+    iv = interventions(summary)
+    print("  safety interventions: " + (", ".join(f"{describe_intervention(k)} ({k}) {v}" for k, v in iv.items())
+                                        if iv else "none"))
     if summary.get("plan_ms_p50") is not None:
         print(f"  plan latency: p50 {summary['plan_ms_p50']:.1f} ms, p99 {summary['plan_ms_p99']:.1f} ms")
     pauses = summary.get("pauses") or {}

@@ -27,7 +27,6 @@ Decisions where the design is silent:
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable

@@ -45,6 +45,11 @@ class WindowGeometry:
         return wx + self.x, wy + self.y
 
 
+def is_region(spec: str) -> bool:
+    """Is this window text a region "x,y,w,h" (rather than a title)?"""
+    return bool(_REGION.match(spec))
+
+
 def parse_region(text: str) -> WindowGeometry:
     from .capture.registry import parse_region as _parse
 

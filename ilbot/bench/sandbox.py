@@ -46,8 +46,10 @@ TIMING_SLACK_MS = 3.0
 
 
 def shipped_model() -> Path:
-    """The default model folder under ilbot/sandbox/assets/."""
-    return Path(__file__).resolve().parents[1] / "sandbox" / "assets" / "model"
+    """The default model shipped with the sandbox (`ilbot.sandbox.SHIPPED_MODEL`)."""
+    from ..sandbox import SHIPPED_MODEL
+
+    return SHIPPED_MODEL
 
 
 def add_arguments(p) -> None:

@@ -54,6 +54,9 @@ class Button(IntEnum):
     MIDDLE = 3
 
 
+POINTER_TYPES = (EventType.CLICK, EventType.SCROLL, EventType.MOVE)  # events that put the pointer somewhere
+
+
 class KeyAction(IntEnum):
     NONE = 0
     PRESS = 1

@@ -9,13 +9,11 @@ in — so a gesture may span ticks, as live. The pointer is where the last point
 
 from __future__ import annotations
 
-from ..data.schema import EventType
+from ..data.schema import POINTER_TYPES, EventType
 from ..sandbox.apply import apply_action
 from ..sandbox.demonstrator import DemoConfig, DemoPolicy, gesture_actions
 from ..sandbox.trace import Trace
 from .perform import RELEASE_MARGIN_MS
-
-POINTER_TYPES = (EventType.CLICK, EventType.SCROLL, EventType.MOVE)
 
 
 def play_demo_episode(seed: int = 0, ticks: int = 200, tick_ms: float = 600.0, config: DemoConfig | None = None,

@@ -1,15 +1,22 @@
-"""The four baselines of DESIGN §10, fitted on the training split's slots and predicting the
-heads they can (as `ilbot.eval.metrics.Prediction`).
+"""The baselines of DESIGN §10 (and a look-ahead position rival), fitted on the training split's
+slots and predicting the heads they can (as `ilbot.eval.metrics.Prediction`).
 
 - `majority`: always the most frequent event type (and, for the conditional heads, the most
-  frequent button | CLICK, key action and key id | KEY, scroll class | SCROLL).
+  frequent button | CLICK, key action and key id | KEY, scroll class | SCROLL); its event
+  probabilities are the training type frequencies (so its argmax is the most frequent type).
 - `markov`: the next type given the previous event's type (the previous target slot, or the last
-  history event for slot 0; `NO_PREV` when there is none): argmax of the fitted transition table.
+  history event for slot 0; `NO_PREV` when there is none): the fitted transition table's row as
+  the event probabilities (its argmax is the prediction).
 - `dt_quantiles`: empirical q10/q50/q90 of dt per slot kind (in-window or look-ahead) and previous
   event type; a (kind, previous type) pair unseen in training falls back to the kind alone.
 - `previous_position`: xy = the previous event's position, with a Gaussian whose sigma per axis
   is fitted per slot kind as the RMS residual on the training slots (the maximum-likelihood
   sigma of a zero-mean Gaussian).
+- `last_click`: xy = the position of the last CLICK before the slot (in the history or the
+  window's earlier target slots; the previous event's position when there is none), with a
+  Gaussian whose sigma per axis is fitted per slot kind like previous_position's. Clicks are where
+  the cursor goes back to (the node being worked, the button pressed again), so this is the
+  look-ahead position's stronger rival.
 
 Each baseline is a small class with `fit(slots)` and `predict(slots) -> Prediction`.
 """
@@ -42,6 +49,8 @@ class Majority:
 
     def fit(self, s: Slots) -> "Majority":
         self.type = _mode(s.type, default=3)
+        counts = np.bincount(s.type.astype(np.int64), minlength=N_EVENT_TYPES).astype(np.float64)
+        self.prior = counts / counts.sum() if counts.sum() > 0 else _one_hot(np.array([self.type]))[0]  # [4]
         self.button = _mode(s.button[s.type == 0])
         self.key_action = _mode(s.key_action[s.type == 1])
         self.key_id = _mode(s.key_id[s.type == 1])
@@ -51,7 +60,7 @@ class Majority:
     def predict(self, s: Slots) -> Prediction:
         n = len(s)
         full = lambda v: np.full(n, v, np.int64)  # noqa: E731
-        return Prediction(event_probs=_one_hot(full(self.type)), button=full(self.button),
+        return Prediction(event_probs=np.broadcast_to(self.prior, (n, N_EVENT_TYPES)).copy(), button=full(self.button),
                           key_action=full(self.key_action), key_id=full(self.key_id), scroll=full(self.scroll))
 
 
@@ -68,8 +77,7 @@ class Markov:
         return self
 
     def predict(self, s: Slots) -> Prediction:
-        probs = self.table[s.prev_type]  # [S, 4]
-        return Prediction(event_probs=_one_hot(probs.argmax(axis=1)))
+        return Prediction(event_probs=self.table[s.prev_type])  # [S, 4]
 
 
 class DtQuantiles:
@@ -90,26 +98,47 @@ class DtQuantiles:
         return Prediction(time_q=self.table[s.lookahead.astype(np.int64), s.prev_type])  # [S, 3]
 
 
-class PreviousPosition:
-    name = "previous_position"
+class _FixedPoint:
+    """A point per slot (`point(slots)` → (x, y)) with a zero-mean Gaussian residual whose sigma
+    per axis and slot kind is the RMS residual on the training slots."""
 
-    def fit(self, s: Slots) -> "PreviousPosition":
+    def point(self, s: Slots) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def fit(self, s: Slots):
+        px, py = self.point(s)
         self.sigma = np.zeros((2, 2))  # [kind, axis]
         for kind in (0, 1):
             sel = s.lookahead == bool(kind)
             if not sel.any():
                 sel = np.ones(len(s), bool)
-            self.sigma[kind, 0] = max(float(np.sqrt(np.mean((s.x[sel] - s.prev_x[sel]) ** 2))), SIGMA_FLOOR)
-            self.sigma[kind, 1] = max(float(np.sqrt(np.mean((s.y[sel] - s.prev_y[sel]) ** 2))), SIGMA_FLOOR)
+            self.sigma[kind, 0] = max(float(np.sqrt(np.mean((s.x[sel] - px[sel]) ** 2))), SIGMA_FLOOR)
+            self.sigma[kind, 1] = max(float(np.sqrt(np.mean((s.y[sel] - py[sel]) ** 2))), SIGMA_FLOOR)
         return self
 
     def predict(self, s: Slots) -> Prediction:
         kind = s.lookahead.astype(np.int64)
-        return Prediction(x_mu=s.prev_x.copy(), y_mu=s.prev_y.copy(),
-                          x_sigma=self.sigma[kind, 0], y_sigma=self.sigma[kind, 1])
+        px, py = self.point(s)
+        return Prediction(x_mu=px.copy(), y_mu=py.copy(), x_sigma=self.sigma[kind, 0], y_sigma=self.sigma[kind, 1])
 
 
-BASELINES = (Majority, Markov, DtQuantiles, PreviousPosition)
+class PreviousPosition(_FixedPoint):
+    name = "previous_position"
+
+    def point(self, s: Slots) -> tuple[np.ndarray, np.ndarray]:
+        return s.prev_x, s.prev_y
+
+
+class LastClick(_FixedPoint):
+    name = "last_click"
+
+    def point(self, s: Slots) -> tuple[np.ndarray, np.ndarray]:
+        if s.click_x is None:  # slots built without the click columns: the previous position
+            return s.prev_x, s.prev_y
+        return s.click_x, s.click_y
+
+
+BASELINES = (Majority, Markov, DtQuantiles, PreviousPosition, LastClick)
 
 
 def fit_baselines(train: Slots) -> dict:

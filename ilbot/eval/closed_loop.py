@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.schema import EventType
+from ..data.schema import POINTER_TYPES, EventType
 from .metrics import wasserstein_1d
 
 PATH_GAP_MS = 250.0  # consecutive pointer events closer than this are one path
-POINTER_TYPES = (EventType.CLICK, EventType.SCROLL, EventType.MOVE)
 STYLE = ("dt_ms", "click_hold_ms", "pointer_speed_px_s", "click_offset_px")
 
 

@@ -19,6 +19,8 @@ Decisions where the design is silent:
 - `xy_nll` is the diagonal-Gaussian NLL per slot (x and y terms summed) in normalised window
   units, the units the model predicts and is trained in; lower is better.
 - A metric with no slot to measure it on is left out rather than reported as NaN.
+- With a position mixture (`Prediction.mix_w`), these metrics score the most probable
+  component (its mean and σ); the proper scores of `ilbot.eval.scores` score the whole mixture.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class Prediction:
     key_id: np.ndarray | None = None
     scroll: np.ndarray | None = None
     xy_laplace: bool = False  # x_sigma, y_sigma belong to a Laplace (ModelConfig.xy_dist), not a Gaussian
+    # a position mixture (the model's anchors): component weights and means [S, J], every component
+    # with the scale x_sigma, y_sigma; x_mu, y_mu are then the most probable component's mean
+    mix_w: np.ndarray | None = None
+    mix_x: np.ndarray | None = None
+    mix_y: np.ndarray | None = None
 
     def select(self, keep: np.ndarray) -> "Prediction":
         return Prediction(**{k: (v if v is None or isinstance(v, bool) else v[keep]) for k, v in self.__dict__.items()})

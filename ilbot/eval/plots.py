@@ -7,6 +7,13 @@
 - `xy_calibration.png`: histogram of the standardised in-window residuals (x−μ)/σ against N(0,1),
   and the share of slots within k·σ against the Gaussian's nominal share, model vs
   previous_position;
+- `pit.png`: PIT histograms (report.json `dt_pit_hist`, `x_pit_hist`, `y_pit_hist`) as densities,
+  in-window and look-ahead, the model against the best baseline of that quantity in that slot
+  group (lowest dt_wis_ms, x_crps_px, y_crps_px); a calibrated predictor is flat at 1;
+- `reliability.png`: event-type reliability diagrams on all slots (report.json
+  `event_reliability`): the top-1 probability of the model, markov and majority against how often
+  the top-1 type is right, and the model's probability of each type against that type's observed
+  frequency; a calibrated predictor sits on the diagonal;
 - `events_per_tick.png`: events per tick, real vs sampled by the planner (free running).
 """
 
@@ -107,6 +114,87 @@ def plot_xy_calibration(slots: Slots, preds: dict[str, Prediction], path: Path) 
     plt.close(fig)
 
 
+PIT_SCORES = {"dt": "dt_wis_ms", "x": "x_crps_px", "y": "y_crps_px"}  # quantity → the score that picks the best baseline
+
+
+def best_baseline(section: dict, quantity: str) -> str | None:
+    """The baseline with the lowest proper score for `quantity` in a report section, or None."""
+    score = PIT_SCORES[quantity]
+    have = {n: m[score] for n, m in section["baselines"].items() if score in m and f"{quantity}_pit_hist" in m}
+    return min(have, key=have.get) if have else None
+
+
+def _density(counts: list[float]) -> np.ndarray:
+    c = np.asarray(counts, np.float64)
+    return c * len(c) / c.sum() if c.sum() > 0 else c
+
+
+def plot_pit(report: dict, path: Path) -> None:
+    kinds = [("in_window", "in-window"), ("lookahead", "look-ahead")]
+    fig, axes = plt.subplots(len(kinds), len(PIT_SCORES), figsize=(12, 6.5), squeeze=False)
+    for row, (kind, label) in enumerate(kinds):
+        sec = report[kind]
+        for col, quantity in enumerate(PIT_SCORES):
+            ax = axes[row, col]
+            key = f"{quantity}_pit_hist"
+            lines = [("model", sec.get("model", {}))]
+            best = best_baseline(sec, quantity)
+            if best is not None:
+                lines.append((best, sec["baselines"][best]))
+            for name, m in lines:
+                if key not in m:
+                    continue
+                d = _density(m[key])
+                edges = np.linspace(0, 1, len(d) + 1)
+                ax.stairs(d, edges, label=f"{name} ({PIT_SCORES[quantity]} {m[PIT_SCORES[quantity]]:.1f})",
+                          fill=name == "model", alpha=0.45 if name == "model" else 1.0, linewidth=1.5)
+            ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
+            ax.set_xlim(0, 1)
+            ax.set_title(f"PIT of {quantity}: {label} ({report['n_slots'][kind]} slots)", fontsize=9)
+            ax.set_xlabel("PIT")
+            ax.set_ylabel("density")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _reliability_line(ax, table: dict, label: str, **kw) -> None:
+    pts = [(p, o, c) for p, o, c in zip(table["predicted"], table["observed"], table["count"]) if c]
+    if not pts:
+        return
+    p, o, c = map(np.asarray, zip(*pts))
+    ax.plot(p, o, marker="o", markersize=3, label=label, **kw)
+
+
+def plot_reliability(report: dict, path: Path) -> None:
+    sec = report["all"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax in axes:
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="calibrated")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("predicted probability (bin mean)")
+        ax.set_ylabel("observed frequency")
+    named = [("model", sec.get("model", {}))] + [(n, sec["baselines"].get(n, {})) for n in ("markov", "majority")]
+    for name, m in named:
+        if "event_reliability" in m:
+            _reliability_line(axes[0], m["event_reliability"]["top1"],
+                              f"{name} (ECE {m['event_ece']:.3f}, acc {m['event_accuracy']:.3f}, "
+                              f"macro-F1 {m['event_macro_f1']:.3f})")
+    axes[0].set_title(f"top-1 reliability, all slots ({report['n_slots']['all']})", fontsize=9)
+    model = sec.get("model", {})
+    if "event_reliability" in model:
+        for cls, table in model["event_reliability"]["per_class"].items():
+            _reliability_line(axes[1], table, cls)
+        axes[1].set_title(f"model, per type (classwise ECE {model['event_classwise_ece']:.3f})", fontsize=9)
+    for ax in axes:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_events_per_tick(raw: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     real, model = raw["real_counts"], raw["model_counts"]
@@ -133,6 +221,10 @@ def write_plots(out_dir: Path, report: dict, slots: Slots, preds: dict[str, Pred
     written.append(out / "dt_calibration.png")
     plot_xy_calibration(slots, preds, out / "xy_calibration.png")
     written.append(out / "xy_calibration.png")
+    plot_pit(report, out / "pit.png")
+    written.append(out / "pit.png")
+    plot_reliability(report, out / "reliability.png")
+    written.append(out / "reliability.png")
     if free_raw is not None:
         plot_events_per_tick(free_raw, out / "events_per_tick.png")
         written.append(out / "events_per_tick.png")

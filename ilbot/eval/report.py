@@ -1,14 +1,19 @@
 """The evaluation report (DESIGN §10): model and baselines, side by side, on the same slots.
 
 `evaluate(...)` reads the evaluated split in batches, runs the model teacher-forced (every head
-on every valid target slot, given the true previous slots), fits the four baselines on the
-training split, and computes every metric three ways (all slots, in-window slots, the look-ahead
-slot) and per user. Layout of report.json:
+on every valid target slot, given the true previous slots), fits the baselines on the
+training split, and computes every metric (ilbot.eval.metrics) and proper score
+(ilbot.eval.scores) three ways (all slots, in-window slots, the look-ahead slot) and per user.
+Layout of report.json:
 
     {"n_slots": {"all", "in_window", "lookahead"}, "all": R, "in_window": R, "lookahead": R,
      "per_user": {user: {"n_slots": ..., "all": R, "in_window": R, "lookahead": R}},
      "free_running": {...}, "meta": {...}}
-    R = {"model": M, "baselines": {"majority": M, "markov": M, "dt_quantiles": M, "previous_position": M}}
+    R = {"model": M, "baselines": {"majority": M, "markov": M, "dt_quantiles": M,
+                                   "previous_position": M, "last_click": M}}
+
+The tables behind the plots (PIT histograms, reliability bins) are in the three slot sections,
+not per user.
 
 Decisions: the baselines are fitted on at most `baseline_windows` training windows (a seeded
 random subset; the fit is a few counts and quantiles, so 50 k windows pin them down); the
@@ -17,9 +22,9 @@ locality). A dataset without a training split (only one split) fits the baseline
 evaluated windows themselves, and the report says so in meta.baseline_fit. A model with a
 crossing time head (ModelConfig.time_head) is scored with the quantiles of each slot's kind
 (in-window or look-ahead), the conditioning the dt_quantiles baseline has; its crossing
-probability itself is scored by the training loss. A model with position anchors is scored at
-its most probable component's mean, with that component's σ (the mixture's own likelihood is
-the training loss's xy part).
+probability itself is scored by the training loss. A model with position anchors has its point
+metrics (MAE, NLL, coverage) at its most probable component's mean, with that component's σ,
+and its proper scores (CRPS, PIT) on the whole mixture.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..model.anchors import best_component_xy
 from ..model.loss import lookahead_slots
 from .baselines import fit_baselines
 from .metrics import Prediction, compute_metrics
+from .scores import proper_scores
 from .slots import Slots, extract_slots
 
 SLOT_KINDS = ("all", "in_window", "lookahead")
@@ -81,9 +87,14 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
     if "cross_logit" in out:  # a crossing time head: each slot's quantiles given its kind, as dt_quantiles has it
         la = lookahead_slots(m).unsqueeze(-1)  # [B, A, 1]
         out = {**out, "time_q": torch.where(la, out["time_q_la"], out["time_q"])}
+    mix = {}
+    if "anchor_logits" in out:  # the whole mixture, for the proper scores
+        mix = {"mix_w": torch.softmax(out["anchor_logits"][m].float(), -1).cpu().numpy().astype(np.float64),
+               "mix_x": pick("x_mu")[:, None] + pick("anchor_shift")[..., 0],  # [S, J]
+               "mix_y": pick("y_mu")[:, None] + pick("anchor_shift")[..., 1]}
     xy = best_component_xy(out)  # [B, A, 2]: with anchors, the most probable component's mean
     out = {**out, "x_mu": xy[..., 0], "y_mu": xy[..., 1]}
-    return Prediction(
+    return Prediction(**mix,
         event_probs=torch.softmax(out["event_logits"][m].float(), -1).cpu().numpy().astype(np.float64),
         time_q=pick("time_q"),
         x_mu=pick("x_mu"), y_mu=pick("y_mu"),
@@ -119,13 +130,20 @@ def kind_mask(slots: Slots, kind: str) -> np.ndarray:
     raise ValueError(kind)
 
 
-def section(slots: Slots, model_pred: Prediction | None, baseline_preds: dict[str, Prediction], keep: np.ndarray) -> dict:
-    """R = {"model": M, "baselines": {name: M}} on the slots `keep`."""
+def scored(s: Slots, p: Prediction, detail: bool) -> dict:
+    """M: the slot metrics and the proper scores of one predictor."""
+    return compute_metrics(s, p) | proper_scores(s, p, detail=detail)
+
+
+def section(slots: Slots, model_pred: Prediction | None, baseline_preds: dict[str, Prediction], keep: np.ndarray,
+            detail: bool = True) -> dict:
+    """R = {"model": M, "baselines": {name: M}} on the slots `keep` (detail: with the PIT and
+    reliability tables)."""
     s = slots.select(keep)
     r: dict = {}
     if model_pred is not None:
-        r["model"] = compute_metrics(s, model_pred.select(keep))
-    r["baselines"] = {name: compute_metrics(s, p.select(keep)) for name, p in baseline_preds.items()}
+        r["model"] = scored(s, model_pred.select(keep), detail)
+    r["baselines"] = {name: scored(s, p.select(keep), detail) for name, p in baseline_preds.items()}
     return r
 
 
@@ -142,7 +160,7 @@ def build_report(slots: Slots, model_pred: Prediction | None, baselines: dict) -
             is_u = slots.user == u
             entry = {"n_slots": {k: int((kind_mask(slots, k) & is_u).sum()) for k in SLOT_KINDS}}
             for kind in SLOT_KINDS:
-                entry[kind] = section(slots, model_pred, bpreds, kind_mask(slots, kind) & is_u)
+                entry[kind] = section(slots, model_pred, bpreds, kind_mask(slots, kind) & is_u, detail=False)
             per_user[str(int(u))] = entry
     report["per_user"] = per_user
     return report

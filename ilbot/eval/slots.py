@@ -3,12 +3,14 @@
 Metrics and baselines work on these flat arrays rather than on `[N, A, ...]` windows: each row
 is one valid target slot with its ground truth, its kind (in-window or the look-ahead slot) and
 the previous event it follows (the previous target slot, or for slot 0 the last event of the
-history), which the markov, dt_quantiles and previous_position baselines condition on.
+history), which the markov, dt_quantiles and previous_position baselines condition on, and the
+last CLICK before it (among the history and the window's earlier target slots: what the model
+sees under teacher forcing), which the last_click baseline predicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -51,16 +53,23 @@ class Slots:
     prev_type: np.ndarray  # [S] int64, NO_PREV when nothing precedes
     prev_x: np.ndarray  # [S] float64 normalised (0.5 when nothing precedes)
     prev_y: np.ndarray  # [S]
+    # the last CLICK before the slot (history or earlier target slots); None when not extracted
+    has_click: np.ndarray | None = field(default=None)  # [S] bool
+    click_x: np.ndarray | None = field(default=None)  # [S] float64 normalised (prev_x where there is none)
+    click_y: np.ndarray | None = field(default=None)  # [S]
 
     def __len__(self) -> int:
         return len(self.type)
 
     def select(self, keep: np.ndarray) -> "Slots":
-        return Slots(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
+        return Slots(**{f.name: (None if (v := getattr(self, f.name)) is None else v[keep]) for f in fields(self)})
 
     @staticmethod
     def concat(parts: list["Slots"]) -> "Slots":
-        return Slots(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Slots)})
+        def join(name):
+            vals = [getattr(p, name) for p in parts]
+            return None if any(v is None for v in vals) else np.concatenate(vals)
+        return Slots(**{f.name: join(f.name) for f in fields(Slots)})
 
 
 def last_history_event(history: np.ndarray, history_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +84,30 @@ def last_history_event(history: np.ndarray, history_mask: np.ndarray) -> tuple[n
     last = flat_mask.shape[1] - 1 - np.argmax(flat_mask[:, ::-1], axis=1)  # [N]
     rows = flat[np.arange(n), last]  # [N, 8]
     return rows, has
+
+
+def last_history_click(history: np.ndarray, history_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The latest CLICK of each window's history: (xy [N,2] normalised, has [N] bool)."""
+    n = history.shape[0]
+    is_click = np.asarray(history_mask, bool) & (history[..., H["type"]] == int(EventType.CLICK))  # [N,T,A]
+    rows, has = last_history_event(history, is_click)
+    return rows[:, [H["x"], H["y"]]].astype(np.float64).reshape(n, 2), has
+
+
+def last_click_before(types: np.ndarray, mask: np.ndarray, xy: np.ndarray, hist_xy: np.ndarray,
+                      hist_has: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every target slot, the position of the last CLICK before it: the latest earlier target
+    slot that is a CLICK, else the history's last CLICK. types, mask [N,A], xy [N,A,2], hist_xy
+    [N,2], hist_has [N] → (xy [N,A,2], has [N,A] bool; xy is 0 where has is False)."""
+    n, a = types.shape
+    is_click = mask & (types == int(EventType.CLICK))  # [N,A]
+    upto = np.maximum.accumulate(np.where(is_click, np.arange(a), -1), axis=1)  # [N,A] last click at or before i
+    before = np.concatenate([np.full((n, 1), -1), upto[:, :-1]], axis=1)  # [N,A] strictly before i
+    in_window = before >= 0
+    picked = np.take_along_axis(xy, np.maximum(before, 0)[..., None], axis=1)  # [N,A,2]
+    has = in_window | hist_has[:, None]
+    out = np.where(in_window[..., None], picked, np.where(hist_has[:, None, None], hist_xy[:, None, :], 0.0))
+    return out, has
 
 
 def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
@@ -98,6 +131,10 @@ def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
     prev_type[:, 1:] = types[:, :-1]
     prev_x[:, 1:] = targets[:, :-1, TG["x"]]
     prev_y[:, 1:] = targets[:, :-1, TG["y"]]
+    hist_click, hist_has_click = last_history_click(np.asarray(batch["history"]), np.asarray(batch["history_mask"], bool))
+    click_xy, has_click = last_click_before(types, mask, targets[..., [TG["x"], TG["y"]]], hist_click, hist_has_click)
+    click_x = np.where(has_click, click_xy[..., 0], prev_x)  # [N,A]: the previous position where there is none
+    click_y = np.where(has_click, click_xy[..., 1], prev_y)
 
     n_valid = mask.sum(axis=1)  # [N]
     slot_idx = np.broadcast_to(np.arange(a), (n, a))  # [N, A]
@@ -116,4 +153,5 @@ def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
         scroll=targets[..., TG["scroll_y"]][m].astype(np.int64),
         lookahead=lookahead[m], slot=slot_idx[m].astype(np.int64), window=win[m].astype(np.int64),
         user=uv[m], prev_type=prev_type[m], prev_x=prev_x[m], prev_y=prev_y[m],
+        has_click=has_click[m], click_x=click_x[m], click_y=click_y[m],
     )

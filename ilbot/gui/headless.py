@@ -17,7 +17,7 @@ def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, m
                  out=print) -> dict:
     """Run the agent on the headless sandbox for `ticks` ticks; returns a summary."""
     from ..agent.sandbox_episode import play_episode
-    from . import wiring
+    from ..safety.reason_names import interventions
 
     def progress(k: int, game) -> None:
         if (k + 1) % 25 == 0:
@@ -29,7 +29,7 @@ def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, m
     return {
         "ticks": ticks, "mode": mode, "score": ep.game.score, "banked": ep.game.banked,
         "misclicks": ep.game.misclicks, "actions": sum(by_type.values()), "actions_by_type": by_type,
-        "interventions": wiring.interventions(c), "plan_ms_p50": c.get("plan_ms_p50"),
+        "interventions": interventions(c), "plan_ms_p50": c.get("plan_ms_p50"),
         "plan_ms_p99": c.get("plan_ms_p99"), "seconds": round(ep.seconds, 2),
     }
 

@@ -34,21 +34,10 @@ SCREENSHOT_TICKS = 20
 
 
 def shipped_model() -> Path:
-    """The default model shipped with the sandbox (ilbot/sandbox/assets/)."""
-    try:
-        import ilbot.sandbox as sandbox
+    """The default model shipped with the sandbox (`ilbot.sandbox.SHIPPED_MODEL`)."""
+    from ..sandbox import SHIPPED_MODEL
 
-        for name in ("MODEL_DIR", "SHIPPED_MODEL", "DEFAULT_MODEL"):
-            if getattr(sandbox, name, None):
-                return Path(getattr(sandbox, name))
-    except ImportError:  # pragma: no cover - part of ilbot
-        pass
-    assets = Path(__file__).resolve().parents[1] / "sandbox" / "assets"
-    for candidate in (assets / "model", assets):
-        if (candidate / "config.json").is_file():
-            return candidate
-    hits = sorted(assets.glob("*/config.json"))
-    return hits[0].parent if hits else assets / "model"
+    return SHIPPED_MODEL
 
 
 def has_display() -> bool:

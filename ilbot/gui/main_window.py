@@ -44,7 +44,9 @@ from PyQt6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, 
                              QRadioButton, QVBoxLayout, QWidget, QGridLayout, QApplication,
                              QSplitter)
 
+from ..agent.window import is_region, resolve_window
 from ..errors import UserError
+from ..safety.reason_names import interventions
 from . import app_menus, wiring
 from . import persist as saved_settings
 from .agent_thread import AgentThread, describe_error
@@ -417,7 +419,7 @@ class MainWindow(QMainWindow):
             self.ensure_sandbox()
             w = self.game_window
             return QRect(w.mapToGlobal(w.rect().topLeft()), w.size())
-        g = wiring.resolve_window(spec)
+        g = resolve_window(spec)
         return QRect(g.x, g.y, g.width, g.height)
 
     def _game_closed(self) -> None:
@@ -529,7 +531,7 @@ class MainWindow(QMainWindow):
         if spec not in ("", "sandbox"):
             self.overlay.unfollow()
             self.overlay.align_to(rect)
-            if not wiring.is_region(spec):  # a window found by title: follow it as it moves
+            if not is_region(spec):  # a window found by title: follow it as it moves
                 self._track_timer.start(TRACK_MS)
         self.overlay.set_badge(None)
         self.overlay.clear()
@@ -547,7 +549,7 @@ class MainWindow(QMainWindow):
             self._track_timer.stop()
             return
         try:
-            g = wiring.resolve_window(self.window_edit.text().strip())
+            g = resolve_window(self.window_edit.text().strip())
         except Exception:  # noqa: BLE001 - the window may be gone for a moment; keep the last place
             return
         self.overlay.align_to(QRect(g.x, g.y, g.width, g.height))
@@ -589,9 +591,9 @@ class MainWindow(QMainWindow):
         lat = wiring.plan_latency_ms(stats)
         if lat is not None:
             self.latency_label.setText(f"plan {lat:.1f} ms")
-        interventions = wiring.interventions(stats)
-        self.interventions_label.setText(f"{sum(interventions.values())} interventions")
-        self.panels.show_interventions(interventions)
+        by_reason = interventions(stats)
+        self.interventions_label.setText(f"{sum(by_reason.values())} interventions")
+        self.panels.show_interventions(by_reason)
 
     def on_state(self, state: str, reason: str) -> None:
         """The run's state machine moved (ilbot.agent.run): shown as the run reports it, never inferred."""

@@ -52,32 +52,9 @@ def describe_checkpoint(ckpt, path: str) -> str:
     return f"{Path(path).name}: {n / 1e6:.2f} M parameters, tick {tick:g} ms, spec {str(ckpt.spec_hash)[:10]}"
 
 
-def is_region(spec: str) -> bool:
-    """Is the game-window text a region "x,y,w,h" (rather than a title)?"""
-    from ..agent.window import _REGION
-
-    return bool(_REGION.match(spec))
-
-
-def resolve_window(spec: str):
-    """'x,y,w,h' or a window title → its `WindowGeometry` (client area on screen)."""
-    from ..agent.window import resolve_window as _resolve
-
-    return _resolve(spec)
-
-
 def plan_latency_ms(stats: dict) -> float | None:
     v = stats.get("plan_ms_p50")
     return float(v) if v is not None else None
-
-
-NOT_INTERVENTIONS = ("planned", "passed", "release_all")  # the safety pipeline's throughput counters
-
-
-def interventions(stats: dict) -> dict[str, int]:
-    """Safety interventions by reason from runtime counters (throughput counters and zeros left out)."""
-    return {str(k): int(v) for k, v in (stats.get("interventions") or {}).items()
-            if k not in NOT_INTERVENTIONS and v}
 
 
 # -------------------------------------------------------------------------------------------- sandbox

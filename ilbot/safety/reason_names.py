@@ -43,3 +43,13 @@ INTERVENTION_NAMES: dict[str, str] = {
 def describe_intervention(reason: str) -> str:
     """The plain words for an intervention reason (the name itself, spaced, when unknown)."""
     return INTERVENTION_NAMES.get(str(reason), str(reason).replace("_", " "))
+
+
+NOT_INTERVENTIONS = ("planned", "passed", "release_all")  # the pipeline's throughput and release counters
+
+
+def interventions(counters: dict) -> dict[str, int]:
+    """The interventions by reason in a run's counters (`counters["interventions"]`), without the
+    pipeline's throughput counters and without zeros: what front ends list."""
+    return {str(k): int(v) for k, v in (counters.get("interventions") or {}).items()
+            if k not in NOT_INTERVENTIONS and v}

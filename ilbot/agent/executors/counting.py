@@ -12,9 +12,7 @@ from __future__ import annotations
 import threading
 
 from ...data.action import PlannedAction
-from ...data.schema import EventType
-
-POINTER_TYPES = (EventType.CLICK, EventType.SCROLL, EventType.MOVE)  # actions that put the pointer somewhere
+from ...data.schema import POINTER_TYPES, EventType
 
 
 class CountingExecutor:
