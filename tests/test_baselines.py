@@ -1,4 +1,4 @@
-"""The four baselines of DESIGN §10 and the slot extraction they condition on."""
+"""The baselines of DESIGN §10 (and last_click) and the slot extraction they condition on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from ilbot.data.encoding import history_rows, target_rows
 from ilbot.data.schema import A, T, Event
-from ilbot.eval.baselines import DtQuantiles, Majority, Markov, PreviousPosition, fit_baselines
+from ilbot.eval.baselines import DtQuantiles, LastClick, Majority, Markov, PreviousPosition, fit_baselines
 from ilbot.eval.slots import NO_PREV, extract_slots, last_history_event, target_types
 
 MS = 1_000_000
@@ -89,10 +89,14 @@ def test_majority_and_markov(train_slots):
     maj = Majority().fit(train_slots)
     p = maj.predict(train_slots)
     assert (p.event_probs.argmax(1) == 3).all() and (p.button == 1).all()
+    assert p.event_probs[0].tolist() == pytest.approx([0.2, 0.0, 0.0, 0.8])  # the training type frequencies
     mk = Markov().fit(train_slots)
     assert mk.table[3].argmax() == 3 and mk.table[0].argmax() == 3  # after a click comes the look-ahead move
     assert mk.table[NO_PREV].sum() == pytest.approx(1.0)  # unseen row → overall distribution
-    assert mk.predict(train_slots).event_probs.shape == (len(train_slots), 4)
+    probs = mk.predict(train_slots).event_probs
+    assert probs.shape == (len(train_slots), 4)
+    after_move = train_slots.prev_type == 3
+    assert probs[after_move][0].tolist() == pytest.approx([0.25, 0.0, 0.0, 0.75])  # the table's row, not one-hot
 
 
 def test_dt_quantiles_per_kind_and_previous_type(train_slots):
@@ -116,5 +120,27 @@ def test_previous_position_sigma_is_rms_residual(train_slots):
     assert p.y_sigma[train_slots.lookahead][0] == pytest.approx(1e-4)  # no y movement at all → the floor
 
 
-def test_fit_baselines_returns_all_four_in_report_order(train_slots):
-    assert list(fit_baselines(train_slots)) == ["majority", "markov", "dt_quantiles", "previous_position"]
+def test_last_click_position_from_history_and_earlier_slots():
+    # history: a click at (20, 10), then a move at (100, 50); tick: move, click at (60, 30), move; look-ahead: move
+    w = window([[click(650, 20, 10)], [move(1250, 100, 50)]],
+               [move(1830, 40, 20), click(1900, 60, 30), move(1950, 80, 40)], move(2500, 90, 45), 1800 * MS)
+    plain = window([[move(1250, 100, 50)]], [move(1830, 50, 50)], move(2500, 50, 50), 1800 * MS, user=4)  # no click
+    s = extract_slots(stack([w, plain]))
+    assert s.has_click.tolist() == [True, True, True, True, False, False]
+    assert s.click_x[:4] * W == pytest.approx([20, 20, 60, 60])  # slot 1 is the click itself: the one before it counts
+    assert s.click_y[:4] * H == pytest.approx([10, 10, 30, 30])
+    assert s.click_x[4:] * W == pytest.approx([100, 50]) and np.allclose(s.click_x[4:], s.prev_x[4:])  # none: previous
+    lc = LastClick().fit(s)
+    p = lc.predict(s)
+    assert np.allclose(p.x_mu, s.click_x) and np.allclose(p.y_mu, s.click_y)
+    look = s.lookahead
+    rms_x = np.sqrt(np.mean((s.x[look] - s.click_x[look]) ** 2))  # (90 − 60) px and (50 − 50) px
+    assert p.x_sigma[look][0] == pytest.approx(rms_x) and rms_x == pytest.approx(np.sqrt((30 / W) ** 2 / 2))
+    # slots without the click columns fall back to the previous position
+    bare = s.select(np.ones(len(s), bool))
+    bare.click_x = bare.click_y = bare.has_click = None
+    assert np.allclose(LastClick().fit(bare).predict(bare).x_mu, s.prev_x)
+
+
+def test_fit_baselines_returns_all_in_report_order(train_slots):
+    assert list(fit_baselines(train_slots)) == ["majority", "markov", "dt_quantiles", "previous_position", "last_click"]

@@ -20,6 +20,10 @@ EVENT = {"event_accuracy", "event_macro_f1", "event_balanced_accuracy", "event_r
 TIME = {"dt_mae_q50_ms", "dt_pinball_ms", "dt_coverage_q10_q90", "dt_crossing_rate"}
 XY = {"xy_mae_px", "x_mae_px", "y_mae_px", "xy_nll", "x_coverage_1sigma", "y_coverage_1sigma",
       "x_coverage_2sigma", "y_coverage_2sigma"}
+EVENT_SCORES = {"event_brier", "event_ece", "event_classwise_ece", "event_reliability"}
+TIME_SCORES = {"dt_wis_ms", "dt_interval_score_80_ms", "dt_pit_hist"}
+XY_SCORES = {"x_crps_px", "y_crps_px", "x_pit_hist", "y_pit_hist"}
+BASELINES = ["majority", "markov", "dt_quantiles", "previous_position", "last_click"]
 
 
 @pytest.fixture(scope="module")
@@ -42,25 +46,38 @@ def test_report_layout_metrics_and_plots(trained, tmp_path, capsys):
     assert n["all"] == n["in_window"] + n["lookahead"] > 0
     for kind in ("all", "in_window", "lookahead"):
         r = rep[kind]
-        assert list(r["baselines"]) == ["majority", "markov", "dt_quantiles", "previous_position"]
-        assert EVENT | TIME | XY <= set(r["model"])
+        assert list(r["baselines"]) == BASELINES
+        assert EVENT | TIME | XY | EVENT_SCORES | TIME_SCORES | XY_SCORES <= set(r["model"])
         conditional = {"button_acc", "key_action_acc", "key_id_acc"}  # the look-ahead slot is always a MOVE here
         assert conditional <= set(r["model"]) if kind != "lookahead" else not (conditional & set(r["model"]))
         assert "scroll_acc" not in r["model"]  # the generator never scrolls
-        assert set(r["baselines"]["majority"]) >= EVENT and not (set(r["baselines"]["majority"]) & (TIME | XY))
-        assert set(r["baselines"]["markov"]) == EVENT
-        assert set(r["baselines"]["dt_quantiles"]) == TIME
-        assert set(r["baselines"]["previous_position"]) == XY
+        assert set(r["baselines"]["majority"]) >= EVENT | EVENT_SCORES
+        assert not (set(r["baselines"]["majority"]) & (TIME | XY | TIME_SCORES | XY_SCORES))
+        assert set(r["baselines"]["markov"]) == EVENT | EVENT_SCORES
+        assert set(r["baselines"]["dt_quantiles"]) == TIME | TIME_SCORES
+        assert set(r["baselines"]["previous_position"]) == set(r["baselines"]["last_click"]) == XY | XY_SCORES
         assert set(r["model"]["dt_pinball_ms"]) == {"q10", "q50", "q90"}
         assert np.array(r["model"]["confusion"]).shape == (4, 4)
+        for m in [r["model"]] + list(r["baselines"].values()):  # PIT counts: 10 bins, one count per slot
+            for key in ("dt_pit_hist", "x_pit_hist", "y_pit_hist"):
+                assert key not in m or (len(m[key]) == 10 and sum(m[key]) == pytest.approx(n[kind]))
+            for key in ("x_crps_px", "y_crps_px", "dt_wis_ms", "event_brier"):
+                assert key not in m or m[key] >= 0
+        m = r["model"]
+        assert 0 <= m["event_ece"] <= 1 and sum(m["event_reliability"]["top1"]["count"]) == n[kind]
+        # WIS of the three quantiles is their mean pinball loss × 2 (Bracher et al.)
+        assert m["dt_wis_ms"] == pytest.approx(sum(m["dt_pinball_ms"].values()) / 1.5, rel=1e-6)
     assert set(rep["per_user"]) <= {"1", "2"} and rep["per_user"]
     user = next(iter(rep["per_user"].values()))
     assert {"n_slots", "all", "in_window", "lookahead"} <= set(user) and "model" in user["in_window"]
+    assert "x_crps_px" in user["in_window"]["model"] and "x_pit_hist" not in user["in_window"]["model"]
     fr = rep["free_running"]
     assert fr["n_ticks"] == 40 and fr["events_per_tick_wasserstein"] >= 0
     assert set(fr["idle_tick_rate"]) == {"model", "real"} and fr["dt_wasserstein_ms"] is None or fr["dt_wasserstein_ms"] >= 0
     assert rep["meta"]["baseline_fit"].startswith("training split")
-    for png in ("confusion.png", "dt_calibration.png", "xy_calibration.png", "events_per_tick.png"):
+    assert "| accuracy (argmax) |" in printed.out and "| x CRPS px |" in printed.out and "| dt WIS ms |" in printed.out
+    for png in ("confusion.png", "dt_calibration.png", "xy_calibration.png", "pit.png", "reliability.png",
+                "events_per_tick.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 

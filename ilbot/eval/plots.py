@@ -13,7 +13,7 @@
 - `reliability.png`: event-type reliability diagrams on all slots (report.json
   `event_reliability`): the top-1 probability of the model, markov and majority against how often
   the top-1 type is right, and the model's probability of each type against that type's observed
-  frequency; a calibrated predictor sits on the diagonal;
+  frequency (marker area ∝ slots in the bin); a calibrated predictor sits on the diagonal;
 - `events_per_tick.png`: events per tick, real vs sampled by the planner (free running).
 """
 
@@ -164,7 +164,8 @@ def _reliability_line(ax, table: dict, label: str, **kw) -> None:
     if not pts:
         return
     p, o, c = map(np.asarray, zip(*pts))
-    ax.plot(p, o, marker="o", markersize=3, label=label, **kw)
+    line, = ax.plot(p, o, linewidth=1, label=label, **kw)
+    ax.scatter(p, o, s=6 + 60 * c / c.max(), color=line.get_color(), zorder=3)  # marker area ∝ slots in the bin
 
 
 def plot_reliability(report: dict, path: Path) -> None:

@@ -10,7 +10,7 @@ sees under teacher forcing), which the last_click baseline predicts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -54,9 +54,9 @@ class Slots:
     prev_x: np.ndarray  # [S] float64 normalised (0.5 when nothing precedes)
     prev_y: np.ndarray  # [S]
     # the last CLICK before the slot (history or earlier target slots); None when not extracted
-    has_click: np.ndarray | None = field(default=None)  # [S] bool
-    click_x: np.ndarray | None = field(default=None)  # [S] float64 normalised (prev_x where there is none)
-    click_y: np.ndarray | None = field(default=None)  # [S]
+    has_click: np.ndarray | None = None  # [S] bool
+    click_x: np.ndarray | None = None  # [S] float64 normalised (prev_x where there is none)
+    click_y: np.ndarray | None = None  # [S]
 
     def __len__(self) -> int:
         return len(self.type)
