@@ -1,32 +1,49 @@
 #!/usr/bin/env bash
-# Reproduces the Balabit result of docs/training.md from ../shared/data, in one command:
-#   import (ilbot import balabit) → build (whole sessions held out for validation, 20 %, seed 0)
-#   → train (configs/balabit.toml: ~25 min on a 2-core CPU) → eval (val split, 20 000 windows).
+# Reproduces the Balabit results of docs/training.md from ../shared/data, in one command, on two splits:
+#   session split — whole sessions held out for validation (20 %, seed 0): unseen sessions of known users;
+#   user split    — users 7 and 9 held out (--split-by user): unseen users.
+# For each: build → train (configs/balabit.toml: ~25 min on a 2-core CPU) → calibrate last/ on
+# 20 000 validation windows (ilbot eval calibrate: event temperature, prior and decision rule,
+# σ and quantile scales per slot kind, written into last/config.json) → eval (val split, 20 000 windows).
+# Layout under $WORK: sessions/ (imported once); session split: dataset/ run/ report/ calibration.txt;
+# user split: dataset_users/ run_users/ report_users/ calibration_users.txt.
 # Override the locations with DATA=..., WORK=..., PY=...; extra `ilbot train` args go after the script.
-# CALIBRATE=1 adds a post-hoc σ calibration of the last checkpoint and its eval (see the end).
-# SKIP_BUILD=1 reuses an already built dataset (DATASET=..., default $WORK/dataset): train + eval only.
+# SPLITS="session user" (default) or one of them. HOLDOUT_USERS=7,9 (the user split's held-out users).
+# SKIP_BUILD=1 reuses already built datasets (DATASET=..., DATASET_USERS=...): train, calibrate, eval only.
+# CALIBRATE=0 skips the calibration (the report then shows the raw heads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 WORK=${WORK:-runs/balabit}
 PY=${PY:-.venv/bin/python}
+SPLITS=${SPLITS:-session user}
+HOLDOUT_USERS=${HOLDOUT_USERS:-7,9}
 ilbot() { "$PY" -m ilbot.cli "$@"; }
 
 DATASET=${DATASET:-$WORK/dataset}
+DATASET_USERS=${DATASET_USERS:-$WORK/dataset_users}
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   ilbot import balabit "$DATA/balabit/training_files" --out "$WORK/sessions" --overwrite
-  ilbot build "$WORK/sessions" --out "$DATASET" --split-by session --holdout-frac 0.2 --seed 0
 fi
-ilbot train --data "$DATASET" --config configs/balabit.toml --out "$WORK/run" "$@"
-# The reported figures are of last/: best/ is picked by the total validation loss, which the
-# position and scroll parts dominate, and stops early while the event and time parts improve.
-ilbot eval --model "$WORK/run/last" --data "$DATASET" --split val --out "$WORK/report" --max-windows 20000
-echo "report: $WORK/report/report.json"
-# CALIBRATE=1: also fit the post-hoc σ scales on 10 000 training windows (ilbot.eval.calibrate)
-# for the last checkpoint and evaluate that calibrated checkpoint the same way.
-if [[ "${CALIBRATE:-0}" == 1 ]]; then
-  "$PY" -m ilbot.eval.calibrate "$WORK/run/last" "$DATASET" --out "$WORK/last_calibrated" --max-windows 10000
-  ilbot eval --model "$WORK/last_calibrated" --data "$DATASET" --split val --out "$WORK/report_calibrated" --max-windows 20000
-  echo "calibrated report: $WORK/report_calibrated/report.json"
-fi
+
+for split in $SPLITS; do
+  case "$split" in
+    session) ds=$DATASET; sfx=""; build=(--split-by session --holdout-frac 0.2 --seed 0) ;;
+    user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user --holdout "$HOLDOUT_USERS" --seed 0) ;;
+    *) echo "SPLITS: unknown split '$split' (session, user)" >&2; exit 2 ;;
+  esac
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    ilbot build "$WORK/sessions" --out "$ds" "${build[@]}"
+  fi
+  ilbot train --data "$ds" --config configs/balabit.toml --out "$WORK/run$sfx" "$@"
+  # The reported figures are of last/: best/ is picked by the total validation loss, which the
+  # position and scroll parts dominate, and stops early while the event and time parts improve.
+  if [[ "${CALIBRATE:-1}" == 1 ]]; then
+    # fitted on a seeded subset of validation windows other than the evaluation's seed picks
+    ilbot eval calibrate --model "$WORK/run$sfx/last" --data "$ds" --split val --max-windows 20000 --seed 1 --quiet \
+      | tee "$WORK/calibration$sfx.txt"
+  fi
+  ilbot eval --model "$WORK/run$sfx/last" --data "$ds" --split val --out "$WORK/report$sfx" --max-windows 20000
+  echo "report ($split split): $WORK/report$sfx/report.json"
+done

@@ -1,17 +1,46 @@
 #!/usr/bin/env bash
-# Reproduces the keystroke result of docs/training.md from ../shared/data, in one command:
-#   import (ilbot import keystrokes) → build (20 % of the sessions held out, seed 0)
-#   → train (configs/keystrokes.toml: ~12 min on a 2-core CPU) → eval (val split).
+# Reproduces the keystroke results of docs/training.md from ../shared/data, in one command, on two splits:
+#   session split — 20 % of the sessions held out (seed 0): unseen sessions of known typists;
+#   user split    — 8 of the 40 typists held out (--split-by user): unseen typists.
+# For each: build → train (configs/keystrokes.toml: ~12 min on a 2-core CPU) → calibrate the run's
+# checkpoint (best/) on the validation windows (ilbot eval calibrate: event calibration, quantile
+# scales per slot kind, written into best/config.json) → eval of that checkpoint (val split).
+# Layout under $WORK: sessions/ (imported once); session split: dataset/ run/ report/ calibration.txt;
+# user split: dataset_users/ run_users/ report_users/ calibration_users.txt.
 # Override the locations with DATA=..., WORK=..., PY=...; extra `ilbot train` args go after the script.
+# SPLITS="session user" (default) or one of them. HOLDOUT_USERS=0,5,...,35 (every fifth typist).
+# SKIP_BUILD=1 reuses already built datasets (DATASET=..., DATASET_USERS=...): train, calibrate, eval only.
+# CALIBRATE=0 skips the calibration (the report then shows the raw heads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 WORK=${WORK:-runs/keystrokes}
 PY=${PY:-.venv/bin/python}
+SPLITS=${SPLITS:-session user}
+HOLDOUT_USERS=${HOLDOUT_USERS:-0,5,10,15,20,25,30,35}
 ilbot() { "$PY" -m ilbot.cli "$@"; }
 
-ilbot import keystrokes "$DATA/keystrokes/free_text_dev.csv" --out "$WORK/sessions" --overwrite
-ilbot build "$WORK/sessions" --out "$WORK/dataset" --split-by session --holdout-frac 0.2 --seed 0
-ilbot train --data "$WORK/dataset" --config configs/keystrokes.toml --out "$WORK/run" "$@"
-ilbot eval --model "$WORK/run" --data "$WORK/dataset" --split val --out "$WORK/report" --max-windows 20000
-echo "report: $WORK/report/report.json"
+DATASET=${DATASET:-$WORK/dataset}
+DATASET_USERS=${DATASET_USERS:-$WORK/dataset_users}
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  ilbot import keystrokes "$DATA/keystrokes/free_text_dev.csv" --out "$WORK/sessions" --overwrite
+fi
+
+for split in $SPLITS; do
+  case "$split" in
+    session) ds=$DATASET; sfx=""; build=(--split-by session --holdout-frac 0.2 --seed 0) ;;
+    user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user --holdout "$HOLDOUT_USERS" --seed 0) ;;
+    *) echo "SPLITS: unknown split '$split' (session, user)" >&2; exit 2 ;;
+  esac
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    ilbot build "$WORK/sessions" --out "$ds" "${build[@]}"
+  fi
+  ilbot train --data "$ds" --config configs/keystrokes.toml --out "$WORK/run$sfx" "$@"
+  if [[ "${CALIBRATE:-1}" == 1 ]]; then
+    ilbot eval calibrate --model "$WORK/run$sfx" --data "$ds" --split val --max-windows 20000 --seed 1 --quiet \
+      | tee "$WORK/calibration$sfx.txt"
+  fi
+  ilbot eval --model "$WORK/run$sfx" --data "$ds" --split val --out "$WORK/report$sfx" --max-windows 20000
+  echo "report ($split split): $WORK/report$sfx/report.json"
+done

@@ -1,4 +1,7 @@
-"""`ilbot eval --model RUN_OR_CHECKPOINT --data DATASET [--split NAME] --out REPORT_DIR [--overwrite]`.
+"""`ilbot eval --model RUN_OR_CHECKPOINT --data DATASET [--split NAME] --out REPORT_DIR [--overwrite]`,
+`ilbot eval calibrate --model RUN_OR_CHECKPOINT --data DATASET [--split val] [--out CHECKPOINT_DIR]`
+(ilbot.eval.calibrate: fits the post-hoc calibration and stores it with the checkpoint) and
+`ilbot eval closed-loop` (ilbot.eval.closed_loop).
 
 Writes REPORT_DIR/report.json (layout in ilbot.eval.report) and the PNG plots of
 ilbot.eval.plots, atomically (ilbot.data.atomic): the folder appears whole or not at all, an
@@ -20,18 +23,30 @@ from . import closed_loop
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a model against the baselines (or in closed loop): report.json + plots",
+    p = sub.add_parser("eval", help="evaluate a model against the baselines (or in closed loop, or calibrate it): "
+                                    "report.json + plots",
                        description="ilbot eval --model M --data DS: teacher-forced and free-running figures against "
-                                   "the baselines on a dataset split. ilbot eval closed-loop: the agent plays the "
-                                   "sandbox beside the demonstrator on N seeds (ilbot.eval.closed_loop).")
-    p.add_argument("kind", nargs="?", choices=("closed-loop",), default=None,
-                   help="closed-loop: play the sandbox beside the demonstrator instead of scoring a dataset")
+                                   "the baselines on a dataset split. ilbot eval calibrate --model M --data DS: fit "
+                                   "the post-hoc calibration of the model's heads on a split (default val) and store "
+                                   "it with the checkpoint (ilbot.eval.calibrate). ilbot eval closed-loop: the agent "
+                                   "plays the sandbox beside the demonstrator on N seeds (ilbot.eval.closed_loop).")
+    p.add_argument("kind", nargs="?", choices=("closed-loop", "calibrate"), default=None,
+                   help="closed-loop: play the sandbox beside the demonstrator instead of scoring a dataset; "
+                        "calibrate: fit and store the calibration of --model on --split")
     p.add_argument("--model", default=None, help="checkpoint folder or training run folder (its best/); "
                                                  "closed-loop default: the shipped sandbox model")
     p.add_argument("--data", default=None, help="dataset folder")
-    p.add_argument("--split", default="val", help="split to evaluate (default: val)")
-    p.add_argument("--out", default=None, help="report folder (new, empty, or an ilbot report with --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace the ilbot report already in --out")
+    p.add_argument("--split", default="val", help="split to evaluate or calibrate on (default: val)")
+    p.add_argument("--out", default=None, help="report folder (new, empty, or an ilbot report with --overwrite); "
+                                               "calibrate: a new checkpoint folder for a calibrated copy "
+                                               "(default: write into --model's checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace the ilbot report (calibrate: checkpoint) already in --out")
+    p.add_argument("--decision", choices=("macro-f1", "accuracy"), default="macro-f1",
+                   help="calibrate: the event decision rule — macro-f1 (default): the offsets that maximise "
+                        "macro-F1 without losing accuracy against the calibrated argmax (see --accuracy-slack); "
+                        "accuracy: the calibrated argmax")
+    p.add_argument("--accuracy-slack", type=float, default=0.0,
+                   help="calibrate, --decision macro-f1: accuracy the rule may give up for macro-F1 (default 0)")
     p.add_argument("--max-windows", type=int, default=0, help="evaluate a seeded random subset of this many windows (0: all)")
     p.add_argument("--baseline-windows", type=int, default=50000, help="training windows the baselines are fitted on")
     p.add_argument("--free-running-ticks", type=int, default=300, help="ticks sampled by the planner (0: skip)")
@@ -60,6 +75,11 @@ def run(args) -> int:
 
     if args.kind == "closed-loop":
         return closed_loop.run(args)
+    if args.kind == "calibrate":
+        from . import calibrate
+
+        _check_args(args)
+        return calibrate.run(args)
     missing = [f"--{k}" for k in ("model", "data", "out") if getattr(args, k) is None]
     if missing:
         raise UserError(f"eval needs {', '.join(missing)} (or: ilbot eval closed-loop)")
@@ -118,6 +138,7 @@ def evaluate_to_dir(model_path, data_path, out_dir, *, split: str = "val", max_w
         "model": str(ck.path), "data": str(data_path), "split": ds.split, "n_windows": int(len(idx)),
         "windows_in_split": len(ds), "baseline_fit": fit_note, "free_running_temperature": temperature,
         "seed": seed, "checkpoint_extra": ck.meta.get("extra", {}), "elapsed_s": time.monotonic() - t0,
+        "calibration": ck.meta.get("calibration"),  # the post-hoc calibration the model was scored with (None: raw heads)
     }
     text = json.dumps(report, indent=1, allow_nan=False, default=_json_default)
     preds = {"model": model_pred} | {name: b.predict(slots) for name, b in baselines.items()}

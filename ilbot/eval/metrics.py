@@ -58,6 +58,9 @@ class Prediction:
     mix_w: np.ndarray | None = None
     mix_x: np.ndarray | None = None
     mix_y: np.ndarray | None = None
+    # the decided type per slot when it is not argmax(event_probs): a calibrated model's decision
+    # rule (ilbot.model.calibration), which accuracy, macro-F1 and the confusion matrix count
+    event_pred: np.ndarray | None = None
 
     def select(self, keep: np.ndarray) -> "Prediction":
         return Prediction(**{k: (v if v is None or isinstance(v, bool) else v[keep]) for k, v in self.__dict__.items()})
@@ -155,7 +158,7 @@ def compute_metrics(s: Slots, p: Prediction) -> dict:
         return {}
     out: dict = {}
     if p.event_probs is not None:
-        out.update(event_metrics(s.type, np.argmax(p.event_probs, axis=1)))
+        out.update(event_metrics(s.type, np.argmax(p.event_probs, axis=1) if p.event_pred is None else p.event_pred))
     if p.time_q is not None:
         out.update(time_metrics(s.dt, p.time_q))
     if p.x_mu is not None and p.y_mu is not None:

@@ -24,7 +24,9 @@ crossing time head (ModelConfig.time_head) is scored with the quantiles of each 
 (in-window or look-ahead), the conditioning the dt_quantiles baseline has; its crossing
 probability itself is scored by the training loss. A model with position anchors has its point
 metrics (MAE, NLL, coverage) at its most probable component's mean, with that component's σ,
-and its proper scores (CRPS, PIT) on the whole mixture.
+and its proper scores (CRPS, PIT) on the whole mixture. A calibrated model (`model.calibration`,
+ilbot.model.calibration) is scored with its calibrated heads, and its events with its decision
+rule (accuracy, macro-F1, confusion) and its calibrated probabilities (Brier, ECE, reliability).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 
 from ..model.anchors import best_component_xy
+from ..model.calibration import apply_calibration
 from ..model.loss import lookahead_slots
 from .baselines import fit_baselines
 from .metrics import Prediction, compute_metrics
@@ -77,6 +80,8 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
     t = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(device) for k in EVAL_KEYS[:5]}
     out = model(t)  # teacher-forced: targets and target_mask are in the batch
     m = t["target_mask"].bool()  # [B, A]
+    # post-hoc calibration (ilbot.model.calibration; the planner applies the same), slot kind from the data
+    out = apply_calibration(out, getattr(model, "calibration", None), lookahead_slots(m))
 
     def pick(name):  # [B, A, ...] → [S, ...] numpy float64
         return out[name][m].float().cpu().numpy().astype(np.float64)
@@ -101,6 +106,7 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
         x_sigma=np.exp(pick("x_logsig")), y_sigma=np.exp(pick("y_logsig")),
         button=argmax("button_logits"), key_action=argmax("key_action_logits"),
         key_id=argmax("key_id_logits"), scroll=argmax("scroll_y_logits"),
+        event_pred=out["event_decision"][m].cpu().numpy().astype(np.int64) if "event_decision" in out else None,
         xy_laplace=model.cfg.xy_dist == "laplace",
     )
 

@@ -2,12 +2,16 @@
 
 config.json holds the model config, the feature-spec hash, the key vocabulary, the dataset's
 normalisation stats (feature mean/std, hold-time stats, tick_ms, …), the code version, the
-sha256 of model.safetensors and free `extra` (e.g. the training step). Nothing is unpickled:
-weights load through safetensors, metadata through JSON.
+sha256 of model.safetensors and free `extra` (e.g. the training step), and optionally the
+post-hoc `calibration` of the heads (ilbot.model.calibration; fitted by `ilbot eval calibrate`,
+written with `write_calibration`, attached to the loaded model as `model.calibration`; a
+checkpoint without it loads with `model.calibration = None`, the raw heads). Nothing is
+unpickled: weights load through safetensors, metadata through JSON.
 
 Loading refuses, with a one-line `CheckpointError` naming the file: a missing file, unreadable
 JSON, unknown keys (top-level or in the model config), a field of the wrong type or out of range
-(`check_meta`: model sizes, versions, the normalisation stats the runtime uses), a config.json or
+(`check_meta`: model sizes, versions, the normalisation stats the runtime uses, every field of the
+calibration), a config.json or
 weights file that is not a regular file (a FIFO, a device) or whose size does not fit the config,
 weights whose hash differs from the recorded one (tampering or a partial copy), weights whose
 names or shapes do not fit the config, non-finite weights, and a feature-spec hash or key
@@ -31,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..data.atomic import make_private, private_dir, write_private_text
 from ..errors import CheckpointError
+from .calibration import Calibration
 from .config import ModelConfig
 from .model import UnifiedEventModel
 
@@ -40,6 +45,7 @@ FORMAT = "ilbot-checkpoint"
 FORMAT_VERSION = 1
 _KEYS = {"format", "format_version", "model_config", "spec_hash", "key_vocab", "stats", "code_version",
          "weights_sha256", "extra"}
+_OPTIONAL_KEYS = {"calibration"}  # absent in checkpoints written before calibration existed, or never calibrated
 MAX_CONFIG_BYTES = 64 << 20
 MAX_WEIGHT_BYTES = 16 << 30
 # model_config fields: integer ranges, float ranges (lo, hi, lo inclusive), booleans, strings
@@ -63,6 +69,7 @@ class Checkpoint:
     stats: dict
     meta: dict = field(default_factory=dict)  # the whole config.json (code_version, extra, …)
     path: Path | None = None  # the checkpoint folder it was loaded from
+    calibration: Calibration | None = None  # config.json's "calibration" (also model.calibration)
 
 
 def _sha256(path: Path) -> str:
@@ -84,10 +91,12 @@ def _jsonable(x):
     return x
 
 
-def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab, stats: dict, extra: dict | None = None) -> Path:
+def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab, stats: dict, extra: dict | None = None,
+                    calibration: Calibration | None = None) -> Path:
     """Write model.safetensors then config.json into `dir` (created 0700, files 0600). config.json is
     written last and atomically (tmp + replace), so a folder with a config.json is complete.
-    Returns the folder."""
+    `calibration` is stored only when given (a model's own `model.calibration` is not: new
+    weights need a new fit). Returns the folder."""
     out = private_dir(Path(dir))
     key_vocab = list(key_vocab)
     if len(key_vocab) != model.cfg.key_vocab_size:
@@ -104,10 +113,34 @@ def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab,
         "spec_hash": str(spec_hash), "key_vocab": key_vocab, "stats": _jsonable(stats or {}),
         "code_version": __version__, "weights_sha256": _sha256(weights), "extra": _jsonable(extra or {}),
     }
-    tmp = out / (CONFIG + ".tmp")
-    write_private_text(tmp, json.dumps(meta, indent=1, allow_nan=False))
-    os.replace(tmp, out / CONFIG)
+    if calibration is not None:
+        meta["calibration"] = _jsonable(calibration.to_dict())
+    _write_config(out, meta)
     return out
+
+
+def _write_config(folder: Path, meta: dict) -> None:
+    """config.json written atomically: a temp file beside it, then os.replace."""
+    tmp = folder / (CONFIG + ".tmp")
+    write_private_text(tmp, json.dumps(meta, indent=1, allow_nan=False))
+    os.replace(tmp, folder / CONFIG)
+
+
+def write_calibration(path, calibration: Calibration | None) -> Path:
+    """Store `calibration` in the config.json of the checkpoint at `path` (a checkpoint folder, a
+    file in one, or a run folder: its best/, else last/), replacing any calibration there (None
+    removes it). The weights and every other field are untouched; config.json is validated before
+    and after and replaced atomically (a crash leaves the old file or the new one, never half of
+    either). Returns the checkpoint folder."""
+    d, meta = read_checkpoint_meta(path)
+    meta = dict(meta)
+    if calibration is None:
+        meta.pop("calibration", None)
+    else:
+        meta["calibration"] = _jsonable(calibration.to_dict())
+    check_meta(d / CONFIG, meta)
+    _write_config(d, meta)
+    return d
 
 
 def _number(v) -> bool:
@@ -185,6 +218,18 @@ def check_meta(cfg_path: Path, meta: dict) -> None:
         raise CheckpointError(f"{cfg_path}: extra must be an object, got {type(meta.get('extra')).__name__}")
     _check_model_config(cfg_path, meta.get("model_config"))
     _check_stats(cfg_path, meta.get("stats"), meta["model_config"].get("n_features", ModelConfig.n_features))
+    if "calibration" in meta:
+        _read_calibration(cfg_path, meta)
+
+
+def _read_calibration(cfg_path: Path, meta: dict) -> Calibration | None:
+    """config.json's calibration (None when it has none); a bad field is a CheckpointError naming it."""
+    if "calibration" not in meta:
+        return None
+    try:
+        return Calibration.from_dict(meta["calibration"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
 
 
 def _regular_file(path: Path, what: str, max_bytes: int) -> int:
@@ -242,7 +287,7 @@ def read_checkpoint_meta(path) -> tuple[Path, dict]:
         raise CheckpointError(f"{cfg_path}: not readable JSON ({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path}: not an ilbot checkpoint config (format is not {FORMAT!r})")
-    unknown = sorted(set(meta) - _KEYS)
+    unknown = sorted(set(meta) - _KEYS - _OPTIONAL_KEYS)
     if unknown:
         raise CheckpointError(f"{cfg_path}: unknown key(s) {unknown}")
     missing = sorted(_KEYS - set(meta))
@@ -296,7 +341,10 @@ def load_checkpoint(path, *, expect_spec_hash: str | None = None, expect_key_voc
             raise CheckpointError(f"{weights}: tensor {name} holds NaN or infinite values")
     model.load_state_dict(tensors)
     model.eval()
+    calibration = _read_calibration(cfg_path, meta)
+    model.calibration = calibration  # what the planner and the evaluator apply (ilbot.model.calibration)
     stats = meta["stats"] if isinstance(meta["stats"], dict) else {}
-    return Checkpoint(model=model, config=cfg, spec_hash=meta["spec_hash"], key_vocab=key_vocab, stats=stats, meta=meta, path=d)
+    return Checkpoint(model=model, config=cfg, spec_hash=meta["spec_hash"], key_vocab=key_vocab, stats=stats, meta=meta,
+                      path=d, calibration=calibration)
 
 

@@ -26,6 +26,18 @@ Temperature applies to every draw: event type (logits / T), time (distance from 
 log space × T) and position (σ × T); T = 0 gives the mode. The plan reports the model's own σ
 and probabilities (at T = 1), whatever the temperature.
 
+Calibration (ilbot.model.calibration): the planner applies its model's `model.calibration` (set by
+load_checkpoint from config.json; or the one given as `calibration=`) to every slot's head
+outputs before drawing from them, with `apply_calibration` — the function the evaluator uses. The
+slot's kind is the crossing head's draw (a slot drawn as crossing takes the look-ahead σ scales);
+the time quantiles of a crossing head are per kind already. Without a crossing head the kind is
+unknown while the slot is drawn: σ takes the in-window scales (a performed event is inside the
+tick) and the wait the scales fitted on all slots (it decides itself whether the tick ends). At T = 0 the event type is the calibration's decision
+(`event_decision`: argmax of the calibrated log-probabilities plus the decision rule's offsets);
+at T > 0 it is drawn from the calibrated probabilities, which the plan reports. The random
+streams are the same with and without a calibration, and an identity calibration gives the same
+plans bit for bit.
+
 The planner copies the decoder's weights when it is built (IncrementalDecoder): build it after
 training or loading, and again if the weights change.
 
@@ -49,6 +61,7 @@ import torch
 
 from ..data.action import PlannedAction
 from ..data.schema import TICK_MS, EventType
+from .calibration import Calibration, apply_calibration
 from .fields import last_history_xy
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
@@ -83,10 +96,16 @@ def _blas_threads(n: int | None):
     return pools.limit(limits=n) if pools is not None else contextlib.nullcontext()
 
 
+_FROM_MODEL = object()  # Planner(calibration=...) default: the model's own `calibration` attribute
+
+
 class Planner:
-    def __init__(self, model: UnifiedEventModel, *, temperature: float = 1.0, seed: int = 0, threads: int | None = 1):
+    def __init__(self, model: UnifiedEventModel, *, temperature: float = 1.0, seed: int = 0, threads: int | None = 1,
+                 calibration: Calibration | None = _FROM_MODEL):
         self.model = model
         self.cfg = model.cfg
+        # post-hoc calibration of the heads (None: the raw heads)
+        self.calibration = getattr(model, "calibration", None) if calibration is _FROM_MODEL else calibration
         self.temperature = float(temperature)
         self.threads = threads
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -163,6 +182,7 @@ class Planner:
         laplace = self.cfg.xy_dist == "laplace"
         N = (torch.special.ndtr(N) if laplace else N).numpy()  # a Laplace samples by its inverse CDF: Φ(noise) is uniform
         crossing = self.model.time_head.crossing  # drawn after the others: older models keep their streams
+        cal = self.calibration
         Uc = torch.rand(A, B, generator=g).numpy() if crossing else None  # per slot: does it cross the tick's end
         anchors = self.model.anchors
         by_type = dec.by_type is not None
@@ -191,11 +211,20 @@ class Planner:
                 x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
             out = dec.core(hn, prev_xy, parts)  # with xy_by_type: the event and time heads only
-            probs = softmax(out["event_logits"])  # [B,4] the model's own, at T = 1
+            crosses = np.zeros(B, bool)
+            if crossing:  # the head says whether this slot is past the tick's end (its kind, for the calibration)
+                logit = out["cross_logit"]
+                crosses = logit > 0 if T_ <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T_))
+            kind = crosses if crossing else None  # look-ahead slots; None: unknown (no crossing head)
+            if cal is not None:
+                out = apply_calibration(out, cal, kind)
+            probs = softmax(out["event_logits"])  # [B,4] the model's own (calibrated), at T = 1
             etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
+                     else out["event_decision"] if cal is not None and T_ <= 0
                      else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B] the type first …
             if by_type:  # … then the position distribution given it
-                out.update(dec.position(hn, prev_xy, parts, etype))
+                xy_out = dec.position(hn, prev_xy, parts, etype)
+                out.update(xy_out if cal is None else apply_calibration(xy_out, cal, kind))
             if anchors is not None:  # draw the mixture component, and shift the mean to it
                 j = sample_categorical(out["anchor_logits"], T_, u=Ua[i])  # [B]
                 shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
@@ -211,10 +240,7 @@ class Planner:
                 if prev2_xy is not None:
                     prev2_xy = prev_xy
                 prev_xy = np.stack([px, py], axis=-1)  # [B,2] next slot's origin
-            crosses = np.zeros(B, bool)
-            if crossing:  # the head says whether this slot is past the tick's end; if so its dt is the look-ahead's
-                logit = out["cross_logit"]
-                crosses = logit > 0 if T_ <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T_))
+            if crossing:  # a slot past the tick's end takes the look-ahead's dt
                 dt_la = sample_time(out["time_q_la"], T_, u=U[i, 1]).astype(np.float64)
                 dt = np.where(crosses, np.maximum(dt_la, tick_ms - cum), dt)
             cum = cum + dt
