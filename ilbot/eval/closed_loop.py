@@ -39,7 +39,7 @@ STYLE = ("dt_ms", "click_hold_ms", "pointer_speed_px_s", "click_offset_px")
 def add_arguments(p) -> None:
     p.add_argument("--seeds", type=int, default=20, help="closed-loop: number of game seeds (0..N-1; default 20)")
     p.add_argument("--ticks", type=int, default=200, help="closed-loop: ticks per seed (default 200)")
-    p.add_argument("--json", action="store_true", help="closed-loop: end with one JSON line of the headline figures")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of the headline figures")
 
 
 def style_samples(trace) -> dict[str, np.ndarray]:

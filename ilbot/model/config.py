@@ -46,9 +46,8 @@ class ModelConfig:
     # the tick start to the previous event and the time left to the tick end (tick_ms; log1p
     # scaled like dt), so the time head can tell "next move soon" from "nothing until the next tick".
     slot_elapsed_input: bool = False
-    # post-hoc σ calibration (`calibrate.py` beside the evaluator): σ_x, σ_y are multiplied by these after the
-    # bounds; 1.0 while training (the NLL fits σ itself), fitted afterwards so the 1σ coverage of
-    # training windows is 0.683 (heavy-tailed residuals make the NLL's σ cover too much).
+    # σ_x, σ_y are multiplied by these after the bounds; 1.0 unless an older checkpoint set them
+    # (post-hoc calibration is now the checkpoint's `calibration` section: ilbot.model.calibration)
     # xy_step_input: slot i's input also gets, through its own linear map, the step from event
     # i−2 to event i−1 (ActionDecoder.STEP_SCALE × window units): the cursor's velocity, which the
     # network would otherwise compute as the small difference of two embedded absolute positions.
