@@ -13,7 +13,7 @@
 #   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 4), TICKS (per session, 400),
 #        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
 #        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder),
-#        ROUND1_MIN / ROUND2_MIN (training minutes of each round, 6 / 6), TAKEOVERS (sessions, 64),
+#        ROUND1_MIN / ROUND2_MIN (training minutes of each round, 10 / 8), TAKEOVERS (sessions, 64),
 #        TAKEOVER_WEIGHT (2).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
@@ -29,8 +29,8 @@ HOLDOUT=${HOLDOUT:-2}
 THIN_MS=${THIN_MS:-50}
 SEED0=${SEED0:-100}   # training seeds start here; the bench plays seed 0 (never trained on)
 ASSETS=${ASSETS:-$ROOT/ilbot/sandbox/assets}
-ROUND1_MIN=${ROUND1_MIN:-6}
-ROUND2_MIN=${ROUND2_MIN:-6}
+ROUND1_MIN=${ROUND1_MIN:-10}
+ROUND2_MIN=${ROUND2_MIN:-8}
 TAKEOVERS=${TAKEOVERS:-64}
 TAKEOVER_WEIGHT=${TAKEOVER_WEIGHT:-2}
 T0=$(date +%s)

@@ -70,6 +70,7 @@ class DemoPolicy:
         self.rng = random.Random(self.cfg.seed)
         self.motion = HumanMotion(self.cfg.motion, random.Random(self.cfg.seed + 1_000_003))
         self.wait_until_tick = -1  # distracted: no decision before this tick
+        self._view = 600.0  # the world view's size, from the newest state
 
     def _distracted(self, tick: int) -> bool:
         if self.rng.random() < self.cfg.distracted_prob:
@@ -83,11 +84,14 @@ class DemoPolicy:
         return steps, end
 
     def _aim(self, node: dict) -> tuple[float, float]:
+        """A point on the node, inside the world view: a node near the edge reaches past the game
+        window, and a click there would land outside it (on nothing, live)."""
         r = node["radius"]
         s = self.cfg.aim_spread * r
         dx = max(-0.8 * r, min(0.8 * r, self.rng.gauss(0.0, s)))
         dy = max(-0.8 * r, min(0.8 * r, self.rng.gauss(0.0, s)))
-        return node["x"] + dx, node["y"] + dy
+        hi = self._view - 2.0
+        return min(max(node["x"] + dx, 1.0), hi), min(max(node["y"] + dy, 1.0), hi)
 
     def _click_node(self, t0: float, mouse, node: dict) -> list[Step]:
         """Reach the node (unless the cursor is already on it) and click it."""
@@ -125,6 +129,7 @@ class DemoPolicy:
     def decide(self, state: dict, mouse: tuple[float, float]) -> list[Step]:
         """The gesture to perform now for this state (empty: do nothing this tick)."""
         tick = int(state.get("tick", 0))
+        self._view = float(state.get("window", {}).get("view_size", 600))
         if tick < self.wait_until_tick:
             return []
         player = state.get("player", {})
