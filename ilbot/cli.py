@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "command", None) is None or not hasattr(args, "func"):
         parser.print_help()
         return 0
+    _interrupt_on_sigterm()
     try:
         rc = args.func(args)
     except UserError as e:
@@ -77,6 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ilbot {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(rc or 0)
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (the app's Cancel, a service manager) stops a command like Ctrl+C: as a
+    KeyboardInterrupt, so what it was writing is cleaned up (outputs are written beside and renamed
+    in) and a live run releases everything. Only where SIGTERM still has its default action, and
+    from the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

@@ -160,11 +160,16 @@ def test_bench_killswitch_cli_starts_its_own_xvfb():
 
 
 # -- release guards --------------------------------------------------------------------------------
+_inherited_int = signal.getsignal(signal.SIGINT)
+
+
 def test_guards_in_process_chain_and_uninstall():
     released = []
     chained = []
     before_int, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda s, f: chained.append(s))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job inherits it ignored)
+    before_int = signal.default_int_handler
     try:
         uninstall = install_release_guards(lambda: released.append(1))
         handler = signal.getsignal(signal.SIGTERM)
@@ -180,6 +185,7 @@ def test_guards_in_process_chain_and_uninstall():
         uninstall2()
     finally:
         signal.signal(signal.SIGTERM, before_term)
+        signal.signal(signal.SIGINT, _inherited_int)
 
 
 def test_guards_only_atexit_off_the_main_thread():

@@ -18,15 +18,13 @@ from PyQt6.QtGui import QFont, QPixmap
 from PyQt6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QScrollArea, QTableWidget, QTableWidgetItem,
                              QVBoxLayout, QWidget)
 
+from ..eval.headline import HEADLINE
+
 KINDS = (("in_window", "In-window slots"), ("lookahead", "Look-ahead slots"))
-# (report key, row label, format): the rows `ilbot eval` prints (ilbot.eval.commands.HEADLINE) and
-# event accuracy; kept here so the app reads reports without importing the evaluation code (torch)
-ROWS = [("event_accuracy", "event accuracy", "{:.3f}"), ("event_macro_f1", "macro-F1", "{:.3f}"),
-        ("dt_mae_q50_ms", "dt q50 MAE ms", "{:.1f}"), ("dt_pinball_ms", "dt pinball ms (q10/q50/q90)", None),
-        ("dt_coverage_q10_q90", "[q10,q90] cov", "{:.3f}"), ("xy_mae_px", "xy MAE px", "{:.1f}"),
-        ("xy_nll", "xy NLL", "{:.2f}"), ("x_coverage_1sigma", "x 1σ cov", "{:.3f}"),
-        ("y_coverage_1sigma", "y 1σ cov", "{:.3f}")]
-LOWER_IS_BETTER = {"dt_mae_q50_ms", "xy_mae_px", "xy_nll"}
+# (report key, row label, format): the rows `ilbot eval` prints
+ROWS = list(HEADLINE)
+LOWER_IS_BETTER = {"dt_mae_q50_ms", "xy_mae_px", "xy_nll", "event_brier", "event_ece", "dt_wis_ms", "x_crps_px",
+                   "y_crps_px"}
 HIGHER_IS_BETTER = {"event_accuracy", "event_macro_f1"}
 PLOT_TITLES = {"confusion.png": "Event confusion (rows: true type)", "dt_calibration.png": "Timing calibration",
                "xy_calibration.png": "Position calibration", "events_per_tick.png": "Events per tick, real vs sampled"}

@@ -9,9 +9,10 @@ and a crash or an out-of-memory kill in training cannot take the app down). Its 
 - `done(int, str)`: the exit code (-1 when the child crashed or was killed) and the child's last
   `error:` line (empty when it printed none).
 
-`cancel()` interrupts the child as Ctrl+C would (SIGINT; SIGTERM where there is no SIGINT):
-`ilbot train` then finishes its step, validates, writes `last/` and exits (the run stays
-resumable); other commands stop at once, cleaning up what they had half-written. A child still
+`cancel()` sends the child SIGTERM (not SIGINT: a child started from a shell's background job
+inherits SIGINT ignored, and would not stop): `ilbot train` then finishes its step, validates,
+writes `last/` and exits (the run stays resumable); other commands stop at once, the `ilbot` CLI
+turning SIGTERM into an interrupt, so they clean up what they had half-written. A child still
 running after `kill_after_ms` is killed.
 
 `build_args`, `train_args` and `eval_args` spell the commands; the app runs nothing else.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -113,11 +113,7 @@ class CliJob(QObject):
         if not self.running:
             return
         self.cancelled = True
-        pid = self.proc.processId()
-        if hasattr(signal, "SIGINT") and os.name == "posix" and pid > 0:
-            os.kill(pid, signal.SIGINT)
-        else:
-            self.proc.terminate()
+        self.proc.terminate()  # SIGTERM on POSIX
         self._kill_timer.start(self.kill_after_ms)
 
     def wait(self, ms: int) -> bool:
