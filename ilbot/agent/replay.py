@@ -142,7 +142,9 @@ class SessionReplay(Run):
     def resume(self) -> None:
         if not self.paused:
             return
-        if not self.supervision.person_still_for(300.0):
+        from .supervision import RESUME_STILL_MS
+
+        if not self.supervision.person_still_for(RESUME_STILL_MS):
             return  # the person is still moving the pointer: resuming now would pause again at once
         self.executor.forget_pointer()
         self.scheduler.resume()

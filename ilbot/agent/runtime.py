@@ -63,7 +63,7 @@ from ..errors import UserError
 from .context import ContextBuffer
 from .executors.counting import CountingExecutor
 from .run import Run, RunState
-from .supervision import Supervision
+from .supervision import RESUME_STILL_MS, Supervision
 from .window import WindowGeometry
 
 DEFAULT_HOLD_MS = {"median": 110.0, "q10": 70.0, "q90": 180.0}
@@ -109,7 +109,7 @@ class RuntimeConfig:
     live: bool = False
     tick_ms: float | None = None  # None: the checkpoint's tick_ms, else 600
     override_px: float = 25.0  # live: pointer this far from where the agent put it → pause
-    resume_still_ms: float = 300.0  # live: resume waits until the person left the pointer alone this long
+    resume_still_ms: float = RESUME_STILL_MS  # live: resume waits until the person left the pointer alone this long
     kill_hotkey: str = "f12"
     observe_human: bool | None = None  # listen to the human's input; None: in live mode only
     state_timeout_s: float = 10.0  # no game state at all for this long after start → stop (no_state)

@@ -34,6 +34,9 @@ GUARDIAN_TIMEOUT_MS = 500.0
 # stopped (Ctrl+Z, SIGSTOP) and continued. Far above a busy machine's scheduling hiccups, so a
 # loaded machine never pauses the agent for nothing; the guardian has let go of everything by then.
 SUSPEND_GAP_MS = 1000.0
+# A resume waits until the person has left the pointer alone this long (runtime and replay alike),
+# so the hand that pressed Resume never pauses the run again at once.
+RESUME_STILL_MS = 300.0
 
 
 class Supervision:
