@@ -67,21 +67,55 @@ def test_style_samples_and_seed_figures_by_hand():
     assert row["ratio"] == 0.5 and row["misclick_rate"] == 1.0 and row["idle_rate"] == 0.5
 
 
-def test_takeover_sessions_build_into_a_dataset(tmp_path):
+def test_takeover_sessions_interleave_the_players_and_build_weighted(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ilbot.cli", "sandbox", "takeover", "--model", str(SHIPPED_MODEL),
-                        "--sessions", "2", "--agent-ticks", "5-20", "--demo-ticks", "30", "--out",
+                        "--sessions", "2", "--ticks", "40", "--agent-ticks", "3-6", "--demo-ticks", "1-2", "--out",
                         str(tmp_path / "s")], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     stores = sorted((tmp_path / "s").glob("*.ilbot.sqlite"))
     assert len(stores) == 2 and all(p.stat().st_mode & 0o077 == 0 for p in stores)
     from ilbot.data.store import open_session
 
+    tick_ns = 600 * 1_000_000
     with open_session(stores[0]) as s:
-        assert s.n_ticks == 30 and s.n_events > 10 and s.meta["feature_spec"] == "sandbox"
+        assert s.n_ticks == 40 and s.n_events > 10 and s.meta["feature_spec"] == "sandbox"
         assert "takeover" in s.meta["notes"]
+        segs = sorted(s.segments(), key=lambda g: g["t_start_ns"])
+    # the spans alternate, agent first, and tile the session's 40 ticks
+    assert [g["kind"] for g in segs] == ["agent", "takeover"] * (len(segs) // 2) + ["agent"] * (len(segs) % 2)
+    assert len(segs) >= 6 and segs[0]["t_start_ns"] == 0 and segs[-1]["t_end_ns"] == 40 * tick_ns
+    assert all(a["t_end_ns"] == b["t_start_ns"] for a, b in zip(segs, segs[1:]))
+    assert all(3 * tick_ns <= g["t_end_ns"] - g["t_start_ns"] <= 6 * tick_ns for g in segs[:-1] if g["kind"] == "agent")
     r = subprocess.run([sys.executable, "-m", "ilbot.cli", "build", *map(str, stores), "--out", str(tmp_path / "ds"),
-                        "--no-progress"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                        "--segment-weight", "agent=0", "--segment-weight", "takeover=2", "--no-progress"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
+    w = np.load(tmp_path / "ds" / "window_weight.npy")
+    assert set(np.unique(w)) == {0.0, 2.0} and (w == 0).sum() > (w == 2).sum() > 0
+
+
+def test_the_agent_context_takes_in_the_demonstrators_ticks():
+    """During a takeover the agent plans and performs nothing, but its history takes in the other
+    player's input at its times; afterwards it plans again from there."""
+    from ilbot.agent.sandbox_episode import SandboxEpisode
+    from ilbot.demo.virtual import VirtualDemonstrator
+
+    with SandboxEpisode(SHIPPED_MODEL, seed=3) as ep:
+        for _ in range(3):
+            ep.tick()
+        ctx, performed, mine = ep.run.context, ep.run.counters["performed"], len(ep.trace.actions)
+        events = ctx.counters["events"]
+        demo = VirtualDemonstrator(ep.game, seed=3, tick_ms=ep.run.tick_ms)
+        for _ in range(4):
+            ep.tick(demo.play_tick)
+        theirs = ep.trace.actions[mine:]
+        assert theirs and ep.run.counters["observed_ticks"] == 4 and ep.run.counters["ticks"] == 3
+        assert ep.run.counters["performed"] == performed  # the agent performed none of them
+        assert ctx.counters["events"] == events + len(theirs)
+        t0 = ctx._events[-len(theirs)].t_ns - int(round(theirs[0][0] * 1e6))  # the grid's tick 0
+        assert [e.t_ns - t0 for e in list(ctx._events)[-len(theirs):]] == [int(round(t * 1e6)) for t, _ in theirs]
+        ep.tick()
+        assert ep.run.counters["ticks"] == 4
 
 
 def test_write_session_refuses_to_replace_without_overwrite(tmp_path):

@@ -190,7 +190,7 @@ class AgentRuntime(Run):
         self._last_features: np.ndarray | None = None  # the newest valid state [F]
         self._mouse = None  # live: a pynput mouse controller, to read the pointer
         self._counts = {"ticks": 0, "planned": 0, "scheduled": 0, "late_ticks": 0, "malformed_state": 0,
-                        "human_events": 0}
+                        "human_events": 0, "observed_ticks": 0}
         self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
                                        kill_hotkey=cfg.kill_hotkey, observe=self.observe, echo=echo,
                                        override_px=cfg.override_px, guardian=cfg.guardian,
@@ -291,10 +291,14 @@ class AgentRuntime(Run):
             self._counts["human_events"] += 1
 
     # -- one tick -----------------------------------------------------------------------------
-    def step(self) -> list[PlannedAction]:
+    def step(self, played: list[PlannedAction] | None = None) -> list[PlannedAction]:
         """Plan and schedule one tick now, the next one on the grid, without sleeping. Returns
         the plan that passed safety. In real time a tick missed by whole periods is skipped; with
-        realtime=False the grid is virtual and the plan is performed at once, in order."""
+        realtime=False the grid is virtual and the plan is performed at once, in order.
+
+        `played` (times from the tick's start) hands the tick to another player — the expert of a
+        takeover session (ilbot.demo.takeover): the tick's state and those actions enter the
+        context as this tick's, nothing is planned or performed, and `played` is returned."""
         period = int(round(self.tick_ms * 1e6))
         now = self.clock()
         if self._grid_start is None:
@@ -306,7 +310,7 @@ class AgentRuntime(Run):
                 self._counts["late_ticks"] += int(behind // period)
                 self._grid_k += int(behind // period)
         start_ns = self._grid_start + self._grid_k * period
-        return self._tick(start_ns, self.adapter.poll())
+        return self._tick(start_ns, self.adapter.poll(), played)
 
     def _anchor(self, now: int) -> int:
         """Start of a (re)started grid: now, but never before the last tick's end (a virtual grid
@@ -314,7 +318,7 @@ class AgentRuntime(Run):
         last = self.context.tick_start_ns
         return now if last is None else max(now, last + int(round(self.tick_ms * 1e6)))
 
-    def _tick(self, start_ns: int, cap) -> list[PlannedAction]:
+    def _tick(self, start_ns: int, cap, played: list[PlannedAction] | None = None) -> list[PlannedAction]:
         with self._lock:
             if self.stopped or self.paused:
                 return []
@@ -339,6 +343,12 @@ class AgentRuntime(Run):
             feats = self._last_features
             with self._ctx_lock:
                 self.context.push_tick(start_ns, feats)
+                if played is not None:  # another player's tick: history only
+                    for a in played:
+                        self.context.add_event(_event_of(a, start_ns))
+                    self._counts["observed_ticks"] += 1
+                    self.tick += 1
+                    return list(played)
                 ctx = self.context.context()  # gamestate [T,F], history [T,A,8], history_mask [T,A]
             t0 = time.perf_counter()
             plan = self.planner.plan(ctx, tick_ms=self.tick_ms, window_size=self.window_size)

@@ -30,37 +30,74 @@ class Episode:
     seconds: float = 0.0
 
 
+class SandboxEpisode:
+    """The agent on an in-process sandbox game, one tick at a time (a context manager): `tick()`
+    publishes the game's state, lets the agent plan and perform its tick, and ticks the game.
+    `tick(other)` hands the tick to another player instead — `other(k, state)` applies its actions
+    to the game itself and returns them as (t_ms since tick 0, action) — and the agent's context
+    takes them in as history (`AgentRuntime.step(played=...)`), as a takeover session needs.
+    `trace` holds every action that reached the game, whoever performed it."""
+
+    def __init__(self, model, *, seed: int = 0, mode: str = "sandbox", temperature: float = 1.0, game=None):
+        from ..sandbox.logic import GameConfig, SandboxGame
+
+        self.model, self.seed, self.mode, self.temperature = model, seed, mode, temperature
+        self.game = game if game is not None else SandboxGame(GameConfig(seed=seed))
+        self.run = None
+        self.trace: Trace | None = None
+
+    def __enter__(self) -> "SandboxEpisode":
+        from ..sandbox.publish import JsonDirPublisher
+        from .assemble import RunRequest, assemble
+
+        cfg = self.game.cfg
+        self._dir = tempfile.TemporaryDirectory(prefix="ilbot-episode-")
+        try:
+            self._publisher = JsonDirPublisher(self._dir.name)
+            self.run = assemble(RunRequest(model=self.model, source=f"sandbox:{self._dir.name}",
+                                           window=(0, 0, cfg.width, cfg.height), mode=self.mode, game=self.game,
+                                           seed=self.seed, temperature=self.temperature, realtime=False))
+        except BaseException:
+            self._dir.cleanup()
+            raise
+        self.trace = Trace(seed=self.seed, ticks=0, tick_ms=self.run.tick_ms)
+        if self.mode == "sandbox":  # what reached the game: every action that passed safety, at its virtual time
+            self.run.on_plan.append(lambda tick, plan: self.trace.actions.extend(
+                (tick * self.run.tick_ms + a.t_ms, a) for a in plan))
+        return self
+
+    def tick(self, other: Callable[[int, dict], list] | None = None) -> None:
+        k = len(self.trace.states)
+        doc = self.game.state()
+        self._publisher.publish(doc)
+        self.trace.states.append(doc)
+        before = len(self.trace.actions)
+        if other is None:
+            self.run.step()
+        else:
+            played = other(k, doc)
+            self.trace.actions.extend(played)
+            self.run.step(played=[a.with_(t_ms=t - k * self.run.tick_ms) for t, a in played])
+        self.trace.idle_ticks += int(len(self.trace.actions) == before)
+        self.game.tick()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.run.stop("ticks")
+        finally:
+            self._dir.cleanup()
+        self.trace.ticks = len(self.trace.states)
+        self.trace.score, self.trace.misclicks = self.game.score, self.game.misclicks
+
+
 def play_episode(model, *, seed: int = 0, ticks: int = 200, mode: str = "sandbox", temperature: float = 1.0,
                  on_tick: Callable[[int, object], None] | None = None, game=None) -> Episode:
     """The agent plays `ticks` ticks of the sandbox with game seed `seed` (also the sampling seed),
     from a new game, or on from `game` (a `SandboxGame` some other player has been playing)."""
-    from ..sandbox.logic import GameConfig, SandboxGame
-    from ..sandbox.publish import JsonDirPublisher
-    from .assemble import RunRequest, assemble
-
-    game = game if game is not None else SandboxGame(GameConfig(seed=seed))
-    cfg = game.cfg
-    with tempfile.TemporaryDirectory(prefix="ilbot-episode-") as state_dir:
-        publisher = JsonDirPublisher(state_dir)
-        run = assemble(RunRequest(model=model, source=f"sandbox:{state_dir}", window=(0, 0, cfg.width, cfg.height),
-                                  mode=mode, game=game, seed=seed, temperature=temperature, realtime=False))
-        trace = Trace(seed=seed, ticks=ticks, tick_ms=run.tick_ms)
-        if mode == "sandbox":  # what reached the game: every action that passed safety, at its virtual time
-            run.on_plan.append(lambda tick, plan: trace.actions.extend((tick * run.tick_ms + a.t_ms, a) for a in plan))
-        t0 = time.perf_counter()
-        try:
-            for k in range(ticks):
-                doc = game.state()
-                publisher.publish(doc)
-                trace.states.append(doc)
-                before = len(trace.actions)
-                run.step()
-                trace.idle_ticks += int(len(trace.actions) == before)
-                game.tick()
-                if on_tick is not None:
-                    on_tick(k, game)
-        finally:
-            run.stop("ticks")
-        seconds = time.perf_counter() - t0
-    trace.score, trace.misclicks = game.score, game.misclicks
-    return Episode(trace=trace, game=game, counters=run.counters, seconds=seconds)
+    t0 = time.perf_counter()
+    with SandboxEpisode(model, seed=seed, mode=mode, temperature=temperature, game=game) as ep:
+        for k in range(ticks):
+            ep.tick()
+            if on_tick is not None:
+                on_tick(k, ep.game)
+    return Episode(trace=ep.trace, game=ep.game, counters=ep.run.counters, seconds=time.perf_counter() - t0)

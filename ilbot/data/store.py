@@ -78,7 +78,9 @@ CREATE TABLE IF NOT EXISTS ticks (tick INTEGER PRIMARY KEY, t_ns INTEGER NOT NUL
 _SEGMENTS_SCHEMA = """CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, t_start_ns INTEGER NOT NULL, t_end_ns INTEGER NOT NULL, meta TEXT NOT NULL);"""
 _INSERT_SEGMENT = "INSERT INTO segments (kind, t_start_ns, t_end_ns, meta) VALUES (?, ?, ?, ?)"
-SEGMENT_KINDS = ("correction", "takeover")  # who took over: a person (the app) or the sandbox demonstrator
+# who played the segment: a person who took over from the agent (the app), the sandbox demonstrator
+# who took over, or the agent itself (between the demonstrator's takeovers: what not to imitate)
+SEGMENT_KINDS = ("correction", "takeover", "agent")
 _INSERT_EVENT = ("INSERT INTO events (t_ns, type, x, y, button, key_action, key_id, scroll_y, hold_ms) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_TICK = "INSERT OR REPLACE INTO ticks (tick, t_ns, raw_json, features) VALUES (?, ?, ?, ?)"

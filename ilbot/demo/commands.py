@@ -28,30 +28,42 @@ def register(sub) -> None:
     d.add_argument("--tick-ms", type=float, default=600.0, help=argparse.SUPPRESS)
     d.set_defaults(func=_run_demo)
     t = ssub.add_parser("takeover", help="sessions where the demonstrator takes over from a model (virtual clock)",
-                        description="The model plays a seeded sandbox game for a while, then the demonstrator takes "
-                                    "over that game and its session is recorded: training data from the states the "
-                                    "agent leads to (ilbot.demo.takeover). In process, no display needed.")
+                        description="A model and the demonstrator play a seeded sandbox game in turns: the model "
+                                    "plays a span, the demonstrator takes over for one gesture or more, hands back, "
+                                    "and so on; each session is recorded with its spans marked (agent, takeover): "
+                                    "training data from the states the agent leads to (ilbot.demo.takeover). In "
+                                    "process, no display needed.")
     t.add_argument("--model", required=True, help="the model whose states the demonstrator corrects")
     t.add_argument("--sessions", type=int, default=32, help="sessions to write (default 32)")
     t.add_argument("--out", required=True, help="folder for the *.ilbot.sqlite session files")
     t.add_argument("--seed", type=int, default=1000, help="seed of the first session; +1 per session (default 1000)")
-    t.add_argument("--agent-ticks", default="10-120", help="the agent's share, drawn per session (default 10-120)")
-    t.add_argument("--demo-ticks", type=int, default=60, help="ticks the demonstrator then plays (default 60)")
+    t.add_argument("--ticks", type=int, default=200, help="ticks per session (default 200)")
+    t.add_argument("--agent-ticks", default="2-12", help="length of each of the agent's spans, drawn (default 2-12)")
+    t.add_argument("--demo-ticks", default="1-3",
+                   help="least length of each of the demonstrator's spans, drawn; it hands back between gestures "
+                        "(default 1-3)")
     t.set_defaults(func=_run_takeover)
+
+
+def _ticks_range(flag: str, value: str, least: int) -> tuple[int, int]:
+    try:
+        lo, _, hi = value.partition("-")
+        lo, hi = int(lo), int(hi or lo)
+    except ValueError:
+        raise UserError(f"{flag} {value!r}: expected N or MIN-MAX ticks") from None
+    if not least <= lo <= hi:
+        raise UserError(f"{flag} {value!r}: expected {least} <= MIN <= MAX")
+    return lo, hi
 
 
 def _run_takeover(args) -> int:
     from .takeover import record_takeovers
 
-    try:
-        lo, _, hi = args.agent_ticks.partition("-")
-        lo, hi = int(lo), int(hi or lo)
-    except ValueError:
-        raise UserError(f"--agent-ticks {args.agent_ticks!r}: expected N or MIN-MAX ticks") from None
-    if not (0 <= lo <= hi) or args.sessions < 1 or args.demo_ticks < 1:
-        raise UserError("--agent-ticks must be 0 <= MIN <= MAX; --sessions and --demo-ticks at least 1")
-    record_takeovers(args.model, Path(args.out), sessions=args.sessions, seed0=args.seed, agent_min=lo, agent_max=hi,
-                     demo_ticks=args.demo_ticks)
+    agent, demo = _ticks_range("--agent-ticks", args.agent_ticks, 1), _ticks_range("--demo-ticks", args.demo_ticks, 1)
+    if args.sessions < 1 or args.ticks < 1:
+        raise UserError("--sessions and --ticks must be at least 1")
+    record_takeovers(args.model, Path(args.out), sessions=args.sessions, seed0=args.seed, ticks=args.ticks,
+                     agent_ticks=agent, demo_ticks=demo)
     return 0
 
 

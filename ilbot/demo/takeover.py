@@ -1,17 +1,25 @@
-"""Takeover sessions: the demonstrator corrects the agent, from the states the agent led to.
+"""Takeover sessions: the demonstrator corrects the agent, in the states the agent leads to.
 
 Imitation learning trains on the player's own states; an agent that errs drifts into states the
 data never shows and errs more (compounding error). Dataset aggregation fixes that by asking the
 expert what to do in the states the *agent* visits. In the sandbox the expert is the scripted
-demonstrator, so each takeover session is: the agent (a trained model, through the one run
-assembly, on the in-process game and the virtual clock) plays `agent_ticks` ticks of a seeded
-game; then the demonstrator takes over that very game — its state, its cursor — and plays
-`demo_ticks` ticks, which are recorded as a session store (`write_session`) marked as one
-`takeover` segment. The model retrains on the demonstrator's sessions plus these, weighted with
-`ilbot build --segment-weight takeover=W` (`scripts/make_default_model.sh`, its takeover round).
+demonstrator, and one takeover session interleaves the two on one seeded game:
 
-`ilbot sandbox takeover --model M --out DIR --sessions N` writes N such sessions, seeds SEED0..,
-with the agent's share drawn per session from [agent_min, agent_max] ticks.
+    agent span (agent_ticks) ─► the demonstrator takes over (≥ demo_ticks, until its gesture is
+    done) ─► hands back ─► agent span ─► …   (`ticks` ticks in all)
+
+The agent is a trained model through the one run assembly, on the in-process game and the virtual
+clock (`SandboxEpisode`); during the demonstrator's spans the agent's context takes the
+demonstrator's input in as history, so when it plays again it continues from what really
+happened. The whole session — both players' input and every tick's state — is written as one
+session store (`write_session`), with each span marked: `agent` (what not to imitate; a build
+gives it weight 0) and `takeover` (the expert's labels for the agent's states). Each session thus
+holds dozens of corrections, each from a state the agent led to, with the agent's own history in
+its context. The model retrains on the demonstrator's sessions plus these
+(`ilbot build --segment-weight agent=0 --segment-weight takeover=W`,
+`scripts/make_default_model.sh`).
+
+`ilbot sandbox takeover --model M --out DIR --sessions N` writes N such sessions, seeds SEED0...
 """
 
 from __future__ import annotations
@@ -20,39 +28,55 @@ import random
 from pathlib import Path
 
 
-def record_takeover(model, path: Path, *, seed: int, agent_ticks: int, demo_ticks: int,
-                    overwrite: bool = False) -> dict:
-    """One takeover session (see the module docstring); a summary of what was written."""
-    from ..agent.sandbox_episode import play_episode
+def record_takeover(model, path: Path, *, seed: int, ticks: int = 200, agent_ticks: tuple[int, int] = (2, 12),
+                    demo_ticks: tuple[int, int] = (1, 3), overwrite: bool = False) -> dict:
+    """One takeover session (see the module docstring); a summary of what was written. Span
+    lengths are drawn uniformly from the given [min, max] ranges with a generator seeded by `seed`."""
+    from ..agent.sandbox_episode import SandboxEpisode
     from ..data.store import mark_segment
-    from ..sandbox.logic import GameConfig, SandboxGame
-    from .virtual import play_demo_episode, write_session
+    from .virtual import VirtualDemonstrator, write_session
 
-    game = SandboxGame(GameConfig(seed=seed))
-    if agent_ticks > 0:
-        play_episode(model, seed=seed, ticks=agent_ticks, game=game)
-    trace = play_demo_episode(seed=seed, ticks=demo_ticks, game=game)
+    rng = random.Random(seed)
+    spans: list[tuple[str, int, int]] = []  # (who, first tick, end tick)
+    with SandboxEpisode(model, seed=seed) as ep:
+        demo = VirtualDemonstrator(ep.game, seed=seed, tick_ms=ep.run.tick_ms)
+        k = 0
+        while k < ticks:
+            end = min(ticks, k + rng.randint(*agent_ticks))
+            for _ in range(k, end):
+                ep.tick()
+            spans.append(("agent", k, end))
+            k, least = end, end + rng.randint(*demo_ticks)
+            while k < ticks and (k < least or demo.busy(k)):  # hand back only between gestures
+                ep.tick(demo.play_tick)
+                k += 1
+            if k > end:
+                spans.append(("takeover", end, k))
+    trace = ep.trace
     summary = write_session(trace, path, overwrite=overwrite,
-                            notes=f"takeover: agent {agent_ticks} ticks, then the demonstrator; seed {seed}")
-    end_ns = int(round(len(trace.states) * trace.tick_ms * 1e6))
-    mark_segment(path, "takeover", 0, end_ns, {"agent_ticks": agent_ticks, "seed": seed})  # weighted by the build
-    return {**summary, "seed": seed, "agent_ticks": agent_ticks}
+                            notes=f"takeover: the agent and the demonstrator in turns; seed {seed}")
+    ns = trace.tick_ms * 1e6
+    for who, a, b in spans:
+        mark_segment(path, who, int(round(a * ns)), int(round(b * ns)), {"seed": seed})
+    demo_ticks_played = sum(b - a for who, a, b in spans if who == "takeover")
+    return {**summary, "seed": seed, "takeovers": sum(who == "takeover" for who, _, _ in spans),
+            "demo_ticks": demo_ticks_played}
 
 
-def record_takeovers(model, out_dir: Path, *, sessions: int, seed0: int = 1000, agent_min: int = 10,
-                     agent_max: int = 120, demo_ticks: int = 60, progress=print) -> list[dict]:
+def record_takeovers(model, out_dir: Path, *, sessions: int, seed0: int = 1000, ticks: int = 200,
+                     agent_ticks: tuple[int, int] = (2, 12), demo_ticks: tuple[int, int] = (1, 3),
+                     progress=print) -> list[dict]:
     from ..agent.assemble import load_model
     from ..data.paths import private_dir
 
     ckpt = load_model(model)  # once, for every session
     private_dir(Path(out_dir))
-    rng = random.Random(seed0)
     out = []
     for i in range(sessions):
         seed = seed0 + i
         r = record_takeover(ckpt, Path(out_dir) / f"sandbox-takeover-seed{seed}.ilbot.sqlite", seed=seed,
-                            agent_ticks=rng.randint(agent_min, agent_max), demo_ticks=demo_ticks)
+                            ticks=ticks, agent_ticks=agent_ticks, demo_ticks=demo_ticks)
         out.append(r)
-        progress(f"  takeover {i + 1}/{sessions}: seed {seed}, agent {r['agent_ticks']} ticks, then the "
-                 f"demonstrator {r['ticks']} ticks ({r['events']} events, {r['items']} items)")
+        progress(f"  takeover session {i + 1}/{sessions}: seed {seed}, {r['ticks']} ticks, {r['takeovers']} "
+                 f"takeovers ({r['demo_ticks']} ticks of the demonstrator), {r['events']} events, {r['items']} items")
     return out

@@ -16,6 +16,45 @@ from ..sandbox.trace import Trace
 from .perform import RELEASE_MARGIN_MS
 
 
+class VirtualDemonstrator:
+    """The demonstrator's decide-and-perform loop, one tick at a time, on a game it may share with
+    another player (the agent, in a takeover session): `play_tick(k)` plays tick k of `game` and
+    returns what reached the game, as (t_ms since tick 0, action), deciding on `state` (the
+    document tick k started from) once the previous gesture is over."""
+
+    def __init__(self, game, seed: int = 0, tick_ms: float = 600.0, config: DemoConfig | None = None):
+        self.game = game
+        self.tick_ms = tick_ms
+        self.policy = DemoPolicy(config or DemoConfig(seed=seed))
+        self.pointer = tuple(game.mouse)
+        self.pending: list[tuple[float, object]] = []  # (t_ms, action) not yet reached the game, in time order
+        self.busy_until = 0.0  # the current gesture is over at this time
+
+    def busy(self, k: int) -> bool:
+        """Whether a gesture is still under way when tick k starts."""
+        return bool(self.pending) or k * self.tick_ms < self.busy_until
+
+    def play_tick(self, k: int, state: dict) -> list[tuple[float, object]]:
+        start, end = k * self.tick_ms, (k + 1) * self.tick_ms
+        if start >= self.busy_until:
+            if not self.pending:  # another player may have moved the pointer meanwhile
+                self.pointer = tuple(self.game.mouse)
+            actions = gesture_actions(self.policy.decide(state, self.pointer))
+            if actions:
+                due = [(start + a.t_ms, a) for a in actions]
+                self.pending = sorted(self.pending + due, key=lambda p: p[0])
+                last_t, last = due[-1]
+                self.busy_until = last_t + (last.hold_ms if int(last.type) == EventType.CLICK else 0.0) + RELEASE_MARGIN_MS
+        played = []
+        while self.pending and self.pending[0][0] < end:
+            t, a = self.pending.pop(0)
+            apply_action(self.game, a)
+            played.append((t, a))
+            if int(a.type) in POINTER_TYPES:
+                self.pointer = (a.x, a.y)
+        return played
+
+
 def play_demo_episode(seed: int = 0, ticks: int = 200, tick_ms: float = 600.0, config: DemoConfig | None = None,
                       game=None) -> Trace:
     """The demonstrator plays `ticks` ticks of a new game with seed `seed`, or on from `game`
@@ -23,31 +62,14 @@ def play_demo_episode(seed: int = 0, ticks: int = 200, tick_ms: float = 600.0, c
     from ..sandbox.logic import GameConfig, SandboxGame
 
     game = game if game is not None else SandboxGame(GameConfig(seed=seed))
-    policy = DemoPolicy(config or DemoConfig(seed=seed))
+    demo = VirtualDemonstrator(game, seed=seed, tick_ms=tick_ms, config=config)
     trace = Trace(seed=seed, ticks=ticks, tick_ms=tick_ms)
-    pointer = tuple(game.mouse)
-    pending: list[tuple[float, object]] = []  # (t_ms, action) not yet reached the game, in time order
-    busy_until = 0.0  # the current gesture is over at this time
     for k in range(ticks):
-        start, end = k * tick_ms, (k + 1) * tick_ms
         state = game.state()
         trace.states.append(state)
-        if start >= busy_until:
-            actions = gesture_actions(policy.decide(state, pointer))
-            if actions:
-                due = [(start + a.t_ms, a) for a in actions]
-                pending = sorted(pending + due, key=lambda p: p[0])
-                last_t, last = due[-1]
-                busy_until = last_t + (last.hold_ms if int(last.type) == EventType.CLICK else 0.0) + RELEASE_MARGIN_MS
-        n = 0
-        while pending and pending[0][0] < end:
-            t, a = pending.pop(0)
-            apply_action(game, a)
-            trace.actions.append((t, a))
-            if int(a.type) in POINTER_TYPES:
-                pointer = (a.x, a.y)
-            n += 1
-        trace.idle_ticks += int(n == 0)
+        played = demo.play_tick(k, state)
+        trace.actions.extend(played)
+        trace.idle_ticks += int(not played)
         game.tick()
     trace.score, trace.misclicks = game.score, game.misclicks
     return trace
