@@ -2,19 +2,21 @@
 # Regenerates the sandbox's shipped dataset and default model from nothing:
 #   demonstrator sessions (`ilbot sandbox demo`, ilbot/demo; each worker under its own Xvfb, never your display)
 #   -> ilbot build (held-out sessions for validation) -> ilbot train (configs/sandbox.toml, round 1)
-#   -> takeover sessions: the round-1 model plays, the demonstrator takes over from the states it
-#      led to (`ilbot sandbox takeover`, virtual clock) -> ilbot build (all sessions, takeovers
-#      weighted) -> ilbot train (round 2, from round 1's weights)
+#   -> dataset aggregation, ROUNDS-1 times: the newest model and the demonstrator play in turns
+#      (`ilbot sandbox takeover`, virtual clock: the demonstrator takes over in the states the
+#      agent leads to) -> ilbot build (every session so far; the agent's spans weight 0, the
+#      demonstrator's takeovers TAKEOVER_WEIGHT) -> ilbot train (from the previous round's weights)
 #   -> ilbot eval (free-running fidelity on the held-out sessions) and ilbot eval closed-loop
 #   -> ilbot/sandbox/assets/{dataset,model,eval_report.json,closed_loop.json}
 #
 # usage: scripts/make_default_model.sh [WORKDIR]
-#   WORKDIR (default: a fresh temp folder) keeps sessions/, dataset/, run/, report/, logs.
-#   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 4), TICKS (per session, 400),
+#   WORKDIR (default: a fresh temp folder) keeps sessions/, takeover<r>/, dataset<r>/, run<r>/,
+#   report/, closed_loop/, logs/.
+#   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 3), TICKS (per session, 400),
 #        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
 #        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder),
-#        ROUND1_MIN / ROUND2_MIN (training minutes of each round, 10 / 8), TAKEOVERS (sessions, 64),
-#        TAKEOVER_WEIGHT (2).
+#        ROUNDS (training rounds, 3), ROUND1_MIN / ROUND_MIN (training minutes of round 1 / of each
+#        later round, 6 / 5), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
 set -euo pipefail
@@ -23,23 +25,22 @@ ROOT=$(pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
 WORK=${1:-$(mktemp -d -t ilbot-default-model-XXXXXX)}
 WORKERS=${WORKERS:-4}
-SESSIONS=${SESSIONS:-4}
+SESSIONS=${SESSIONS:-3}
 TICKS=${TICKS:-400}
 HOLDOUT=${HOLDOUT:-2}
 THIN_MS=${THIN_MS:-50}
 SEED0=${SEED0:-100}   # training seeds start here; the bench plays seed 0 (never trained on)
 ASSETS=${ASSETS:-$ROOT/ilbot/sandbox/assets}
-ROUND1_MIN=${ROUND1_MIN:-10}
-ROUND2_MIN=${ROUND2_MIN:-8}
+ROUNDS=${ROUNDS:-3}
+ROUND1_MIN=${ROUND1_MIN:-6}
+ROUND_MIN=${ROUND_MIN:-5}
 TAKEOVERS=${TAKEOVERS:-64}
-TAKEOVER_WEIGHT=${TAKEOVER_WEIGHT:-2}
+TAKEOVER_WEIGHT=${TAKEOVER_WEIGHT:-4}
 T0=$(date +%s)
 mkdir -p "$WORK"
-for d in sessions takeover dataset dataset2 run run2 report closed_loop; do
-    if [ -e "$WORK/$d" ]; then echo "make_default_model: $WORK/$d exists; use an empty WORKDIR" >&2; exit 2; fi
-done
+if [ -n "$(ls -A "$WORK")" ]; then echo "make_default_model: $WORK is not empty; use a new or empty WORKDIR" >&2; exit 2; fi
 mkdir -p "$WORK/sessions" "$WORK/logs"
-echo "== 1/7 demonstrator: $WORKERS workers x $SESSIONS sessions x $TICKS ticks (~$((SESSIONS * TICKS * 6 / 10 + 20 * SESSIONS)) s) in $WORK"
+echo "== 1 demonstrator: $WORKERS workers x $SESSIONS sessions x $TICKS ticks (~$((SESSIONS * TICKS * 6 / 10 + 20 * SESSIONS)) s) in $WORK"
 pids=()
 for w in $(seq 0 $((WORKERS - 1))); do
     seed=$((SEED0 + w * SESSIONS))
@@ -59,33 +60,40 @@ echo "   demonstrator done at $(( $(date +%s) - T0 )) s"
 # hold out the last HOLDOUT sessions by seed (whole sessions: validation never sees a training
 # tick); a session the demonstrator set aside (*.rejected: it fell behind the game) is not there
 hold=$(ls "$WORK/sessions" | grep '\.ilbot\.sqlite$' | sed 's/\.ilbot\.sqlite$//' | sort -V | tail -n "$HOLDOUT" | paste -sd, -)
-echo "== 2/7 build (held out: $hold)"
-"$PY" -m ilbot.cli build "$WORK/sessions" --out "$WORK/dataset" --split-by session --holdout "$hold" --thin-ms "$THIN_MS" --no-progress
-echo "== 3/7 train round 1 (configs/sandbox.toml, $ROUND1_MIN min)"
-"$PY" -m ilbot.cli train --data "$WORK/dataset" --config configs/sandbox.toml --out "$WORK/run" --quiet \
+echo "== 2 build (held out: $hold)"
+"$PY" -m ilbot.cli build "$WORK/sessions" --out "$WORK/dataset1" --split-by session --holdout "$hold" --thin-ms "$THIN_MS" --no-progress
+echo "== 3 train round 1/$ROUNDS (configs/sandbox.toml, $ROUND1_MIN min)"
+"$PY" -m ilbot.cli train --data "$WORK/dataset1" --config configs/sandbox.toml --out "$WORK/run1" --quiet \
     --set max_minutes="$ROUND1_MIN"
 echo "   round 1 trained at $(( $(date +%s) - T0 )) s"
-echo "== 4/7 takeover sessions: the round-1 model plays, the demonstrator takes over ($TAKEOVERS sessions)"
-"$PY" -m ilbot.cli sandbox takeover --model "$WORK/run/last" --sessions "$TAKEOVERS" --seed 1000 \
-    --out "$WORK/takeover" >"$WORK/logs/takeover.log"
-tail -n 1 "$WORK/logs/takeover.log"
-echo "== 5/7 build with the takeovers (weight $TAKEOVER_WEIGHT) and train round 2 ($ROUND2_MIN min, from round 1)"
-"$PY" -m ilbot.cli build "$WORK/sessions" "$WORK/takeover" --out "$WORK/dataset2" --split-by session \
-    --holdout "$hold" --thin-ms "$THIN_MS" --segment-weight takeover="$TAKEOVER_WEIGHT" --no-progress >/dev/null
-"$PY" -m ilbot.cli train --data "$WORK/dataset2" --config configs/sandbox.toml --out "$WORK/run2" --quiet \
-    --set max_minutes="$ROUND2_MIN" --set init_from="$WORK/run/last" --set optim.warmup_steps=0
-echo "   round 2 trained at $(( $(date +%s) - T0 )) s"
-echo "== 6/7 eval (held-out sessions, free running) and closed loop (20 seeds x 200 ticks)"
-"$PY" -m ilbot.cli eval --model "$WORK/run2/last" --data "$WORK/dataset2" --split val --out "$WORK/report" \
+takeovers=()
+for r in $(seq 2 "$ROUNDS"); do
+    prev=$((r - 1))
+    echo "== 4 round $r/$ROUNDS: round $prev's model and the demonstrator in turns ($TAKEOVERS sessions), build, train $ROUND_MIN min"
+    "$PY" -m ilbot.cli sandbox takeover --model "$WORK/run$prev/last" --sessions "$TAKEOVERS" --seed $((1000 * r)) \
+        --out "$WORK/takeover$r" >"$WORK/logs/takeover$r.log"
+    tail -n 1 "$WORK/logs/takeover$r.log"
+    takeovers+=("$WORK/takeover$r")
+    "$PY" -m ilbot.cli build "$WORK/sessions" "${takeovers[@]}" --out "$WORK/dataset$r" --split-by session \
+        --holdout "$hold" --thin-ms "$THIN_MS" --segment-weight agent=0 --segment-weight takeover="$TAKEOVER_WEIGHT" \
+        --no-progress >/dev/null
+    "$PY" -m ilbot.cli train --data "$WORK/dataset$r" --config configs/sandbox.toml --out "$WORK/run$r" --quiet \
+        --set max_minutes="$ROUND_MIN" --set init_from="$WORK/run$prev/last" --set optim.warmup_steps=0
+    echo "   round $r trained at $(( $(date +%s) - T0 )) s"
+done
+RUN="$WORK/run$ROUNDS"
+DATA="$WORK/dataset$ROUNDS"
+echo "== 5 eval (held-out sessions, free running) and closed loop (20 seeds x 200 ticks)"
+"$PY" -m ilbot.cli eval --model "$RUN/last" --data "$DATA" --split val --out "$WORK/report" \
     --free-running-ticks 300 --quiet
-"$PY" -m ilbot.cli eval closed-loop --model "$WORK/run2/last" --seeds 20 --ticks 200 --json \
+"$PY" -m ilbot.cli eval closed-loop --model "$RUN/last" --seeds 20 --ticks 200 --json \
     --out "$WORK/closed_loop" 2>"$WORK/logs/closed_loop.log" | tail -n 1
-echo "== 7/7 copy into $ASSETS"
+echo "== 6 copy into $ASSETS"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/model" "$ASSETS/dataset"
 mkdir -p "$ASSETS/model"
-cp "$WORK/run2/last/model.safetensors" "$WORK/run2/last/config.json" "$ASSETS/model/"
-cp -r "$WORK/dataset2" "$ASSETS/dataset"
+cp "$RUN/last/model.safetensors" "$RUN/last/config.json" "$ASSETS/model/"
+cp -r "$DATA" "$ASSETS/dataset"
 cp "$WORK/report/report.json" "$ASSETS/eval_report.json"
 cp "$WORK/closed_loop/report.json" "$ASSETS/closed_loop.json"
 T1=$(date +%s)

@@ -45,7 +45,7 @@ def register(sub) -> None:
                                                     "replay:SESSION[?speed=X|max], sandbox")
     p.add_argument("--ticks", type=int, default=None, help="stop after this many ticks (default: until stopped)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature: multiplies the checkpoint's own (config.json \"sampling\"; default 1.0)")
     p.add_argument("--tick-ms", type=float, default=None, help="tick length when the source reports none")
     p.add_argument("--window", default=None, help="game window: a title or a region x,y,w,h")
     _add_live(p)

@@ -56,7 +56,7 @@ def add_arguments(p) -> None:
     p.add_argument("--ticks", type=int, default=200, help="ticks each side plays (default 200)")
     p.add_argument("--seed", type=int, default=0, help="game seed, also the agent's and demonstrator's (default 0)")
     p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped sandbox model)")
-    p.add_argument("--temperature", type=float, default=1.0, help="the agent's sampling temperature (default 1.0)")
+    p.add_argument("--temperature", type=float, default=1.0, help="the agent's sampling temperature: multiplies the checkpoint's own (default 1.0)")
 
 
 # --- checking what was performed ----------------------------------------------------------

@@ -17,6 +17,11 @@ Per seed and overall:
 
 `--out DIR` writes report.json and plots (items per seed; the four style distributions); `--json`
 ends the output with one JSON line of the headline figures.
+
+The agent samples at its checkpoint's own temperatures (config.json's "sampling", ilbot.model.sampling.
+Temperature; 1 without) times `--temperature`. `--sampling event=E,time=T,position=P` plays with
+those instead, and `--store-sampling` then writes them into the checkpoint, so every front end
+(the app, `ilbot play`, the benches) samples that way: the decoding is chosen where it is measured.
 """
 
 from __future__ import annotations
@@ -40,6 +45,28 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=int, default=20, help="closed-loop: number of game seeds (0..N-1; default 20)")
     p.add_argument("--ticks", type=int, default=200, help="closed-loop: ticks per seed (default 200)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the headline figures")
+    p.add_argument("--sampling", default=None, metavar="event=E,time=T,position=P",
+                   help="closed-loop: the planner's temperatures per kind of draw (default: the checkpoint's own)")
+    p.add_argument("--store-sampling", action="store_true",
+                   help="closed-loop: write --sampling into --model's checkpoint (config.json \"sampling\")")
+
+
+def parse_sampling(text: str):
+    """`event=E,time=T,position=P` (any subset; the others 1) → Temperature; one line naming a bad part."""
+    from ..errors import UserError
+    from ..model.sampling import Temperature
+
+    parts = {}
+    for item in text.split(","):
+        k, _, v = item.strip().partition("=")
+        try:
+            parts[k.strip()] = float(v)
+        except ValueError:
+            raise UserError(f"--sampling {text!r}: {item!r} is not NAME=NUMBER") from None
+    try:
+        return Temperature.of(parts)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"--sampling {text!r}: {e}") from None
 
 
 def style_samples(trace) -> dict[str, np.ndarray]:
@@ -78,8 +105,9 @@ def seed_figures(agent, demo) -> dict:
             "demo_idle_rate": round(_rate(demo.idle_ticks, demo.ticks), 4)}
 
 
-def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0, progress=None) -> dict:
-    """Agent and demonstrator on seeds 0..seeds-1; the report (see the module docstring)."""
+def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0, progress=None, sampling=None) -> dict:
+    """Agent and demonstrator on seeds 0..seeds-1; the report (see the module docstring).
+    `sampling` (a Temperature) replaces the checkpoint's own temperatures for this evaluation."""
     from ..agent.assemble import load_model
     from ..agent.sandbox_episode import play_episode
     from ..demo.virtual import play_demo_episode
@@ -88,8 +116,13 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
     t0 = time.perf_counter()
     per_seed, pooled = [], {"agent": {k: [] for k in STYLE}, "demo": {k: [] for k in STYLE}}
     totals = {"clicks": 0, "misclicks": 0, "demo_clicks": 0, "demo_misclicks": 0}
+    own = ckpt.model.sampling
     for seed in range(seeds):
-        agent = play_episode(ckpt, seed=seed, ticks=ticks, mode="sandbox", temperature=temperature).trace
+        ckpt.model.sampling = own if sampling is None else sampling  # read when the run's planner is built
+        try:
+            agent = play_episode(ckpt, seed=seed, ticks=ticks, mode="sandbox", temperature=temperature).trace
+        finally:
+            ckpt.model.sampling = own
         demo = play_demo_episode(seed=seed, ticks=ticks, tick_ms=agent.tick_ms)
         row = seed_figures(agent, demo)
         per_seed.append(row)
@@ -108,6 +141,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
              for k in STYLE}
     return {
         "seeds": seeds, "ticks": ticks, "model": str(model), "temperature": temperature,
+        "sampling": (own if sampling is None else sampling).to_dict(),
         "mean_ratio": round(float(np.mean(ratios)), 4) if ratios else 0.0,
         "min_ratio": round(float(np.min(ratios)), 4) if ratios else 0.0,
         "misclick_rate": round(_rate(totals["misclicks"], totals["clicks"]), 4),
@@ -171,8 +205,12 @@ def run(args) -> int:
         from ..sandbox import SHIPPED_MODEL
 
         args.model = str(SHIPPED_MODEL)
+    sampling = parse_sampling(args.sampling) if args.sampling is not None else None
+    if args.store_sampling and sampling is None:
+        raise UserError("--store-sampling needs --sampling event=E,time=T,position=P")
     print(f"closed loop: agent and demonstrator on {args.seeds} seeds x {args.ticks} ticks", file=sys.stderr, flush=True)
-    report = evaluate(args.model, args.seeds, args.ticks, args.temperature, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    report = evaluate(args.model, args.seeds, args.ticks, args.temperature,
+                      progress=lambda s: print(s, file=sys.stderr, flush=True), sampling=sampling)
     if args.out:
         from ..data.atomic import atomic_dir
 
@@ -180,7 +218,12 @@ def run(args) -> int:
             plot(report, tmp)
             (tmp / "report.json").write_text(json.dumps({k: v for k, v in report.items() if k != "_samples"}, indent=2))
         print(f"report: {Path(args.out) / 'report.json'}", file=sys.stderr)
-    headline = {k: report[k] for k in ("seeds", "ticks", "mean_ratio", "min_ratio", "misclick_rate",
+    if args.store_sampling:
+        from ..model.checkpoint import write_sampling
+
+        print(f"sampling {sampling.to_dict()} written to {write_sampling(args.model, sampling) / 'config.json'}",
+              file=sys.stderr)
+    headline = {k: report[k] for k in ("seeds", "ticks", "sampling", "mean_ratio", "min_ratio", "misclick_rate",
                                        "demo_misclick_rate", "idle_rate", "demo_idle_rate", "style_w1", "seconds")}
     if args.json:
         print(json.dumps(headline))

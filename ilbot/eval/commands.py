@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--max-windows", type=int, default=0, help="evaluate a seeded random subset of this many windows (0: all)")
     p.add_argument("--baseline-windows", type=int, default=50000, help="training windows the baselines are fitted on")
     p.add_argument("--free-running-ticks", type=int, default=300, help="ticks sampled by the planner (0: skip)")
-    p.add_argument("--temperature", type=float, default=1.0, help="planner temperature for free running")
+    p.add_argument("--temperature", type=float, default=1.0, help="planner temperature for free running and closed loop: multiplies the checkpoint's own sampling temperatures (default 1.0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--quiet", action="store_true", help="no progress bars")

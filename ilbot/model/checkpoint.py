@@ -5,7 +5,9 @@ normalisation stats (feature mean/std, hold-time stats, tick_ms, …), the code 
 sha256 of model.safetensors and free `extra` (e.g. the training step), and optionally the
 post-hoc `calibration` of the heads (ilbot.model.calibration; fitted by `ilbot eval calibrate`,
 written with `write_calibration`, attached to the loaded model as `model.calibration`; a
-checkpoint without it loads with `model.calibration = None`, the raw heads). Nothing is
+checkpoint without it loads with `model.calibration = None`, the raw heads), and optionally the
+planner's `sampling` temperatures (ilbot.model.sampling.Temperature; chosen in closed loop, written
+with `write_sampling`, attached as `model.sampling`; absent: 1 for every draw). Nothing is
 unpickled: weights load through safetensors, metadata through JSON.
 
 Loading refuses, with a one-line `CheckpointError` naming the file: a missing file, unreadable
@@ -36,6 +38,7 @@ from .. import __version__
 from ..data.atomic import make_private, private_dir, write_private_text
 from ..errors import CheckpointError
 from .calibration import Calibration
+from .sampling import Temperature
 from .config import ModelConfig
 from .model import UnifiedEventModel
 
@@ -45,7 +48,9 @@ FORMAT = "ilbot-checkpoint"
 FORMAT_VERSION = 1
 _KEYS = {"format", "format_version", "model_config", "spec_hash", "key_vocab", "stats", "code_version",
          "weights_sha256", "extra"}
-_OPTIONAL_KEYS = {"calibration"}  # absent in checkpoints written before calibration existed, or never calibrated
+# absent in checkpoints never calibrated (or written before calibration existed), and in those
+# that sample at the heads' own temperatures (no "sampling")
+_OPTIONAL_KEYS = {"calibration", "sampling"}
 MAX_CONFIG_BYTES = 64 << 20
 MAX_WEIGHT_BYTES = 16 << 30
 # model_config fields: integer ranges, float ranges (lo, hi, lo inclusive), booleans, strings
@@ -70,6 +75,7 @@ class Checkpoint:
     meta: dict = field(default_factory=dict)  # the whole config.json (code_version, extra, …)
     path: Path | None = None  # the checkpoint folder it was loaded from
     calibration: Calibration | None = None  # config.json's "calibration" (also model.calibration)
+    sampling: Temperature = field(default_factory=Temperature)  # config.json's "sampling" (also model.sampling)
 
 
 def _sha256(path: Path) -> str:
@@ -141,6 +147,31 @@ def write_calibration(path, calibration: Calibration | None) -> Path:
     check_meta(d / CONFIG, meta)
     _write_config(d, meta)
     return d
+
+
+def write_sampling(path, sampling: Temperature | None) -> Path:
+    """Store the planner's sampling temperatures (`Temperature`, chosen in closed loop: `ilbot eval
+    closed-loop --sampling ... --store`) in the config.json of the checkpoint at `path`, as
+    `write_calibration` does (None removes them: the heads' own temperature, 1). Returns the folder."""
+    d, meta = read_checkpoint_meta(path)
+    meta = dict(meta)
+    if sampling is None:
+        meta.pop("sampling", None)
+    else:
+        meta["sampling"] = sampling.to_dict()
+    check_meta(d / CONFIG, meta)
+    _write_config(d, meta)
+    return d
+
+
+def _read_sampling(cfg_path: Path, meta: dict) -> Temperature:
+    try:
+        t = meta.get("sampling")
+        if t is not None and not isinstance(t, dict):
+            raise ValueError(f"expected an object (event, time, position), got {t!r}")
+        return Temperature.of(t)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{cfg_path}: sampling: {e}") from None
 
 
 def _number(v) -> bool:
@@ -220,6 +251,7 @@ def check_meta(cfg_path: Path, meta: dict) -> None:
     _check_stats(cfg_path, meta.get("stats"), meta["model_config"].get("n_features", ModelConfig.n_features))
     if "calibration" in meta:
         _read_calibration(cfg_path, meta)
+    _read_sampling(cfg_path, meta)
 
 
 def _read_calibration(cfg_path: Path, meta: dict) -> Calibration | None:
@@ -343,8 +375,9 @@ def load_checkpoint(path, *, expect_spec_hash: str | None = None, expect_key_voc
     model.eval()
     calibration = _read_calibration(cfg_path, meta)
     model.calibration = calibration  # what the planner and the evaluator apply (ilbot.model.calibration)
+    model.sampling = _read_sampling(cfg_path, meta)  # the planner's temperatures (ilbot.model.sampling.Temperature)
     stats = meta["stats"] if isinstance(meta["stats"], dict) else {}
     return Checkpoint(model=model, config=cfg, spec_hash=meta["spec_hash"], key_vocab=key_vocab, stats=stats, meta=meta,
-                      path=d, calibration=calibration)
+                      path=d, calibration=calibration, sampling=model.sampling)
 
 

@@ -65,7 +65,7 @@ from .calibration import Calibration, apply_calibration
 from .fields import last_history_xy
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
-from .sampling import categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
+from .sampling import Temperature, categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
 from .xp import softmax
 
 _INT_FIELDS = ("type", "button", "key_action", "key_id", "scroll_y")
@@ -100,13 +100,16 @@ _FROM_MODEL = object()  # Planner(calibration=...) default: the model's own `cal
 
 
 class Planner:
-    def __init__(self, model: UnifiedEventModel, *, temperature: float = 1.0, seed: int = 0, threads: int | None = 1,
+    def __init__(self, model: UnifiedEventModel, *, temperature: "float | Temperature" = 1.0, seed: int = 0, threads: int | None = 1,
                  calibration: Calibration | None = _FROM_MODEL):
         self.model = model
         self.cfg = model.cfg
         # post-hoc calibration of the heads (None: the raw heads)
         self.calibration = getattr(model, "calibration", None) if calibration is _FROM_MODEL else calibration
-        self.temperature = float(temperature)
+        # the model's own sampling temperatures (config.json "sampling"), times the given scalar;
+        # a Temperature given whole replaces them
+        own = Temperature.of(getattr(model, "sampling", None))
+        self.temperature = temperature if isinstance(temperature, Temperature) else own.scaled(float(temperature))
         self.threads = threads
         self.generator = torch.Generator().manual_seed(int(seed))
         self.decoder = IncrementalDecoder(model)
@@ -173,7 +176,7 @@ class Planner:
     def _sample(self, contexts: dict, tick_ms: float, max_slots: int | None) -> dict[str, np.ndarray]:
         batch = {k: torch.as_tensor(contexts[k]) for k in ("gamestate", "history", "history_mask")}
         self._check_shapes(batch)
-        B, A, T_ = batch["gamestate"].shape[0], self.cfg.n_slots, self.temperature
+        B, A, T = batch["gamestate"].shape[0], self.cfg.n_slots, self.temperature
         n_slots = A if max_slots is None else max(0, min(int(max_slots), A))
         dec, g = self.decoder, self.generator
         state = dec.start(self.model.encode(batch))  # caches; context [B,T,d] → folded cross-attention
@@ -214,34 +217,34 @@ class Planner:
             crosses = np.zeros(B, bool)
             if crossing:  # the head says whether this slot is past the tick's end (its kind, for the calibration)
                 logit = out["cross_logit"]
-                crosses = logit > 0 if T_ <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T_))
+                crosses = logit > 0 if T.event <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T.event))
             kind = crosses if crossing else None  # look-ahead slots; None: unknown (no crossing head)
             if cal is not None:
                 out = apply_calibration(out, cal, kind)
             probs = softmax(out["event_logits"])  # [B,4] the model's own (calibrated), at T = 1
-            etype = (categorical_inverse_cdf(probs, U[i, 0]) if T_ == 1.0
-                     else out["event_decision"] if cal is not None and T_ <= 0
-                     else sample_event(out["event_logits"], T_, u=U[i, 0]))  # [B] the type first …
+            etype = (categorical_inverse_cdf(probs, U[i, 0]) if T.event == 1.0
+                     else out["event_decision"] if cal is not None and T.event <= 0
+                     else sample_event(out["event_logits"], T.event, u=U[i, 0]))  # [B] the type first …
             if by_type:  # … then the position distribution given it
                 xy_out = dec.position(hn, prev_xy, parts, etype)
                 out.update(xy_out if cal is None else apply_calibration(xy_out, cal, kind))
             if anchors is not None:  # draw the mixture component, and shift the mean to it
-                j = sample_categorical(out["anchor_logits"], T_, u=Ua[i])  # [B]
+                j = sample_categorical(out["anchor_logits"], T.position, u=Ua[i])  # [B]
                 shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
                 out["x_mu"], out["y_mu"] = out["x_mu"] + shift[:, 0], out["y_mu"] + shift[:, 1]
-            dt = sample_time(out["time_q"], T_, u=U[i, 1]).astype(np.float64)  # [B] ms
+            dt = sample_time(out["time_q"], T.time, u=U[i, 1]).astype(np.float64)  # [B] ms
             if laplace:
-                px = sample_xy_laplace(out["x_mu"], out["x_logsig"], T_, u=N[i, 0])
-                py = sample_xy_laplace(out["y_mu"], out["y_logsig"], T_, u=N[i, 1])
+                px = sample_xy_laplace(out["x_mu"], out["x_logsig"], T.position, u=N[i, 0])
+                py = sample_xy_laplace(out["y_mu"], out["y_logsig"], T.position, u=N[i, 1])
             else:
-                px = sample_xy(out["x_mu"], out["x_logsig"], T_, noise=N[i, 0])
-                py = sample_xy(out["y_mu"], out["y_logsig"], T_, noise=N[i, 1])
+                px = sample_xy(out["x_mu"], out["x_logsig"], T.position, noise=N[i, 0])
+                py = sample_xy(out["y_mu"], out["y_logsig"], T.position, noise=N[i, 1])
             if prev_xy is not None:
                 if prev2_xy is not None:
                     prev2_xy = prev_xy
                 prev_xy = np.stack([px, py], axis=-1)  # [B,2] next slot's origin
             if crossing:  # a slot past the tick's end takes the look-ahead's dt
-                dt_la = sample_time(out["time_q_la"], T_, u=U[i, 1]).astype(np.float64)
+                dt_la = sample_time(out["time_q_la"], T.time, u=U[i, 1]).astype(np.float64)
                 dt = np.where(crosses, np.maximum(dt_la, tick_ms - cum), dt)
             cum = cum + dt
             active = active & ~crosses & (cum < tick_ms)  # this slot's event is performed; the crossing one is not
@@ -314,5 +317,5 @@ class Planner:
                 self.head_rows[name] += rows.size
                 if name != "key_id":
                     logits[:, 0] = -np.inf
-                fields[name][rows] = sample_categorical(logits, self.temperature, u=u[ui, rows])
+                fields[name][rows] = sample_categorical(logits, self.temperature.event, u=u[ui, rows])
         return fields

@@ -12,11 +12,50 @@ each slot in numpy, where an op on a handful of numbers costs ~1 µs instead of 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .xp import cap, floor, module, softmax
+
+@dataclass(frozen=True)
+class Temperature:
+    """The planner's sampling temperatures, one per kind of draw: `event` (the event type, whether
+    a slot crosses the tick's end, button / key / scroll), `time` (the wait before an event) and
+    `position` (x, y and the anchor component). A checkpoint may carry its own (config.json's
+    "sampling", tuned in closed loop: `ilbot eval closed-loop`); a run's scalar temperature
+    multiplies them (`scaled`)."""
+
+    event: float = 1.0
+    time: float = 1.0
+    position: float = 1.0
+
+    def __post_init__(self):
+        for k in ("event", "time", "position"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"temperature {k}: expected a finite number >= 0, got {v!r}")
+
+    @classmethod
+    def of(cls, t: "float | Temperature | dict | None") -> "Temperature":
+        if t is None:
+            return cls()
+        if isinstance(t, cls):
+            return t
+        if isinstance(t, dict):
+            unknown = set(t) - {"event", "time", "position"}
+            if unknown:
+                raise ValueError(f"temperature: unknown field {sorted(unknown)[0]!r} (expected event, time, position)")
+            return cls(**t)
+        return cls(float(t), float(t), float(t))
+
+    def scaled(self, s: float) -> "Temperature":
+        return Temperature(self.event * s, self.time * s, self.position * s)
+
+    def to_dict(self) -> dict:
+        return {"event": self.event, "time": self.time, "position": self.position}
+
 
 # The inverse CDF of the time distribution runs through these knots (DESIGN §6: q10, q50, q90).
 QUANTILE_LEVELS = (0.1, 0.5, 0.9)
