@@ -2,9 +2,12 @@
 # Reproduces the Balabit results of docs/training.md from ../shared/data, in one command, on two splits:
 #   session split — whole sessions held out for validation (20 %, seed 0): unseen sessions of known users;
 #   user split    — users 7 and 9 held out (--split-by user): unseen users.
+# Each build also holds out 10 % of the remaining training sessions (--calib-frac 0.1) as the 'calib'
+# split: trained on by nothing, evaluated on by nothing, used only to fit the calibration.
 # For each: build → train (configs/balabit.toml: ~25 min on a 2-core CPU) → calibrate last/ on
-# 20 000 validation windows (ilbot eval calibrate: event temperature, prior and decision rule,
-# σ and quantile scales per slot kind, written into last/config.json) → eval (val split, 20 000 windows).
+# up to 20 000 calib windows (ilbot eval calibrate --split calib: event temperature, prior and decision
+# rule, σ and quantile scales per slot kind, written into last/config.json) → eval (val split, 20 000
+# windows), so the calibrated figures are on windows the calibration was not fitted on.
 # Layout under $WORK: sessions/ (imported once); session split: dataset/ run/ report/ calibration.txt;
 # user split: dataset_users/ run_users/ report_users/ calibration_users.txt.
 # Override the locations with DATA=..., WORK=..., PY=...; extra `ilbot train` args go after the script.
@@ -29,8 +32,8 @@ fi
 
 for split in $SPLITS; do
   case "$split" in
-    session) ds=$DATASET; sfx=""; build=(--split-by session --holdout-frac 0.2 --seed 0) ;;
-    user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user --holdout "$HOLDOUT_USERS" --seed 0) ;;
+    session) ds=$DATASET; sfx=""; build=(--split-by session --holdout-frac 0.2 --calib-frac 0.1 --seed 0) ;;
+    user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user --holdout "$HOLDOUT_USERS" --calib-frac 0.1 --seed 0) ;;
     *) echo "SPLITS: unknown split '$split' (session, user)" >&2; exit 2 ;;
   esac
   if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
@@ -40,8 +43,8 @@ for split in $SPLITS; do
   # The reported figures are of last/: best/ is picked by the total validation loss, which the
   # position and scroll parts dominate, and stops early while the event and time parts improve.
   if [[ "${CALIBRATE:-1}" == 1 ]]; then
-    # fitted on a seeded subset of validation windows other than the evaluation's seed picks
-    ilbot eval calibrate --model "$WORK/run$sfx/last" --data "$ds" --split val --max-windows 20000 --seed 1 --quiet \
+    # fitted on the calib split: sessions held out of training and of the evaluation below
+    ilbot eval calibrate --model "$WORK/run$sfx/last" --data "$ds" --split calib --max-windows 20000 --quiet \
       | tee "$WORK/calibration$sfx.txt"
   fi
   ilbot eval --model "$WORK/run$sfx/last" --data "$ds" --split val --out "$WORK/report$sfx" --max-windows 20000

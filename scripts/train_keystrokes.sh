@@ -2,9 +2,12 @@
 # Reproduces the keystroke results of docs/training.md from ../shared/data, in one command, on two splits:
 #   session split — 20 % of the sessions held out (seed 0): unseen sessions of known typists;
 #   user split    — 8 of the 40 typists held out (--split-by user): unseen typists.
+# Each build also holds out 10 % of the remaining training sessions (--calib-frac 0.1) as the 'calib'
+# split: trained on by nothing, evaluated on by nothing, used only to fit the calibration.
 # For each: build → train (configs/keystrokes.toml: ~12 min on a 2-core CPU) → calibrate the run's
-# checkpoint (best/) on the validation windows (ilbot eval calibrate: event calibration, quantile
-# scales per slot kind, written into best/config.json) → eval of that checkpoint (val split).
+# checkpoint (best/) on up to 20 000 calib windows (ilbot eval calibrate --split calib: event
+# calibration, quantile scales per slot kind, written into best/config.json) → eval of that
+# checkpoint (val split), so the calibrated figures are on windows the calibration was not fitted on.
 # Layout under $WORK: sessions/ (imported once); session split: dataset/ run/ report/ calibration.txt;
 # user split: dataset_users/ run_users/ report_users/ calibration_users.txt.
 # Override the locations with DATA=..., WORK=..., PY=...; extra `ilbot train` args go after the script.
@@ -29,8 +32,8 @@ fi
 
 for split in $SPLITS; do
   case "$split" in
-    session) ds=$DATASET; sfx=""; build=(--split-by session --holdout-frac 0.2 --seed 0) ;;
-    user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user --holdout "$HOLDOUT_USERS" --seed 0) ;;
+    session) ds=$DATASET; sfx=""; build=(--split-by session --holdout-frac 0.2 --calib-frac 0.1 --seed 0) ;;
+    user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user --holdout "$HOLDOUT_USERS" --calib-frac 0.1 --seed 0) ;;
     *) echo "SPLITS: unknown split '$split' (session, user)" >&2; exit 2 ;;
   esac
   if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
@@ -38,7 +41,7 @@ for split in $SPLITS; do
   fi
   ilbot train --data "$ds" --config configs/keystrokes.toml --out "$WORK/run$sfx" "$@"
   if [[ "${CALIBRATE:-1}" == 1 ]]; then
-    ilbot eval calibrate --model "$WORK/run$sfx" --data "$ds" --split val --max-windows 20000 --seed 1 --quiet \
+    ilbot eval calibrate --model "$WORK/run$sfx" --data "$ds" --split calib --max-windows 20000 --quiet \
       | tee "$WORK/calibration$sfx.txt"
   fi
   ilbot eval --model "$WORK/run$sfx" --data "$ds" --split val --out "$WORK/report$sfx" --max-windows 20000

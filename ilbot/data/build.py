@@ -38,6 +38,14 @@ Decisions where DESIGN is silent:
   two by time, the tail holding that share of its windows (at least one); the parts are built as
   separate sessions (the tail's context starts as padding), so neither side sees the other's
   events; meta.json's `sessions` lists both parts (`part` head/tail) and `split_note` says so.
+- Calibration split: with `calib_frac`, after the val sessions are chosen, round(calib_frac × the
+  remaining training sessions) of them (at least one, never all) are held out at random
+  (seeded by `seed`, independent of the val pick) as split 2, "calib": windows neither trained
+  nor validated on, for `ilbot eval calibrate --split calib`. With a user split they are
+  sessions of training users (held-out users stay wholly in val). The one-session time split
+  has no calib part: `calib_frac` there is refused (it needs at least two training sessions).
+  `split_names` lists the splits present, in code order: ["train"], ["train", "val"] or
+  ["train", "val", "calib"].
 - Stores are checked as they are read: an unknown event type or class, or a non-finite time or
   position, refuses the build naming the store, the row (`seq`) and the value.
 """
@@ -64,7 +72,7 @@ from .store import EVENT_COLUMNS, open_session
 from .thinning import DEFAULT_MIN_GAP_MS, thin_events
 
 DATASET_FORMAT = 1
-SPLIT_NAMES = ("train", "val")
+SPLIT_NAMES = ("train", "val", "calib")  # split codes 0, 1, 2
 DATASET_FILES = ("events", "tick_offsets", "tick_feature", "features", "window_anchor", "window_first_tick",
                  "window_lookahead", "window_session", "window_user", "window_split", "window_size")
 TARGET_COLS = [0, 1, 2, 4, 5, 6, 7]  # history-row columns that make a target row (type dropped)
@@ -75,7 +83,9 @@ QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 @dataclass
 class BuildConfig:
     """How windows are built. `holdout`: user ids (split_by="user") or session file names/stems
-    (split_by="session"); `holdout_frac`: share of sessions held out at random (split_by="session")."""
+    (split_by="session"); `holdout_frac`: share of sessions held out at random (split_by="session");
+    `calib_frac`: share of the remaining training sessions held out at random as the "calib" split
+    (needs a val split)."""
 
     thin_ms: float = DEFAULT_MIN_GAP_MS
     tick_ms: float | None = None  # None: each session's recorded ticks, else its meta tick_ms
@@ -83,6 +93,7 @@ class BuildConfig:
     split_by: str | None = None  # None | "session" | "user"
     holdout: tuple = ()
     holdout_frac: float = 0.0
+    calib_frac: float = 0.0
     seed: int = 0
     progress: bool = True
     segment_weights: dict = field(default_factory=dict)  # segment kind → weight of its windows (e.g. correction: 3)
@@ -291,7 +302,7 @@ def _time_split(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec_t:
 
 
 def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np.ndarray:
-    """Split code per session (0 train, 1 val)."""
+    """Split code per session (0 train, 1 val, 2 calib)."""
     n = len(paths)
     codes = np.zeros(n, np.int8)
     if cfg.split_by in (None, "none"):
@@ -325,7 +336,24 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
     if codes.all():
         raise DataError("the holdout takes every session: nothing left to train on"
                         + (" (with one session, --holdout-frac F holds out its last part by time)" if n == 1 else ""))
+    if cfg.calib_frac > 0:
+        _pick_calib(codes, cfg)
     return codes
+
+
+def _pick_calib(codes: np.ndarray, cfg: BuildConfig) -> None:
+    """Mark round(calib_frac × training sessions) of the training sessions (code 0), at least one
+    and never all, as calib (code 2), in place; the draw is seeded by `seed` apart from the val pick."""
+    if not (codes == 1).any():
+        raise DataError("--calib-frac needs a val split: hold out sessions or users with --holdout or --holdout-frac")
+    train = np.flatnonzero(codes == 0)  # [M] training sessions, in sorted path order
+    m = len(train)
+    k = max(int(round(cfg.calib_frac * m)), 1)
+    if k >= m:
+        raise DataError(f"--calib-frac {cfg.calib_frac:g}: holding out {k} of the {m} training session(s) for "
+                        f"calibration leaves none to train on (needs at least 2 training sessions)")
+    rng = np.random.default_rng([cfg.seed, 2])  # its own stream: the val pick above is unchanged by calib_frac
+    codes[train[rng.permutation(m)[:k]]] = 2
 
 
 def _quantiles(x: np.ndarray) -> dict[str, float]:
@@ -395,6 +423,7 @@ def check_config(cfg: BuildConfig) -> None:
         _finite("tick_ms (--tick-ms)", cfg.tick_ms, 0.0, True, 3_600_000.0, False)
     _finite("lookahead_clip_ms", cfg.lookahead_clip_ms, 0.0, True)
     _finite("holdout_frac (--holdout-frac)", cfg.holdout_frac, 0.0, False, 1.0, True)
+    _finite("calib_frac (--calib-frac)", cfg.calib_frac, 0.0, False, 1.0, True)
 
 
 def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, config: BuildConfig | None = None,
@@ -405,7 +434,9 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
     written atomically (ilbot.data.atomic): an existing dataset there is replaced only with
     `overwrite`, anything else that is not empty is refused and left untouched. A
     `holdout_frac` without `split_by` splits by session; with a single session its last part
-    (that share of its windows) is held out by time and `stats["split_note"]` says so."""
+    (that share of its windows) is held out by time and `stats["split_note"]` says so; a
+    `calib_frac` holds out that share of the training sessions as the "calib" split (not with a
+    time split)."""
     cfg = replace(config) if config is not None else BuildConfig()
     for k, v in overrides.items():
         if not hasattr(cfg, k):
@@ -414,6 +445,9 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
     check_config(cfg)
     if cfg.split_by is None and cfg.holdout_frac > 0:
         cfg.split_by = "session"
+    if cfg.calib_frac > 0 and cfg.split_by in (None, "none"):
+        raise ConfigError("build option calib_frac (--calib-frac) needs a split: --holdout-frac F, or "
+                          "--split-by session|user with --holdout")
     paths = sorted({Path(p) for p in session_paths}, key=str)
     if not paths:
         raise DataError("build: no session stores given")
@@ -423,6 +457,9 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
     parts: list[_SessionPart] = []
     metas: list[dict] = []
     time_split = cfg.split_by == "session" and cfg.holdout_frac > 0 and not cfg.holdout and len(paths) < 2
+    if time_split and cfg.calib_frac > 0:
+        raise DataError("--calib-frac needs at least 3 sessions (2 training sessions after the val pick): "
+                        "one session is cut by time into train and val only")
     loaded = []  # the raw arrays, kept only for a time split
     with Progress(len(paths), "build: sessions", enabled=cfg.progress) as bar:
         for p in paths:
@@ -516,7 +553,8 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
         per_window["window_weight"] = weight
 
     train_parts = [p for p, c in zip(parts, split_of) if c == 0]
-    split_names = [SPLIT_NAMES[0]] + ([SPLIT_NAMES[1]] if split_of.any() else [])
+    present = set(split_of.tolist())
+    split_names = [name for code, name in enumerate(SPLIT_NAMES) if code == 0 or code in present]  # code order
     stats = _summary(train_parts)
     stats.update({
         "feature_mean": mean.astype(float).tolist(), "feature_std": std.astype(float).tolist(),

@@ -32,6 +32,10 @@ def register(sub) -> None:
     p.add_argument("--holdout-frac", type=float, default=None,
                    help="share in (0, 1) of sessions held out at random (implies --split-by session); "
                         "with one session, the share of its windows held out at its end")
+    p.add_argument("--calib-frac", type=float, default=None,
+                   help="share in (0, 1) of the remaining training sessions held out at random as a 'calib' split "
+                        "for `ilbot eval calibrate --split calib` (needs a split; at least 1 session, never all; "
+                        "not with a one-session time split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--thin-ms", type=float, default=None, help="MOVE/SCROLL thinning gap (default 15)")
     p.add_argument("--tick-ms", type=float, default=None, help="tick length (default: recorded ticks, else 600)")
@@ -114,6 +118,10 @@ def _check_build_args(args: argparse.Namespace) -> None:
         raise bad("--thin-ms", "a number of milliseconds >= 0", args.thin_ms)
     if args.holdout_frac is not None and not (math.isfinite(args.holdout_frac) and 0 < args.holdout_frac < 1):
         raise bad("--holdout-frac", "a share in (0, 1)", args.holdout_frac)
+    if args.calib_frac is not None and not (math.isfinite(args.calib_frac) and 0 < args.calib_frac < 1):
+        raise bad("--calib-frac", "a share in (0, 1)", args.calib_frac)
+    if args.calib_frac is not None and args.split_by is None and args.holdout_frac is None:
+        raise UserError("--calib-frac needs a split: --holdout-frac F, or --split-by session|user with --holdout")
     if args.holdout and args.split_by is None:
         raise UserError("--holdout needs --split-by session (session names) or --split-by user (user ids)")
     args.segment_weights = _segment_weights(args.segment_weight)
@@ -141,8 +149,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build_dataset
     _check_build_args(args)
     split_by = args.split_by or ("session" if args.holdout_frac is not None else None)
-    cfg = BuildConfig(split_by=split_by, holdout_frac=args.holdout_frac or 0.0, seed=args.seed,
-                      progress=not args.no_progress, tick_ms=args.tick_ms, segment_weights=args.segment_weights)
+    cfg = BuildConfig(split_by=split_by, holdout_frac=args.holdout_frac or 0.0, calib_frac=args.calib_frac or 0.0,
+                      seed=args.seed, progress=not args.no_progress, tick_ms=args.tick_ms, segment_weights=args.segment_weights)
     if args.thin_ms is not None:
         cfg.thin_ms = args.thin_ms
     if args.holdout:

@@ -191,8 +191,9 @@ def _load_json(path: Path) -> Any:
 
 
 def open_dataset(path: str | Path, split: str | None = None) -> WindowDataset:
-    """Open a built dataset folder, all windows (split=None) or one split ("train", "val"; "holdout"
-    and "validation" name "val"); a split the dataset does not have is a DataError."""
+    """Open a built dataset folder, all windows (split=None) or one split ("train", "val", "calib";
+    "holdout" and "validation" name "val"); a split the dataset does not have is a DataError naming
+    the folder and the splits it has."""
     p = Path(path)
     if p.is_file():
         raise DataError(f"{p} is a file, not a dataset folder")
@@ -235,5 +236,6 @@ def open_dataset(path: str | Path, split: str | None = None) -> WindowDataset:
     if split is not None:
         split = SPLIT_ALIASES.get(split, split) if split not in names else split
         if split not in names:
-            raise DataError(f"{p}: no split {split!r} (splits: {', '.join(names)})")
+            hint = "; build with --calib-frac F for a calib split" if split == "calib" else ""
+            raise DataError(f"{p}: no split {split!r} (splits: {', '.join(names)}{hint})")
     return WindowDataset(p, split, arrays, meta, stats, list(vocab.get("keys", [])))

@@ -1,7 +1,8 @@
 """Fitting the post-hoc calibration of a checkpoint: `ilbot eval calibrate --model M --data DS`.
 
 The model runs teacher-forced (as `ilbot eval` runs it) on windows of one split — by default the
-validation split, windows the network was not trained on — with its raw heads, and the
+validation split, windows the network was not trained on; for a dataset built with `--calib-frac`,
+`--split calib`: windows neither trained nor evaluated on — with its raw heads, and the
 parameters of `ilbot.model.calibration.Calibration` are fitted to those slots:
 
 - **events**: temperature T and log-prior correction b minimise the NLL of

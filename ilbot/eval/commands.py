@@ -1,12 +1,14 @@
 """`ilbot eval --model RUN_OR_CHECKPOINT --data DATASET [--split NAME] --out REPORT_DIR [--overwrite]`,
-`ilbot eval calibrate --model RUN_OR_CHECKPOINT --data DATASET [--split val] [--out CHECKPOINT_DIR]`
+`ilbot eval calibrate --model RUN_OR_CHECKPOINT --data DATASET [--split val|calib] [--out CHECKPOINT_DIR]`
 (ilbot.eval.calibrate: fits the post-hoc calibration and stores it with the checkpoint) and
 `ilbot eval closed-loop` (ilbot.eval.closed_loop).
 
 Writes REPORT_DIR/report.json (layout in ilbot.eval.report) and the PNG plots of
 ilbot.eval.plots, atomically (ilbot.data.atomic): the folder appears whole or not at all, an
 existing report is replaced only with `--overwrite`, any other folder is refused. `--split`
-names a split the dataset has (train, val); any other name is refused, never mapped to another. The baselines are fitted on the dataset's training split and evaluated on the
+names a split the dataset has (train, val, calib: the last only in a dataset built with
+`--calib-frac`); any other name is refused in one line naming the dataset and its splits, never
+mapped to another. The baselines are fitted on the dataset's training split and evaluated on the
 same slots as the model."""
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="checkpoint folder or training run folder (its best/); "
                                                  "closed-loop default: the shipped sandbox model")
     p.add_argument("--data", default=None, help="dataset folder")
-    p.add_argument("--split", default="val", help="split to evaluate or calibrate on (default: val)")
+    p.add_argument("--split", default=None, help="split to evaluate or calibrate on (default: val; calibrate: calib "
+                        "when the dataset has it — the split a build with --calib-frac holds out — else val)")
     p.add_argument("--out", default=None, help="report folder (new, empty, or an ilbot report with --overwrite); "
                                                "calibrate: a new checkpoint folder for a calibrated copy "
                                                "(default: write into --model's checkpoint)")
@@ -79,8 +82,17 @@ def run(args) -> int:
     if args.kind == "calibrate":
         from . import calibrate
 
+        if args.split is None and args.data is not None:
+            from ..data.dataset import open_dataset
+
+            try:
+                has_calib = "calib" in open_dataset(args.data).split_names
+            except Exception:  # noqa: BLE001 - the calibration's own opening of the dataset says what is wrong
+                has_calib = False
+            args.split = "calib" if has_calib else "val"
         _check_args(args)
         return calibrate.run(args)
+    args.split = args.split or "val"
     missing = [f"--{k}" for k in ("model", "data", "out") if getattr(args, k) is None]
     if missing:
         raise UserError(f"eval needs {', '.join(missing)} (or: ilbot eval closed-loop)")
