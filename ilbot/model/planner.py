@@ -22,8 +22,11 @@ The event type is drawn before the position. With ModelConfig.xy_by_type the pos
 drawn CLICK takes the click position distribution; without it they do not depend on the type.
 The draws use the same uniforms either way (one stream per kind, drawn up front).
 
-Temperature applies to every draw: event type (logits / T), time (distance from the median in
-log space × T) and position (σ × T); T = 0 gives the mode. The plan reports the model's own σ
+Temperatures (`Temperature`: one per kind of draw, the model's own `sampling` times the run's
+scalar) apply to every draw: event type and the event-specific classes (logits / T.event), time
+(distance from the median in log space × T.time; a crossing head's probability of crossing the
+tick's end, logit / T.time) and position (σ × T.position, anchor logits / T.position); T = 0
+gives the mode. The plan reports the model's own σ
 and probabilities (at T = 1), whatever the temperature.
 
 Calibration (ilbot.model.calibration): the planner applies its model's `model.calibration` (set by
@@ -217,7 +220,7 @@ class Planner:
             crosses = np.zeros(B, bool)
             if crossing:  # the head says whether this slot is past the tick's end (its kind, for the calibration)
                 logit = out["cross_logit"]
-                crosses = logit > 0 if T.event <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T.event))
+                crosses = logit > 0 if T.time <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T.time))
             kind = crosses if crossing else None  # look-ahead slots; None: unknown (no crossing head)
             if cal is not None:
                 out = apply_calibration(out, cal, kind)

@@ -21,8 +21,8 @@ from .xp import cap, floor, module, softmax
 
 @dataclass(frozen=True)
 class Temperature:
-    """The planner's sampling temperatures, one per kind of draw: `event` (the event type, whether
-    a slot crosses the tick's end, button / key / scroll), `time` (the wait before an event) and
+    """The planner's sampling temperatures, one per kind of draw: `event` (the event type, button /
+    key / scroll), `time` (the wait before an event, and whether a slot crosses the tick's end) and
     `position` (x, y and the anchor component). A checkpoint may carry its own (config.json's
     "sampling", tuned in closed loop: `ilbot eval closed-loop`); a run's scalar temperature
     multiplies them (`scaled`)."""
