@@ -6,7 +6,8 @@
 #      (`ilbot sandbox takeover`, virtual clock: the demonstrator takes over in the states the
 #      agent leads to) -> ilbot build (every session so far; the agent's spans weight 0, the
 #      demonstrator's takeovers TAKEOVER_WEIGHT) -> ilbot train (from the previous round's weights)
-#   -> ilbot eval (free-running fidelity on the held-out sessions) and ilbot eval closed-loop
+#   -> sampling temperatures chosen in closed loop (seeds 20-29) and stored with the model
+#   -> ilbot eval (free-running fidelity on the held-out sessions) and ilbot eval closed-loop (seeds 0-19)
 #   -> ilbot/sandbox/assets/{dataset,model,eval_report.json,closed_loop.json}
 #
 # usage: scripts/make_default_model.sh [WORKDIR]
@@ -16,7 +17,8 @@
 #        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
 #        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder),
 #        ROUNDS (training rounds, 3), ROUND1_MIN / ROUND_MIN (training minutes of round 1 / of each
-#        later round, 6 / 5), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4).
+#        later round, 6 / 5), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
+#        (sampling temperature candidates; the best in closed loop on seeds 20-29 is stored).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
 set -euo pipefail
@@ -36,6 +38,8 @@ ROUND1_MIN=${ROUND1_MIN:-6}
 ROUND_MIN=${ROUND_MIN:-5}
 TAKEOVERS=${TAKEOVERS:-64}
 TAKEOVER_WEIGHT=${TAKEOVER_WEIGHT:-4}
+# sampling temperature candidates (event,time,position), the best by closed-loop fit_score is stored
+SAMPLINGS=${SAMPLINGS:-"event=1,time=1,position=1 event=0.7,time=0.7,position=0.7 event=0.5,time=0.5,position=0.5 event=0.5,time=0.3,position=0.5 event=0.5,time=1,position=0.5 event=0.7,time=1,position=0.3"}
 T0=$(date +%s)
 mkdir -p "$WORK"
 if [ -n "$(ls -A "$WORK")" ]; then echo "make_default_model: $WORK is not empty; use a new or empty WORKDIR" >&2; exit 2; fi
@@ -83,12 +87,18 @@ for r in $(seq 2 "$ROUNDS"); do
 done
 RUN="$WORK/run$ROUNDS"
 DATA="$WORK/dataset$ROUNDS"
-echo "== 5 eval (held-out sessions, free running) and closed loop (20 seeds x 200 ticks)"
+echo "== 5 sampling temperatures chosen in closed loop on seeds 20-29 (not the reported ones), stored with the model"
+cands=()
+for c in $SAMPLINGS; do cands+=(--sampling "$c"); done
+"$PY" -m ilbot.cli eval closed-loop --model "$RUN/last" --first-seed 20 --seeds 10 --ticks 200 --json "${cands[@]}" \
+    --store-sampling --out "$WORK/sampling" 2>"$WORK/logs/sampling.log" | tail -n 1
+grep "fit_score" "$WORK/logs/sampling.log" || true
+echo "== 6 eval (held-out sessions, free running) and closed loop (seeds 0-19 x 200 ticks)"
 "$PY" -m ilbot.cli eval --model "$RUN/last" --data "$DATA" --split val --out "$WORK/report" \
     --free-running-ticks 300 --quiet
 "$PY" -m ilbot.cli eval closed-loop --model "$RUN/last" --seeds 20 --ticks 200 --json \
     --out "$WORK/closed_loop" 2>"$WORK/logs/closed_loop.log" | tail -n 1
-echo "== 6 copy into $ASSETS"
+echo "== 7 copy into $ASSETS"
 mkdir -p "$ASSETS"
 rm -rf "$ASSETS/model" "$ASSETS/dataset"
 mkdir -p "$ASSETS/model"

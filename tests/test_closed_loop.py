@@ -34,7 +34,7 @@ def test_cli_closed_loop_json_and_report(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert [s["seed"] for s in report["per_seed"]] == [0, 1] and report["demo_misclick_rate"] == 0.0
     assert (out / "closed_loop_items.png").stat().st_size > 1000 and (out / "closed_loop_style.png").is_file()
-    assert "seed 2/2" in r.stderr  # progress while it runs
+    assert "seed 1 (2/2)" in r.stderr  # progress while it runs
 
 
 def test_demonstrator_on_the_virtual_clock_is_seeded_and_plays_well():

@@ -84,12 +84,22 @@ def test_checkpoint_carries_sampling(tmp_path):
 def test_closed_loop_chooses_and_stores_sampling(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODEL, model)
-    r = subprocess.run([sys.executable, "-m", "ilbot.cli", "eval", "closed-loop", "--model", str(model), "--seeds", "1",
-                        "--ticks", "20", "--json", "--sampling", "event=0.5,time=0.25", "--store-sampling"],
+    r = subprocess.run([sys.executable, "-m", "ilbot.cli", "eval", "closed-loop", "--model", str(model), "--seeds", "2",
+                        "--first-seed", "7", "--ticks", "20", "--json", "--sampling", "event=0.5,time=0.25",
+                        "--sampling", "position=0", "--store-sampling", "--out", str(tmp_path / "r")],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout.strip().splitlines()[-1])["sampling"] == {"event": 0.5, "time": 0.25, "position": 1.0}
-    assert load_checkpoint(model).sampling == Temperature(0.5, 0.25, 1.0)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [s["seed"] for s in report["per_seed"]] == [7, 8]
+    cands = report["candidates"]
+    assert [c["sampling"] for c in cands] == [{"event": 0.5, "time": 0.25, "position": 1.0},
+                                              {"event": 1.0, "time": 1.0, "position": 0.0}]
+    best = max(cands, key=lambda c: c["fit_score"])
+    assert report["sampling"] == best["sampling"] and report["fit_score"] == best["fit_score"]
+    assert report["fit_score"] == pytest.approx(report["mean_ratio"] - abs(report["idle_rate"] - report["demo_idle_rate"])
+                                                - max(0.0, report["misclick_rate"] - report["demo_misclick_rate"]), abs=1e-3)
+    assert json.loads(r.stdout.strip().splitlines()[-1])["sampling"] == best["sampling"]
+    assert load_checkpoint(model).sampling == Temperature.of(best["sampling"])  # the chosen one, stored
     r = subprocess.run([sys.executable, "-m", "ilbot.cli", "eval", "closed-loop", "--model", str(model), "--seeds", "1",
                         "--ticks", "5", "--store-sampling"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode != 0 and "--store-sampling needs --sampling" in r.stderr and "Traceback" not in r.stderr

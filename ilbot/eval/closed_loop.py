@@ -20,8 +20,14 @@ ends the output with one JSON line of the headline figures.
 
 The agent samples at its checkpoint's own temperatures (config.json's "sampling", ilbot.model.sampling.
 Temperature; 1 without) times `--temperature`. `--sampling event=E,time=T,position=P` plays with
-those instead, and `--store-sampling` then writes them into the checkpoint, so every front end
-(the app, `ilbot play`, the benches) samples that way: the decoding is chosen where it is measured.
+those instead; given several times, each candidate is played and the one with the best `fit_score`
+is reported (`candidates` lists them all). `--store-sampling` then writes the chosen temperatures
+into the checkpoint, so every front end (the app, `ilbot play`, the benches) samples that way:
+the decoding is chosen where it is measured. Choose on other seeds (`--first-seed`) than those
+you report.
+
+`fit_score` = mean_ratio − |idle_rate − demo_idle_rate| − max(0, misclick_rate − demo_misclick_rate):
+as many items as the player, as often idle as the player, no more misclicks than the player.
 """
 
 from __future__ import annotations
@@ -42,11 +48,15 @@ STYLE = ("dt_ms", "click_hold_ms", "pointer_speed_px_s", "click_offset_px")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--seeds", type=int, default=20, help="closed-loop: number of game seeds (0..N-1; default 20)")
+    p.add_argument("--seeds", type=int, default=20, help="closed-loop: number of game seeds (default 20)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="closed-loop: the first game seed (default 0: seeds 0..N-1; choose sampling temperatures on "
+                        "other seeds than those you report)")
     p.add_argument("--ticks", type=int, default=200, help="closed-loop: ticks per seed (default 200)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the headline figures")
-    p.add_argument("--sampling", default=None, metavar="event=E,time=T,position=P",
-                   help="closed-loop: the planner's temperatures per kind of draw (default: the checkpoint's own)")
+    p.add_argument("--sampling", action="append", default=None, metavar="event=E,time=T,position=P",
+                   help="closed-loop: the planner's temperatures per kind of draw (default: the checkpoint's own); "
+                        "repeat to compare candidates: the best by fit_score is reported")
     p.add_argument("--store-sampling", action="store_true",
                    help="closed-loop: write --sampling into --model's checkpoint (config.json \"sampling\")")
 
@@ -105,8 +115,15 @@ def seed_figures(agent, demo) -> dict:
             "demo_idle_rate": round(_rate(demo.idle_ticks, demo.ticks), 4)}
 
 
-def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0, progress=None, sampling=None) -> dict:
-    """Agent and demonstrator on seeds 0..seeds-1; the report (see the module docstring).
+def fit_score(report: dict) -> float:
+    """How closely the agent plays like the demonstrator (see the module docstring); higher is better."""
+    return (report["mean_ratio"] - abs(report["idle_rate"] - report["demo_idle_rate"])
+            - max(0.0, report["misclick_rate"] - report["demo_misclick_rate"]))
+
+
+def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0, progress=None, sampling=None,
+             first_seed: int = 0) -> dict:
+    """Agent and demonstrator on seeds first_seed..first_seed+seeds-1; the report (see the module docstring).
     `sampling` (a Temperature) replaces the checkpoint's own temperatures for this evaluation."""
     from ..agent.assemble import load_model
     from ..agent.sandbox_episode import play_episode
@@ -117,7 +134,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
     per_seed, pooled = [], {"agent": {k: [] for k in STYLE}, "demo": {k: [] for k in STYLE}}
     totals = {"clicks": 0, "misclicks": 0, "demo_clicks": 0, "demo_misclicks": 0}
     own = ckpt.model.sampling
-    for seed in range(seeds):
+    for i, seed in enumerate(range(first_seed, first_seed + seeds)):
         ckpt.model.sampling = own if sampling is None else sampling  # read when the run's planner is built
         try:
             agent = play_episode(ckpt, seed=seed, ticks=ticks, mode="sandbox", temperature=temperature).trace
@@ -132,7 +149,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
             for k, v in style_samples(trace).items():
                 pooled[side][k].append(v)
         if progress:
-            progress(f"  seed {seed + 1}/{seeds}: agent {row['agent_items']} items, demonstrator {row['demo_items']} "
+            progress(f"  seed {seed} ({i + 1}/{seeds}): agent {row['agent_items']} items, demonstrator {row['demo_items']} "
                      f"(ratio {row['ratio']:.2f}), misclicks {row['misclicks']}/{row['clicks']}")
     ratios = [r["ratio"] for r in per_seed]
     samples = {side: {k: np.concatenate(v) if v else np.zeros(0) for k, v in d.items()} for side, d in pooled.items()}
@@ -140,7 +157,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
                  "agent_median": _median(samples["agent"][k]), "demo_median": _median(samples["demo"][k])}
              for k in STYLE}
     return {
-        "seeds": seeds, "ticks": ticks, "model": str(model), "temperature": temperature,
+        "seeds": seeds, "first_seed": first_seed, "ticks": ticks, "model": str(model), "temperature": temperature,
         "sampling": (own if sampling is None else sampling).to_dict(),
         "mean_ratio": round(float(np.mean(ratios)), 4) if ratios else 0.0,
         "min_ratio": round(float(np.min(ratios)), 4) if ratios else 0.0,
@@ -199,18 +216,32 @@ def plot(report: dict, out: Path) -> list[Path]:
 def run(args) -> int:
     from ..errors import UserError
 
-    if args.seeds < 1 or args.ticks < 1:
-        raise UserError(f"--seeds and --ticks must be at least 1, got {args.seeds} and {args.ticks}")
+    if args.seeds < 1 or args.ticks < 1 or not 0 <= args.first_seed < 2**31:
+        raise UserError(f"--seeds and --ticks must be at least 1 and --first-seed in 0..2^31-1, got {args.seeds}, "
+                        f"{args.ticks} and {args.first_seed}")
     if args.model is None:
         from ..sandbox import SHIPPED_MODEL
 
         args.model = str(SHIPPED_MODEL)
-    sampling = parse_sampling(args.sampling) if args.sampling is not None else None
-    if args.store_sampling and sampling is None:
+    candidates = [parse_sampling(t) for t in args.sampling or []] or [None]
+    if args.store_sampling and candidates == [None]:
         raise UserError("--store-sampling needs --sampling event=E,time=T,position=P")
-    print(f"closed loop: agent and demonstrator on {args.seeds} seeds x {args.ticks} ticks", file=sys.stderr, flush=True)
-    report = evaluate(args.model, args.seeds, args.ticks, args.temperature,
-                      progress=lambda s: print(s, file=sys.stderr, flush=True), sampling=sampling)
+    print(f"closed loop: agent and demonstrator on {args.seeds} seeds x {args.ticks} ticks"
+          + (f", {len(candidates)} sampling candidates" if len(candidates) > 1 else ""), file=sys.stderr, flush=True)
+    report, tried = None, []
+    for sampling in candidates:
+        r = evaluate(args.model, args.seeds, args.ticks, args.temperature,
+                     progress=lambda s: print(s, file=sys.stderr, flush=True), sampling=sampling,
+                     first_seed=args.first_seed)
+        r["fit_score"] = round(fit_score(r), 4)
+        tried.append({k: r[k] for k in ("sampling", "fit_score", "mean_ratio", "min_ratio", "misclick_rate", "idle_rate")})
+        if len(candidates) > 1:
+            print(f"  sampling {r['sampling']}: fit_score {r['fit_score']}, mean ratio {r['mean_ratio']}, misclicks "
+                  f"{r['misclick_rate']}, idle {r['idle_rate']} (demonstrator {r['demo_idle_rate']})", file=sys.stderr)
+        if report is None or r["fit_score"] > report["fit_score"]:
+            report, sampling_chosen = r, sampling
+    report["candidates"] = tried
+    sampling = sampling_chosen
     if args.out:
         from ..data.atomic import atomic_dir
 
@@ -223,7 +254,7 @@ def run(args) -> int:
 
         print(f"sampling {sampling.to_dict()} written to {write_sampling(args.model, sampling) / 'config.json'}",
               file=sys.stderr)
-    headline = {k: report[k] for k in ("seeds", "ticks", "sampling", "mean_ratio", "min_ratio", "misclick_rate",
+    headline = {k: report[k] for k in ("seeds", "ticks", "sampling", "fit_score", "mean_ratio", "min_ratio", "misclick_rate",
                                        "demo_misclick_rate", "idle_rate", "demo_idle_rate", "style_w1", "seconds")}
     if args.json:
         print(json.dumps(headline))
