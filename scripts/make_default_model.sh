@@ -13,11 +13,11 @@
 # usage: scripts/make_default_model.sh [WORKDIR]
 #   WORKDIR (default: a fresh temp folder) keeps sessions/, takeover<r>/, dataset<r>/, run<r>/,
 #   report/, closed_loop/, logs/.
-#   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 3), TICKS (per session, 400),
+#   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 2), TICKS (per session, 400),
 #        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
 #        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder),
 #        ROUNDS (training rounds, 3), ROUND1_MIN / ROUND_MIN (training minutes of round 1 / of each
-#        later round, 6 / 5), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
+#        later round, 5 / 4), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
 #        (sampling temperature candidates; the best in closed loop on seeds 20-29 is stored).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
@@ -27,15 +27,15 @@ ROOT=$(pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
 WORK=${1:-$(mktemp -d -t ilbot-default-model-XXXXXX)}
 WORKERS=${WORKERS:-4}
-SESSIONS=${SESSIONS:-3}
+SESSIONS=${SESSIONS:-2}
 TICKS=${TICKS:-400}
 HOLDOUT=${HOLDOUT:-2}
 THIN_MS=${THIN_MS:-50}
 SEED0=${SEED0:-100}   # training seeds start here; the bench plays seed 0 (never trained on)
 ASSETS=${ASSETS:-$ROOT/ilbot/sandbox/assets}
 ROUNDS=${ROUNDS:-3}
-ROUND1_MIN=${ROUND1_MIN:-6}
-ROUND_MIN=${ROUND_MIN:-5}
+ROUND1_MIN=${ROUND1_MIN:-5}
+ROUND_MIN=${ROUND_MIN:-4}
 TAKEOVERS=${TAKEOVERS:-64}
 TAKEOVER_WEIGHT=${TAKEOVER_WEIGHT:-4}
 # sampling temperature candidates (event,time,position), the best by closed-loop fit_score is stored
