@@ -166,3 +166,31 @@ def test_init_from_starts_at_another_runs_weights(dataset, tmp_path):
         f"init_from={tmp_path / 'a' / 'last'}"])
     with pytest.raises(UserError, match="does not fit"):
         train(dataset, tmp_path / "c", other, show_progress=False)
+
+
+def test_trimmed_target_slots_change_no_loss_and_no_gradient(dataset):
+    """Batches are cut after their last valid target slot (trim_slots): the causal decoder and the
+    masked loss make that exact — same loss, same gradients as the full A slots."""
+    from ilbot.training.data import trim_slots
+    from ilbot.training.loop import build_model
+
+    cfg = load_config(None, TINY)
+    ds = open_dataset(dataset, split="train")
+    raw = ds.batch(np.arange(min(16, len(ds))))
+    cut = trim_slots(dict(raw))
+    L = cut["targets"].shape[1]
+    assert 1 <= L < raw["targets"].shape[1] and cut["target_mask"].shape == (len(raw["targets"]), L)
+    assert raw["target_mask"][:, L:].sum() == 0 and cut["target_mask"][:, -1].any()  # nothing valid was cut
+    torch.manual_seed(0)
+    model = build_model(cfg, ds).eval()  # eval: no dropout, no position noise (its draws depend on the shape)
+    grads, losses = [], []
+    for b in (raw, cut):
+        t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()
+             if k in ("gamestate", "history", "history_mask", "targets", "target_mask")}
+        model.zero_grad()
+        out = model(t, targets={"targets": t["targets"], "target_mask": t["target_mask"]})
+        out["loss"].backward()
+        losses.append(float(out["loss"]))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)

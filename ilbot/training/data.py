@@ -76,8 +76,28 @@ class EpochSampler:
 
 
 def load_batch(ds, indices: np.ndarray) -> dict:
-    """Read windows `indices` (sorted for memory-map locality; order inside a batch is irrelevant)."""
-    return ds.batch(np.sort(np.asarray(indices, np.int64)))
+    """Read windows `indices` (sorted for memory-map locality; order inside a batch is irrelevant),
+    their target slots cut after the batch's last valid one (`trim_slots`)."""
+    return trim_slots(ds.batch(np.sort(np.asarray(indices, np.int64))))
+
+
+def trim_slots(batch: dict) -> dict:
+    """Cut `targets` [B,A,7] and `target_mask` [B,A] to the batch's longest window: [B,L,·], L =
+    the last valid slot + 1 (valid slots are a prefix of each window). Exact, not an
+    approximation: the decoder is causal, so a slot never sees the ones after it, and the loss
+    counts valid slots only — the cut slots change no output and no loss. It pays because most
+    windows hold a few events of their A slots (Balabit: 69 % of windows hold only the look-ahead
+    slot), so the decoder runs on L ≪ A slots in most batches."""
+    mask = batch.get("target_mask")
+    if mask is None or mask.ndim != 2:
+        return batch
+    valid = np.flatnonzero(mask.any(0))
+    L = int(valid[-1]) + 1 if len(valid) else 1
+    if L < mask.shape[1]:
+        batch = dict(batch, target_mask=mask[:, :L])
+        if "targets" in batch:
+            batch["targets"] = batch["targets"][:, :L]
+    return batch
 
 
 class BatchLoader(torch.utils.data.Dataset):
