@@ -33,7 +33,6 @@ def record_takeover(model, path: Path, *, seed: int, ticks: int = 200, agent_tic
     """One takeover session (see the module docstring); a summary of what was written. Span
     lengths are drawn uniformly from the given [min, max] ranges with a generator seeded by `seed`."""
     from ..agent.sandbox_episode import SandboxEpisode
-    from ..data.store import mark_segment
     from .virtual import VirtualDemonstrator, write_session
 
     rng = random.Random(seed)
@@ -53,11 +52,10 @@ def record_takeover(model, path: Path, *, seed: int, ticks: int = 200, agent_tic
             if k > end:
                 spans.append(("takeover", end, k))
     trace = ep.trace
-    summary = write_session(trace, path, overwrite=overwrite,
-                            notes=f"takeover: the agent and the demonstrator in turns; seed {seed}")
     ns = trace.tick_ms * 1e6
-    for who, a, b in spans:
-        mark_segment(path, who, int(round(a * ns)), int(round(b * ns)), {"seed": seed})
+    summary = write_session(trace, path, overwrite=overwrite,
+                            notes=f"takeover: the agent and the demonstrator in turns; seed {seed}",
+                            segments=[(who, int(round(a * ns)), int(round(b * ns)), {"seed": seed}) for who, a, b in spans])
     demo_ticks_played = sum(b - a for who, a, b in spans if who == "takeover")
     return {**summary, "seed": seed, "takeovers": sum(who == "takeover" for who, _, _ in spans),
             "demo_ticks": demo_ticks_played}

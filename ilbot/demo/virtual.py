@@ -75,11 +75,13 @@ def play_demo_episode(seed: int = 0, ticks: int = 200, tick_ms: float = 600.0, c
     return trace
 
 
-def write_session(trace: Trace, path, *, notes: str = "", overwrite: bool = False) -> dict:
+def write_session(trace: Trace, path, *, notes: str = "", overwrite: bool = False,
+                  segments: list[tuple[str, int, int, dict]] = ()) -> dict:
     """A trace as a session store, as the recorder would have written it: each tick's state (raw
     JSON and the sandbox spec's features) at k·tick_ms, and each action as the event it is (a CLICK
     with its hold, a KEY press and its release, a SCROLL notch, a MOVE), times since tick 0.
-    Written beside the target and renamed in (`ilbot.data.atomic`)."""
+    `segments` (kind, t_start_ns, t_end_ns, meta) are marked in the same store. Written beside the
+    target and renamed in (`ilbot.data.atomic`): the store appears whole, segments and all."""
     import json
 
     from ..data.atomic import atomic_file
@@ -106,4 +108,6 @@ def write_session(trace: Trace, path, *, notes: str = "", overwrite: bool = Fals
                 out.add_event(Event.make(int(round(t_ms * 1e6)), a.x, a.y, button=int(a.button),
                                          key_action=int(a.key_action), key_id=int(a.key_id),
                                          scroll_y=int(a.scroll_y), hold_ms=float(a.hold_ms)))
+            for kind, t0_ns, t1_ns, seg_meta in segments:
+                out.add_segment(kind, t0_ns, t1_ns, seg_meta)
     return {"ticks": len(trace.states), "events": len(trace.actions), "items": trace.score}
