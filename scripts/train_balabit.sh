@@ -4,7 +4,7 @@
 #   user split    — users 7 and 9 held out (--split-by user): unseen users.
 # Each build also holds out 10 % of the remaining training sessions (--calib-frac 0.1) as the 'calib'
 # split: trained on by nothing, evaluated on by nothing, used only to fit the calibration.
-# For each: build → train (configs/balabit.toml: ~25 min on a 2-core CPU) → calibrate last/ on
+# For each: build → train (configs/balabit.toml: a 10-minute cap on a 2-core CPU) → calibrate last/ on
 # up to 20 000 calib windows (ilbot eval calibrate --split calib: event temperature, prior and decision
 # rule, σ and quantile scales per slot kind, written into last/config.json) → eval (val split, 20 000
 # windows), so the calibrated figures are on windows the calibration was not fitted on.

@@ -4,7 +4,7 @@
 #   user split    — 8 of the 40 typists held out (--split-by user): unseen typists.
 # Each build also holds out 10 % of the remaining training sessions (--calib-frac 0.1) as the 'calib'
 # split: trained on by nothing, evaluated on by nothing, used only to fit the calibration.
-# For each: build → train (configs/keystrokes.toml: ~12 min on a 2-core CPU) → calibrate the run's
+# For each: build → train (configs/keystrokes.toml: a 10-minute cap on a 2-core CPU) → calibrate the run's
 # checkpoint (best/) on up to 20 000 calib windows (ilbot eval calibrate --split calib: event
 # calibration, quantile scales per slot kind, written into best/config.json) → eval of that
 # checkpoint (val split), so the calibrated figures are on windows the calibration was not fitted on.
