@@ -152,15 +152,22 @@ def test_bench_train_reports_windows_per_second(capsys):
 
 def test_init_from_starts_at_another_runs_weights(dataset, tmp_path):
     """Fine-tuning: `init_from` loads a checkpoint's weights before the first step (a new optimizer
-    and schedule); a model of another shape is refused in one line."""
+    and schedule) and carries its sampling temperatures on; a model of another shape is refused
+    in one line."""
+    from ilbot.model.checkpoint import write_sampling
+    from ilbot.model.sampling import Temperature
+
     base = load_config(None, TINY + ["epochs=1", "data.epoch_windows=32"])
     train(dataset, tmp_path / "a", base, show_progress=False)
+    assert load_checkpoint(tmp_path / "a" / "last").sampling == Temperature()
+    write_sampling(tmp_path / "a" / "last", Temperature(0.5, 0.3, 0.5))
     zero = load_config(None, TINY + ["epochs=1", "data.epoch_windows=32", "optim.lr=1e-12", "optim.warmup_steps=0",
                                      f"init_from={tmp_path / 'a' / 'last'}"])
     train(dataset, tmp_path / "b", zero, show_progress=False)  # lr ~0: the weights stay the ones loaded
     a, b = _weights(tmp_path / "a" / "last"), _weights(tmp_path / "b" / "last")
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+    assert load_checkpoint(tmp_path / "b" / "last").sampling == Temperature(0.5, 0.3, 0.5)
     other = load_config(None, [t for t in TINY if not t.startswith("model=")] + [
         "model={d_model=16, n_heads=2, n_context_layers=1, n_decoder_layers=1, ff_mult=2, dropout=0.0}",
         f"init_from={tmp_path / 'a' / 'last'}"])

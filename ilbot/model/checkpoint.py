@@ -98,11 +98,11 @@ def _jsonable(x):
 
 
 def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab, stats: dict, extra: dict | None = None,
-                    calibration: Calibration | None = None) -> Path:
+                    calibration: Calibration | None = None, sampling: Temperature | None = None) -> Path:
     """Write model.safetensors then config.json into `dir` (created 0700, files 0600). config.json is
     written last and atomically (tmp + replace), so a folder with a config.json is complete.
     `calibration` is stored only when given (a model's own `model.calibration` is not: new
-    weights need a new fit). Returns the folder."""
+    weights need a new fit); `sampling` likewise, and only when not the default. Returns the folder."""
     out = private_dir(Path(dir))
     key_vocab = list(key_vocab)
     if len(key_vocab) != model.cfg.key_vocab_size:
@@ -121,6 +121,8 @@ def save_checkpoint(dir, model: UnifiedEventModel, *, spec_hash: str, key_vocab,
     }
     if calibration is not None:
         meta["calibration"] = _jsonable(calibration.to_dict())
+    if sampling is not None and Temperature.of(sampling) != Temperature():
+        meta["sampling"] = Temperature.of(sampling).to_dict()
     _write_config(out, meta)
     return out
 

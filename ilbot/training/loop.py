@@ -203,7 +203,8 @@ def write_checkpoint(out: Path, name: str, model, ds, extra: dict, optimizer=Non
 
     tmp = checkpoint_tmp(out, name)
     try:
-        save_checkpoint(tmp, model, spec_hash=ds.spec_hash, key_vocab=list(ds.key_vocab), stats=ds.stats, extra=extra)
+        save_checkpoint(tmp, model, spec_hash=ds.spec_hash, key_vocab=list(ds.key_vocab), stats=ds.stats, extra=extra,
+                        sampling=getattr(model, "sampling", None))
         if optimizer is not None and state is not None:
             save_train_state(tmp, optimizer, state)
         make_private(tmp)
@@ -306,6 +307,7 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         last = out / "last"
         ck = load_checkpoint(last, expect_spec_hash=ds.spec_hash)
         model.load_state_dict(ck.model.state_dict())
+        model.sampling = ck.sampling  # inherited from init_from, if the run began from one
         doc = load_train_state(last, optimizer)
         if doc.get("world_size", 1) != info.world_size:
             raise CheckpointError(f"cannot resume {out}: saved with {doc.get('world_size')} processes, now {info.world_size}")
@@ -321,6 +323,10 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
         except RuntimeError as e:
             raise ConfigError(f"init_from {cfg.init_from}: its model does not fit this config "
                               f"({str(e).splitlines()[0]})") from None
+        # its sampling temperatures go on with it (a decoding choice made for the model being
+        # fine-tuned; `ilbot eval closed-loop --store-sampling` chooses again); not its calibration,
+        # which new weights invalidate
+        model.sampling = ck.sampling
         if model.anchors is not None:
             model.anchors.set_feature_stats(ds.stats["feature_mean"], ds.stats["feature_std"])
 
