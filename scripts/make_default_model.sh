@@ -16,8 +16,9 @@
 #   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 2), TICKS (per session, 400),
 #        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
 #        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder),
-#        ROUNDS (training rounds, 3), ROUND1_MIN / ROUND_MIN (training minutes of round 1 / of each
-#        later round, 5 / 4), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
+#        ROUNDS (training rounds, 3), ROUND1_MIN / ROUND_MIN (caps on the training minutes of round 1 /
+#        of each later round, 5 / 4; round 1, on the demonstrator's sessions alone, ends by its 40
+#        epochs after about a minute), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
 #        (sampling temperature candidates; the best in closed loop on seeds 20-29 is stored).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
