@@ -41,7 +41,8 @@ def register(sub) -> None:
     p.add_argument("--tick-ms", type=float, default=None, help="tick length (default: recorded ticks, else 600)")
     p.add_argument("--segment-weight", action="append", default=[], metavar="KIND=W",
                    help="training weight of the windows inside marked segments, e.g. correction=3 (the person's "
-                        "takeovers recorded by the app) or takeover=2 (the sandbox demonstrator's); repeatable")
+                        "takeovers recorded by the app), takeover=4 (the sandbox demonstrator's) or agent=0 (the "
+                        "agent's own spans in takeover sessions); repeatable")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_build)
 
