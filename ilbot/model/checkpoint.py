@@ -38,9 +38,9 @@ from .. import __version__
 from ..data.atomic import make_private, private_dir, write_private_text
 from ..errors import CheckpointError
 from .calibration import Calibration
-from .sampling import Temperature
 from .config import ModelConfig
 from .model import UnifiedEventModel
+from .sampling import Temperature
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -153,7 +153,7 @@ def write_calibration(path, calibration: Calibration | None) -> Path:
 
 def write_sampling(path, sampling: Temperature | None) -> Path:
     """Store the planner's sampling temperatures (`Temperature`, chosen in closed loop: `ilbot eval
-    closed-loop --sampling ... --store`) in the config.json of the checkpoint at `path`, as
+    closed-loop --sampling ... --store-sampling`) in the config.json of the checkpoint at `path`, as
     `write_calibration` does (None removes them: the heads' own temperature, 1). Returns the folder."""
     d, meta = read_checkpoint_meta(path)
     meta = dict(meta)

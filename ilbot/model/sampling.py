@@ -19,6 +19,7 @@ import torch
 
 from .xp import cap, floor, module, softmax
 
+
 @dataclass(frozen=True)
 class Temperature:
     """The planner's sampling temperatures, one per kind of draw: `event` (the event type, button /
