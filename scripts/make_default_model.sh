@@ -16,7 +16,7 @@
 #   env: WORKERS (4 parallel Xvfb servers), SESSIONS (per worker, 2), TICKS (per session, 400),
 #        HOLDOUT (sessions held out for validation, 2), THIN_MS (MOVE thinning gap of the build,
 #        50: a reach is ~8 moves, not ~40, so each carries more of the aim), ASSETS (target folder),
-#        ROUNDS (training rounds, 3), ROUND1_MIN / ROUND_MIN (caps on the training minutes of round 1 /
+#        ROUNDS (training rounds, 4), ROUND1_MIN / ROUND_MIN (caps on the training minutes of round 1 /
 #        of each later round, 5 / 4; round 1, on the demonstrator's sessions alone, ends by its 40
 #        epochs after about a minute), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
 #        (sampling temperature candidates; the best in closed loop on seeds 20-29 is stored).
@@ -34,7 +34,7 @@ HOLDOUT=${HOLDOUT:-2}
 THIN_MS=${THIN_MS:-50}
 SEED0=${SEED0:-100}   # training seeds start here; the bench plays seed 0 (never trained on)
 ASSETS=${ASSETS:-$ROOT/ilbot/sandbox/assets}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-4}
 ROUND1_MIN=${ROUND1_MIN:-5}
 ROUND_MIN=${ROUND_MIN:-4}
 TAKEOVERS=${TAKEOVERS:-64}

@@ -29,8 +29,8 @@ def test_shipped_model_loads_and_matches_the_sandbox_spec():
     assert sorted(p.name for p in shipped_model().iterdir()) == ["config.json", "model.safetensors"]
     total = sum(p.stat().st_size for p in ASSETS.rglob("*") if p.is_file())
     # the model (0.9 MB) and the dataset it was trained on: the demonstrator's sessions plus the
-    # takeover sessions of the dataset-aggregation rounds (~18 MB); a guard against more than that
-    assert total < 24 * 2**20, f"assets hold {total / 2**20:.1f} MiB: more than the model and its dataset"
+    # takeover sessions of the dataset-aggregation rounds (~26 MB); a guard against more than that
+    assert total < 32 * 2**20, f"assets hold {total / 2**20:.1f} MiB: more than the model and its dataset"
     # the launcher finds the same folder
     from ilbot.gui.launch import shipped_model as launch_model
 
