@@ -79,9 +79,9 @@ def test_empty_json_dir_waits_then_gives_up_in_one_line(tmp_path):
     assert took < 30  # 10 s timeout plus start-up on a shared machine
 
 
-def test_state_timeout_is_configurable(tmp_path):
+def test_state_timeout_is_configurable_and_model_defaults_to_the_shipped_one(tmp_path):
     t0 = time.monotonic()
-    r = _cli("play", "--model", str(SHIPPED), "--source", f"json-dir:{tmp_path}", "--state-timeout", "1")
+    r = _cli("play", "--source", f"json-dir:{tmp_path}", "--state-timeout", "1")
     assert r.returncode != 0 and "in 1 s" in r.stderr and time.monotonic() - t0 < 20
 
 

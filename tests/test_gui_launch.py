@@ -48,7 +48,7 @@ def test_ilbot_app_is_the_same_command(tiny_model, capsys):  # noqa: F811
 
     assert cli_main(["app", "--model", str(tiny_model), "--headless", "--ticks", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ticks"] == 3
-    assert launch.shipped_model().name  # a path under ilbot/sandbox/assets
+    assert launch.SHIPPED_MODEL.name  # a path under ilbot/sandbox/assets
 
 
 def test_screenshot_mode_saves_app_and_overlay(tiny_model, tmp_path, own_display, qapp):  # noqa: F811

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ilbot.bench.sandbox import SafetyAudit, compare, play_agent, shipped_model
+from ilbot.bench.sandbox import SafetyAudit, compare, play_agent
+from ilbot.sandbox import SHIPPED_MODEL
 from ilbot.data.action import PlannedAction
 from ilbot.data.keys import key_id
 from ilbot.data.schema import EventType, KeyAction
@@ -23,18 +24,18 @@ def test_shipped_model_loads_and_matches_the_sandbox_spec():
     from ilbot.model.checkpoint import load_checkpoint
 
     spec = load_spec("sandbox")
-    ckpt = load_checkpoint(shipped_model(), expect_spec_hash=spec.hash)
+    ckpt = load_checkpoint(SHIPPED_MODEL, expect_spec_hash=spec.hash)
     assert ckpt.spec_hash == spec.hash
     assert ckpt.config.n_features == len(spec.slots) == 128
-    assert sorted(p.name for p in shipped_model().iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in SHIPPED_MODEL.iterdir()) == ["config.json", "model.safetensors"]
     total = sum(p.stat().st_size for p in ASSETS.rglob("*") if p.is_file())
     # the model (0.9 MB) and the dataset it was trained on: the demonstrator's sessions plus the
     # takeover sessions of the dataset-aggregation rounds (~26 MB); a guard against more than that
     assert total < 32 * 2**20, f"assets hold {total / 2**20:.1f} MiB: more than the model and its dataset"
     # the launcher finds the same folder
-    from ilbot.gui.launch import shipped_model as launch_model
+    from ilbot.gui import launch
 
-    assert launch_model().resolve() == shipped_model().resolve()
+    assert launch.SHIPPED_MODEL.resolve() == SHIPPED_MODEL.resolve()
 
 
 def test_shipped_eval_report_has_free_running_fidelity():
@@ -89,7 +90,7 @@ def test_shipped_model_plans_sane_actions_and_gathers_headless():
         pub = JsonDirPublisher(d)
         pub.publish(game.state())
         adapter = make_adapter(f"sandbox:{d}")
-        rt = AgentRuntime(load_checkpoint(shipped_model()), adapter, DryRunExecutor(), seed=1, window=(0, 0, w, h), realtime=False)
+        rt = AgentRuntime(load_checkpoint(SHIPPED_MODEL), adapter, DryRunExecutor(), seed=1, window=(0, 0, w, h), realtime=False)
         try:
             for _ in range(100):
                 state = game.state()
@@ -166,7 +167,7 @@ def test_safety_audit_rates_and_keys_held():
 
 # -- live, through real input ------------------------------------------------------------------
 def test_shipped_model_plays_live_for_20_ticks_safely(own_display):
-    r = play_agent(shipped_model(), ticks=20, seed=0)
+    r = play_agent(SHIPPED_MODEL, ticks=20, seed=0)
     assert r["ticks"] == 20
     # Gathering is pinned by the 100-tick headless test: at ~1 item per 22 live ticks (bench
     # sandbox, seed 0) a 20-tick run gathers nothing about half the time, so this run checks
@@ -181,7 +182,7 @@ def test_bench_refuses_bad_arguments(tmp_path):
     with pytest.raises(UserError, match="not a checkpoint"):
         compare(tmp_path, ticks=5)
     with pytest.raises(UserError, match="--ticks"):
-        compare(shipped_model(), ticks=0)
+        compare(SHIPPED_MODEL, ticks=0)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """`ilbot replay` and `ilbot play`: re-perform a recording, or run the agent headless.
 
     ilbot replay S.ilbot.sqlite [--live] [--speed X] [--window TITLE_OR_REGION]
-    ilbot play --model M --source SOURCE [--live] [--ticks N] [--seed N] [--temperature T]
+    ilbot play [--model M] --source SOURCE [--live] [--ticks N] [--seed N] [--temperature T]
 
 Dry run is the default: nothing is performed, the summary says what would have been. `--live`
 performs real input with pynput and needs an explicit consent: `--i-understand`, or typing "yes"
@@ -40,7 +40,8 @@ def register(sub) -> None:
                        description="Run a trained model on a game-state source without the app: it waits for "
                                    "game state, plans each tick, filters through safety and shows (dry run) or "
                                    "performs (--live --i-understand) each action; a summary at the end.")
-    p.add_argument("--model", required=True, help="a checkpoint folder or a training run folder")
+    p.add_argument("--model", default=None,
+                   help="a checkpoint folder or a training run folder (default: the shipped sandbox model)")
     p.add_argument("--source", required=True, help="capture source: json-dir:PATH, http[:URL], screen[:x,y,w,h], "
                                                     "replay:SESSION[?speed=X|max], sandbox")
     p.add_argument("--ticks", type=int, default=None, help="stop after this many ticks (default: until stopped)")
@@ -174,6 +175,10 @@ def cmd_play(args) -> int:
         raise UserError(f"--ticks must be at least 1, got {args.ticks}")
     if args.live:
         confirm_live(args)
+    if args.model is None:
+        from ..sandbox import SHIPPED_MODEL
+
+        args.model = str(SHIPPED_MODEL)
     run = assemble(_request(args, model=args.model, source=args.source, seed=args.seed,
                             temperature=args.temperature, tick_ms=args.tick_ms, state_timeout_s=args.state_timeout))
     if args.plans:

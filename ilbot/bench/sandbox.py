@@ -40,16 +40,10 @@ from collections import deque
 from pathlib import Path
 
 from ..errors import UserError
+from ..sandbox import SHIPPED_MODEL
 from .xserver import start_xvfb
 
 TIMING_SLACK_MS = 3.0
-
-
-def shipped_model() -> Path:
-    """The default model shipped with the sandbox (`ilbot.sandbox.SHIPPED_MODEL`)."""
-    from ..sandbox import SHIPPED_MODEL
-
-    return SHIPPED_MODEL
 
 
 def add_arguments(p) -> None:
@@ -292,7 +286,7 @@ def compare(model: str | Path, ticks: int = 200, seed: int = 0, temperature: flo
 
 
 def run(args) -> dict:
-    return compare(args.model or shipped_model(), ticks=args.ticks, seed=args.seed, temperature=args.temperature,
+    return compare(args.model or SHIPPED_MODEL, ticks=args.ticks, seed=args.seed, temperature=args.temperature,
                    progress=lambda s: print(s, file=sys.stderr, flush=True))
 
 
@@ -308,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=1.0)
     a = p.parse_args(argv)
     if a.role == "agent":
-        r = play_agent(a.model or shipped_model(), a.ticks, a.seed, a.temperature)
+        r = play_agent(a.model or SHIPPED_MODEL, a.ticks, a.seed, a.temperature)
     else:
         r = play_demonstrator(a.ticks, a.seed)
     print(json.dumps(r, default=str), flush=True)

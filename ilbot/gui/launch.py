@@ -28,16 +28,10 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..sandbox import SHIPPED_MODEL
 
 HEADLESS_TICKS = 100
 SCREENSHOT_TICKS = 20
-
-
-def shipped_model() -> Path:
-    """The default model shipped with the sandbox (`ilbot.sandbox.SHIPPED_MODEL`)."""
-    from ..sandbox import SHIPPED_MODEL
-
-    return SHIPPED_MODEL
 
 
 def has_display() -> bool:
@@ -109,7 +103,7 @@ def run(args) -> int:
         from ..safety import SafetyConfig
 
         safety = SafetyConfig.from_toml(args.safety)
-    model = args.model or saved.get("model") or str(shipped_model())
+    model = args.model or saved.get("model") or str(SHIPPED_MODEL)
     if args.headless or not has_display():
         if not args.headless:
             print("ilbot: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the headless agent on the "
