@@ -10,7 +10,7 @@ import json
 BENCHMARKS = {  # name → (module under ilbot.bench, help)
     "import": ("data_pipeline", "data pipeline: Balabit import + dataset build"),
     "latency": ("latency", "per-tick planning latency of the model"),
-    "train": ("train", "training throughput"),
+    "train": ("train", "training throughput; with --data, the minutes until every baseline is beaten"),
     "record": ("record", "recorder sustained rate with zero loss"),
     "killswitch": ("killswitch", "kill switch: hotkey to stopped and released"),
     "sandbox": ("sandbox", "shipped model vs demonstrator on the sandbox"),

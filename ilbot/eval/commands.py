@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.progress import Progress
-from . import closed_loop
+from . import beat_baselines, closed_loop
 from .headline import HEADLINE
 
 
@@ -102,6 +102,7 @@ def run(args) -> int:
                              temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
                              show_progress=not args.quiet, overwrite=args.overwrite)
     print(summary_table(report))
+    print(beat_baselines.summary_line(report))  # position CRPS, time WIS, accuracy (ilbot.eval.beat_baselines)
     print(f"report: {Path(args.out) / 'report.json'}")
     return 0
 

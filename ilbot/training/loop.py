@@ -18,6 +18,9 @@ step, the torch RNG and the data position: the epoch order is a pure function of
 the epoch (ilbot.training.data.EpochSampler), so the run recomputes it and skips the batches it
 already took. The resume state is `train_state.safetensors` (tensors) + `train_state.json`
 (everything else); nothing is pickled.
+
+A caller can look at the weights while they train (`check`, `check_every_s`: `ilbot bench train
+--data` scores them against the baselines); the time a check takes is not training time.
 """
 
 from __future__ import annotations
@@ -243,7 +246,8 @@ def validate(model, ds, indices: np.ndarray, batch_size: int, device, autocast) 
 
 def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = False, overwrite: bool = False,
           overrides=(),
-          show_progress: bool = True, stop_at_step: int = 0, progress_json=None, should_stop=None) -> dict:
+          show_progress: bool = True, stop_at_step: int = 0, progress_json=None, should_stop=None,
+          check=None, check_every_s: float = 60.0) -> dict:
     """Train on dataset `data_path`, writing the run folder `out_dir`. Returns a summary dict
     (steps, epochs, best/last validation loss, run folder).
 
@@ -254,7 +258,15 @@ def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = 
     `max_minutes` caps each invocation: a resumed run gets the whole cap again, and its learning
     rate decays over what was left of the schedule within that new cap. `progress_json` (a text
     stream) receives the progress reporter's JSON lines and every metrics document; the curves
-    also go to TensorBoard event files in `RUN/tb/` (ilbot.training.tensorboard)."""
+    also go to TensorBoard event files in `RUN/tb/` (ilbot.training.tensorboard).
+
+    `check(model, info)` (optional) is called on rank 0 at the first step after every
+    `check_every_s` seconds of this invocation's training, and once more after the last step
+    (unless a check just ran there), with the unwrapped model (put back in training mode after)
+    and info = {"step", "epoch", "train_s": this invocation's training seconds, "windows": windows
+    trained in this invocation, all ranks}. Its time is taken off every clock of the run (the
+    `max_minutes` cap, the time-based learning rate, `elapsed_s`, windows/s, the progress bar), so
+    training seconds count training only (with its validations and checkpoints)."""
     out = Path(out_dir)
     run = RunFolder(out, resume=resume, overwrite=overwrite)  # refuses a run that exists (without resume/overwrite)
     saved = None
@@ -277,7 +289,7 @@ def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = 
     info = ddp.setup(cfg.device)
     try:
         return _train(data_path, out, cfg, info, saved, show_progress, stop_at_step, progress_json, should_stop,
-                      run=run)
+                      run=run, check=check, check_every_s=check_every_s)
     except BaseException:
         if info.main:
             run.abort()  # a replaced run comes back if the new one wrote no checkpoint
@@ -287,7 +299,8 @@ def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = 
 
 
 def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: dict | None, show_progress: bool,
-           stop_at_step: int = 0, progress_json=None, should_stop=None, run: RunFolder | None = None) -> dict:
+           stop_at_step: int = 0, progress_json=None, should_stop=None, run: RunFolder | None = None,
+           check=None, check_every_s: float = 60.0) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + info.rank)
@@ -363,6 +376,7 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
     time_base, end = state["time_frac"], "done"  # the schedule's time share used before this invocation
     last_val: dict | None = None
     windows_seen, t_rate = 0, time.monotonic()
+    windows_total, checked_at, next_check_s = 0, -1, check_every_s
     running: dict[str, float] = {}
     n_running = 0
 
@@ -394,6 +408,22 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             run.commit()
         ddp.barrier(info)
 
+    def run_check() -> None:
+        """`check` on rank 0; its time is taken off the run's clocks (train's docstring)."""
+        nonlocal t_start, t_rate, checked_at, next_check_s
+        t0 = time.monotonic()
+        if info.main:
+            check(model, {"step": state["step"], "epoch": state["epoch"], "train_s": bar.elapsed_s,
+                          "windows": windows_total})
+            net.train()
+        ddp.barrier(info)
+        pause = time.monotonic() - t0
+        t_start, t_rate, bar.t0 = t_start + pause, t_rate + pause, bar.t0 + pause
+        checked_at = state["step"]
+        next_check_s += check_every_s  # at least once: a rank whose own clock was not yet due (DDP)
+        while check_every_s > 0 and next_check_s <= bar.elapsed_s:  # 0: a check after every step
+            next_check_s += check_every_s
+
     stop = state["step"] >= total_steps
     validated_at = state["step"] if saved is not None else -1
     net.train()
@@ -420,6 +450,7 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             state["step"] += 1
             state["batch_in_epoch"] += 1
             windows_seen += len(b["targets"]) * info.world_size
+            windows_total += len(b["targets"]) * info.world_size
             running["loss"] = running.get("loss", 0.0) + float(loss.detach())
             for k in LOG_PARTS:
                 running[k] = running.get(k, 0.0) + float(res["loss_parts"][k].detach())
@@ -443,6 +474,12 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             if cfg.val_every_steps and state["step"] % cfg.val_every_steps == 0:
                 checkpoint_and_validate()
                 validated_at = state["step"]
+            if check is not None:
+                due = bar.elapsed_s >= next_check_s
+                if info.distributed:  # every rank must reach the check's barrier together
+                    due = ddp.all_reduce_mean(float(due), info) > 0
+                if due:
+                    run_check()
         else:
             state["epoch"] += 1
             state["batch_in_epoch"] = 0
@@ -454,6 +491,8 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             state["batch_in_epoch"] = 0
     if validated_at != state["step"]:
         checkpoint_and_validate()
+    if check is not None and checked_at != state["step"]:
+        run_check()
     tb.close()
     bar.close(end, END_MESSAGES[end].format(cap=cfg.max_minutes, step=state["step"], total=total_steps))
     if log is not None:
