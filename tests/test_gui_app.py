@@ -251,14 +251,16 @@ def test_record_then_the_session_appears_then_replay_it(window, own_display, qtb
     with open_session(path) as s:
         clicks = [(round(e.x), round(e.y)) for e in s.events() if e.button]
     assert clicks == points
-    # replay it, dry, from the session list's button
+    # replay it, dry, from the session list's button; the end says it finished the whole session
     with qtbot.waitSignal(window.message, timeout=20_000,
-                          check_params_cb=lambda m: m.startswith("replay stopped: finished after")):
+                          check_params_cb=lambda m: m.startswith("replay stopped: finished after")) as ended:
         window.sessions.buttons["Replay (dry)"].click()
         assert window.running and window.run_kind == "replay"
         assert window.pause_button.isEnabled() and window.dry_radio.isChecked()  # a replay pauses like the agent
     summary = window.last_summary
     assert summary["error"] is None and summary["performed"] >= 3
+    total = summary["total"]
+    assert total >= 3 and ended.args[0].startswith(f"replay stopped: finished after {total} of {total} events")
     shown = [line for line in window.panels.recent.lines if "CLICK" in line]
     assert len(shown) == 3  # the three clicks were shown (dry run performs nothing)
 

@@ -101,8 +101,20 @@ def _show_states(run, out=None) -> None:
     run.on_state.append(on_state)
 
 
+def progress_line(c: dict, total: int | None = None) -> str:
+    """One progress line from a run's counters: how far (a replay: the session's events done of
+    all; the agent: ticks), what was performed and the safety interventions."""
+    if "total" in c:  # a replay
+        n, of = c.get("done", 0), c["total"]
+        where = f"  event {n}/{of} ({n / of:.0%})" if of else f"  event {n}"
+    else:
+        where = f"  tick {c.get('ticks', 0)}" + (f"/{total}" if total else "")
+    return (f"{where}: {c.get('performed', 0)} actions performed, "
+            f"{sum(interventions(c).values())} safety interventions")
+
+
 def _show_progress(run, total: int | None, every_s: float = 2.0, out=None) -> None:
-    """A progress line at most every `every_s` seconds: ticks, what was performed, interventions."""
+    """A progress line (`progress_line`) at most every `every_s` seconds, on stderr."""
     import time
 
     out = out or sys.stderr
@@ -113,10 +125,7 @@ def _show_progress(run, total: int | None, every_s: float = 2.0, out=None) -> No
         if now - last["t"] < every_s:
             return
         last["t"] = now
-        done = c.get("ticks", c.get("chunks", 0))
-        of = f"/{total}" if total else ""
-        print(f"  tick {done}{of}: {c.get('performed', 0)} actions performed, "
-              f"{sum(interventions(c).values())} safety interventions", file=out, flush=True)
+        print(progress_line(c, total), file=out, flush=True)
 
     run.on_counters.append(on_counters)
 
@@ -131,7 +140,7 @@ def _print_summary(title: str, summary: dict, as_json: bool) -> None:
     print(f"  mode: {summary.get('mode')}; {describe_reason(summary.get('state', 'stopped'), summary.get('reason', ''))}")
     for k in ("ticks", "chunks", "recorded", "replayed", "performed"):
         if k in summary:
-            print(f"  {k}: {summary[k]}")
+            print(f"  {k}: {summary[k]}" + _note(k, summary))
     by_type = summary.get("performed_by_type") or {}
     if by_type:
         print("  performed by type: " + ", ".join(f"{k} {v}" for k, v in by_type.items()))
@@ -143,6 +152,15 @@ def _print_summary(title: str, summary: dict, as_json: bool) -> None:
     pauses = summary.get("pauses") or {}
     if pauses:
         print("  pauses: " + ", ".join(f"{k} {v}" for k, v in pauses.items()))
+
+
+def _note(key: str, summary: dict) -> str:
+    """A few words after a summary figure that would read wrongly alone."""
+    if key == "replayed" and summary.get("thinned_moves"):
+        return f" (the other {summary['thinned_moves']} recorded events: mouse moves too close to the one before)"
+    if key == "performed" and summary.get("mode") == "dry_run":
+        return " (dry run: shown only, none sent to the game)"
+    return ""
 
 
 def _run_to_end(run, ticks) -> dict:

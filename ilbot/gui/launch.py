@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-start", action="store_true", help="open the app without starting the agent")
     p.add_argument("--screenshot", metavar="PNG", default=None, help="run N ticks, save a screenshot, exit")
     p.add_argument("--tab", default=None, metavar="TAB",
-                   help="the tab to open, by its title: live, sessions, train (default: live; with --screenshot, "
+                   help="the tab to open, by its title: live, sessions, train (train/training, train/models: "
+                        "a page of it) (default: live; with --screenshot, "
                         "the tab the picture shows)")
     p.add_argument("--ticks", type=int, default=None,
                    help=f"ticks for --screenshot (default {SCREENSHOT_TICKS}) or the headless run (default {HEADLESS_TICKS})")
@@ -102,7 +103,12 @@ def run(args) -> int:
     if args.safety:
         from ..safety import SafetyConfig
 
+        from .settings import rule_problem
+
         safety = SafetyConfig.from_toml(args.safety)
+        problem = rule_problem(safety)  # what the safety dialog refuses, refused from a file too
+        if problem:
+            raise UserError(f"{args.safety} [safety]: {problem}")
     model = args.model or saved.get("model") or str(SHIPPED_MODEL)
     if args.headless or not has_display():
         if not args.headless:
@@ -110,6 +116,10 @@ def run(args) -> int:
                   "sandbox instead of the app", flush=True)
         if args.screenshot:
             raise UserError("--screenshot needs a display (run it under Xvfb: xvfb-run -s '-screen 0 1280x800x24')")
+        if safety is not None:
+            print(f"ilbot: {args.safety} checked; the headless run plays the sandbox's episode with the "
+                  "default safety limits (the app and `ilbot play --safety` use the file's)",
+                  file=sys.stderr, flush=True)
         from .headless import print_summary, run_headless
 
         summary = run_headless(model, args.ticks or HEADLESS_TICKS, mode=mode,

@@ -72,6 +72,20 @@ SOURCE_HINTS = {
 }
 
 
+def end_message(kind: str, summary: dict) -> str:
+    """The message-area line for a run that ended: how it ended and how far it got (a replay in
+    the session's events, the agent in ticks)."""
+    from ..agent.run import describe_reason
+
+    what = describe_reason("stopped", summary.get("reason", ""))
+    if kind == "replay" or "total" in summary:  # how much of the session it replayed
+        n, total = summary.get("done", 0), summary.get("total", "?")
+        far = f"after {n} of {total} events ({summary.get('performed', 0)} performed)"
+    else:
+        far = f"after {summary.get('ticks', 0)} ticks"
+    return f"{kind} {what} {far}" + (f" ({summary['error']})" if summary.get("error") else "")
+
+
 class MainWindow(QMainWindow):
     message = pyqtSignal(str)  # every line written to the message area (tests listen)
 
@@ -644,10 +658,7 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"idle ({self.run_kind} {describe_reason('stopped', reason)})")
         self.overlay.clear()
         self.show_state()
-        n = summary.get("ticks", summary.get("chunks", 0))
-        what = describe_reason("stopped", summary.get("reason", ""))
-        self.log(f"{self.run_kind} {what} after {n} {'ticks' if self.run_kind == 'agent' else 'chunks'}"
-                 + (f" ({summary['error']})" if summary.get("error") else ""))
+        self.log(end_message(self.run_kind, summary))
 
     # ---------------------------------------------------------------------------------- recording
     def toggle_record(self) -> None:

@@ -158,6 +158,7 @@ class ModelsList(QWidget):
         self.eval_button.setToolTip("ilbot eval on the run's dataset: report tables and plots")
         self.eval_button.clicked.connect(self.evaluate_selected)
         self.report_button = QPushButton("Show report")
+        self.report_button.setToolTip("the newest evaluation report of this run: its tables and plots")
         self.report_button.clicked.connect(self.show_report)
         for b in (self.use_button, self.eval_button, self.report_button):
             row.addWidget(b)

@@ -4,10 +4,10 @@ Runs the app on its default (sandbox + model, sandbox mode), waits until N ticks
 planned and drawn, grabs the screen with mss (the real X framebuffer, so the overlay shows
 exactly as composited), saves it and exits. With `--tab live` (the default) the picture holds
 the game window with its overlay (and the strip under it) and the main window beside it; with
-another tab (`sessions`, `train`: any tab, by its title) that tab is opened and the picture is
-the main window alone. A tab the app does not have is a one-line error naming those it has.
-The main window is narrowed (never below its minimum) and shortened to fit beside the game on
-the screen.
+another tab (`sessions`, `train`: any tab, by its title; `train/training`, `train/models`: a page
+of the Train tab) that tab is opened and the picture is the main window alone. A tab (or page)
+the app does not have is a one-line error naming those it has. The main window is narrowed
+(never below its minimum) and shortened to fit beside the game on the screen.
 
 The overlay's translucency needs a compositor. When none runs on the display (nobody owns the
 `_NET_WM_CM_S0` selection) and `xcompmgr` is installed, one is started for the screenshot and
@@ -95,14 +95,33 @@ def tab_titles(win) -> list[str]:
     return [win.tabs.tabText(i).replace("&", "") for i in range(win.tabs.count())]
 
 
+def page_title(title: str) -> str:
+    """'2 Training' → 'training': a page's title without its step number, lower case."""
+    head, _, rest = title.replace("&", "").strip().partition(" ")
+    return (rest if head.isdigit() and rest else title.replace("&", "")).strip().lower()
+
+
 def select_tab(win, name: str) -> int:
-    """Open the main window's tab titled `name` (any case); a UserError naming the tabs otherwise."""
+    """Open the main window's tab titled `name` (any case), and with `TAB/PAGE` (`train/models`)
+    that tab's page of that title; a UserError naming the tabs (or pages) there are otherwise."""
+    tab, _, page = str(name).strip().partition("/")
     titles = tab_titles(win)
     for i, title in enumerate(titles):
-        if title.lower() == str(name).strip().lower():
+        if title.lower() == tab.strip().lower():
             win.tabs.setCurrentIndex(i)
+            if page.strip():
+                select_page(win.tabs.widget(i), page.strip(), name)
             return i
     raise UserError(f"--tab {name!r}: the app has no such tab; it has {', '.join(t.lower() for t in titles)}")
+
+
+def select_page(widget, page: str, name: str) -> None:
+    pages = getattr(widget, "pages", None)
+    titles = [page_title(pages.tabText(i)) for i in range(pages.count())] if pages is not None else []
+    if page.lower() not in titles:
+        raise UserError(f"--tab {name!r}: " + (f"that tab has no page {page!r}; it has {', '.join(titles)}"
+                                                if titles else "that tab has no pages"))
+    pages.setCurrentIndex(titles.index(page.lower()))
 
 
 def place_beside(app, win, game) -> None:

@@ -2,14 +2,31 @@
 
 Each page added is placed in a frameless, resizable `QScrollArea`, so a tall page (the Train
 tab) never makes the window taller than the screen: it gets scroll bars instead, and none when
-there is room. The page itself stays the tab's widget for callers: `indexOf(page)`,
+there is room. A page fills its tab and scrolls only when the tab is shorter than the page's
+minimum height, also when the page holds word-wrapped labels (a plain resizable `QScrollArea`
+would then lay the page out at its preferred height for the width and scroll far too soon,
+hiding the page's lower half). The page itself stays the tab's widget for callers: `indexOf(page)`,
 `setCurrentWidget(page)`, `widget(i)` and `currentWidget()` speak of the pages, not their
 scroll areas.
 """
 
 from __future__ import annotations
 
-from PyQt6.QtWidgets import QFrame, QScrollArea, QTabWidget, QWidget
+from PyQt6.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+
+class _Fill(QWidget):
+    """Holds one page; its height for a width is the page's minimum, not its preferred height."""
+
+    def __init__(self, page: QWidget):
+        super().__init__()
+        self.page = page
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(page)
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - what QScrollArea sizes the page by
+        return self.minimumSizeHint().height()
 
 
 class ScrollingTabs(QTabWidget):
@@ -24,7 +41,7 @@ class ScrollingTabs(QTabWidget):
         area = QScrollArea()
         area.setWidgetResizable(True)
         area.setFrameShape(QFrame.Shape.NoFrame)
-        area.setWidget(page)
+        area.setWidget(_Fill(page))
         return area
 
     def area(self, index: int) -> QScrollArea | None:
@@ -34,7 +51,10 @@ class ScrollingTabs(QTabWidget):
 
     def widget(self, index: int) -> QWidget | None:
         area = self.area(index)
-        return area.widget() if area is not None else super().widget(index)
+        if area is None:
+            return super().widget(index)
+        inner = area.widget()
+        return inner.page if isinstance(inner, _Fill) else inner
 
     def currentWidget(self) -> QWidget | None:  # noqa: N802
         return self.widget(self.currentIndex())

@@ -72,6 +72,15 @@ def ask(parent: QWidget, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+NO_SESSIONS = "no sessions yet (Record, F7, records one here)"
+BUTTON_TIPS = {"Folder…": "choose the folder the app records into and lists",
+               "Refresh": "read the folder again",
+               "Open": "a preview of the selected session: length, events, events over time",
+               "Replay (dry)": "show the selected session's input through the safety layers (nothing is performed)",
+               "Replay (live)": "perform the selected session's input on the game (asks first)",
+               "Delete": "delete the selected session file (asks first)"}
+
+
 class SessionList(QGroupBox):
     replay_requested = pyqtSignal(str, bool)  # path, live
     error = pyqtSignal(str)
@@ -87,6 +96,7 @@ class SessionList(QGroupBox):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["session", "events", "ticks", "created"])
         self.tree.setRootIsDecorated(False)
+        self.tree.setToolTip("the sessions recorded into this folder: double-click one for its preview")
         self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
         layout.addWidget(self.tree)
         row = QGridLayout()
@@ -95,6 +105,7 @@ class SessionList(QGroupBox):
                            ("Replay (dry)", lambda: self.replay_selected(False)),
                            ("Replay (live)", lambda: self.replay_selected(True)), ("Delete", self.delete_selected)):
             b = QPushButton(name)
+            b.setToolTip(BUTTON_TIPS[name])
             b.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(b, len(self.buttons) // 3, len(self.buttons) % 3)
             self.buttons[name] = b
@@ -116,8 +127,8 @@ class SessionList(QGroupBox):
         return path
 
     def refresh(self) -> None:
-        self.folder_label.setText(str(self.folder))
         self.infos = list_sessions(self.folder)
+        self.folder_label.setText(str(self.folder) if self.infos else f"{self.folder}: {NO_SESSIONS}")
         self.tree.clear()
         for info in self.infos:
             if info.error:
@@ -126,7 +137,10 @@ class SessionList(QGroupBox):
                 cols = [info.path.name, str(info.n_events), str(info.n_ticks), info.created]
             item = QTreeWidgetItem(cols)
             item.setData(0, Qt.ItemDataRole.UserRole, str(info.path))
+            item.setToolTip(0, str(info.path))
             self.tree.addTopLevelItem(item)
+        for column in range(self.tree.columnCount()):  # whole names, not "sandbox-dem…"
+            self.tree.resizeColumnToContents(column)
 
     def paths(self) -> list[Path]:
         return [i.path for i in self.infos]

@@ -32,6 +32,17 @@ BAD_STYLE = "background: rgb(255,225,225); border: 1px solid rgb(200,30,30);"
 FIELD_RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "tick_ms": (lambda v: v > 0, "the tick must be longer than 0 ms"),
 }
+
+
+def rule_problem(config) -> str | None:
+    """The first of FIELD_RULES that `config` breaks, as `safety.FIELD: message, got VALUE`; else None."""
+    for name, (ok, message) in FIELD_RULES.items():
+        value = getattr(config, name)
+        if not ok(value):
+            return f"safety.{name}: {message}, got {value!r}"
+    return None
+
+
 TOOLTIPS = {
     "min_dt_ms": "minimum gap between any two performed actions (ms)",
     "cooldown_ms": "minimum gap between two actions of the same type (ms)",

@@ -9,13 +9,17 @@ Three pages, one per step, and a job strip under them:
 - **Training**: dataset, config (built-in defaults, a shipped `configs/*.toml` or any file), a time
   cap in minutes (per invocation: Resume gets it again), extra `key=value` settings; Train starts
   `ilbot train --progress-json` into `WORKSPACE/runs/<time>`; the loss curves grow as the child
-  reports; Resume continues the chosen run.
+  reports (its metrics records, and the running training loss of each progress record, so a
+  short run that logs no training record still draws a training curve); Resume continues the
+  chosen run.
 - **Models**: the runs folder's models with their headline figures (ilbot.gui.models_list), the one
-  in use marked; Evaluate runs `ilbot eval` into `RUN/reports/<time>` and the report
-  (ilbot.gui.report_view) shows its tables and plots.
+  in use marked, the newest chosen when the panel opens; the chosen run's newest report shows
+  below (ilbot.gui.report_view: its tables and plots); Evaluate runs `ilbot eval` into
+  `RUN/reports/<time>` and shows that report.
 
 Every step is a child process running the command line (ilbot.gui.train_process), one at a time;
-the job strip shows its progress, the ETA (which honours the time cap) and Cancel. Cancelling a
+the job strip shows its progress, the ETA (which honours the time cap), Cancel and (once a job
+has run) its output. Cancelling a
 training checkpoints it, so Resume continues where it stopped.
 
 Signals: `use_model(str)` (a run folder: the main window loads it), `message(str)`,
@@ -124,6 +128,8 @@ class TrainPanel(QWidget):
         layout.addWidget(self.pages, 1)
         layout.addWidget(self._job_strip())
         self.refresh_sessions()
+        if self.models.runs:  # the newest run is the one chosen: its curves on the Training page
+            self.models.select(self.models.runs[0].path)
         self._update_buttons()
 
     # ---------------------------------------------------------------------------------- pages
@@ -160,7 +166,9 @@ class TrainPanel(QWidget):
         form = QFormLayout()
         self.dataset_edit = QLineEdit()
         self.dataset_edit.setPlaceholderText("dataset folder (Build dataset fills it)")
+        self.dataset_edit.setToolTip("the dataset to train on: a folder `ilbot build` (or Build dataset) wrote")
         browse = QPushButton("…")
+        browse.setToolTip("choose a dataset folder")
         browse.setMaximumWidth(30)
         browse.clicked.connect(self.browse_dataset)
         row = QHBoxLayout()
@@ -175,6 +183,7 @@ class TrainPanel(QWidget):
         self.config_combo.lineEdit().setPlaceholderText("built-in defaults")
         self.config_combo.setToolTip("training config TOML (empty: the built-in defaults)")
         cbrowse = QPushButton("…")
+        cbrowse.setToolTip("choose a training config file")
         cbrowse.setMaximumWidth(30)
         cbrowse.clicked.connect(self.browse_config)
         row = QHBoxLayout()
@@ -217,7 +226,7 @@ class TrainPanel(QWidget):
         self.models.use_requested.connect(self._use)
         self.models.evaluate_requested.connect(lambda run: self.evaluate(Path(run)))
         self.models.report_requested.connect(lambda folder: self.report.load(folder))
-        self.models.selected.connect(lambda run: self.set_run(Path(run)))
+        self.models.selected.connect(lambda run: self._run_chosen(Path(run)))
         self.report = ReportView()
         split.addWidget(self.models)
         split.addWidget(self.report)
@@ -234,6 +243,8 @@ class TrainPanel(QWidget):
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("no job running")
+        self.progress_bar.setToolTip("the running build, training or evaluation; a training's ETA honours its time cap")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("stop the running job (a training checkpoints first: Resume continues it)")
         self.cancel_button.clicked.connect(self.cancel)
@@ -246,8 +257,11 @@ class TrainPanel(QWidget):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(2000)
-        self.log_view.setMaximumHeight(70)
-        self.log_view.setPlaceholderText("the output of build, train and eval appears here")
+        lines = self.log_view.fontMetrics().lineSpacing()
+        self.log_view.setMinimumHeight(3 * lines + 2 * self.log_view.frameWidth() + 8)
+        self.log_view.setMaximumHeight(max(70, 4 * lines + 2 * self.log_view.frameWidth() + 8))
+        self.log_view.setToolTip("the output of build, train and eval")
+        self.log_view.hide()  # shown with a job's first line: until then the pages get the room
         v.addWidget(self.log_view)
         return box
 
@@ -301,10 +315,13 @@ class TrainPanel(QWidget):
         return result
 
     def refresh_sessions(self) -> None:
-        self.sessions_label.setText(f"Sessions in {self.sessions_dir} (check the ones to learn from)")
+        paths = self.session_paths()
+        self.sessions_label.setText(f"Sessions in {self.sessions_dir} (check the ones to learn from)" if paths else
+                                    f"No sessions in {self.sessions_dir} yet: record one (Record, F7) or Add… "
+                                    "an imported one")
         self.session_tree.blockSignals(True)
         self.session_tree.clear()
-        for path in self.session_paths():
+        for path in paths:
             s = self._summary(path)
             ok = not isinstance(s, str)
             if ok:
@@ -367,6 +384,16 @@ class TrainPanel(QWidget):
                 self.dataset_edit.setText(str(data))
         self._update_buttons()
 
+    def _run_chosen(self, run: Path) -> None:
+        """A run chosen on the Models page: the Training page shows it, the report view its newest report."""
+        self.set_run(run)
+        info = self.models.info(run)
+        if info is not None and info.report is not None:
+            if self.report.folder != info.report:
+                self.report.load(info.report)
+        else:
+            self.report.clear(f"no report for {run.name} yet: Evaluate makes one")
+
     # ---------------------------------------------------------------------------------- index
     def _index(self) -> dict:
         try:
@@ -408,6 +435,7 @@ class TrainPanel(QWidget):
         self.progress_bar.setValue(0)
         self.status_label.setText(status)
         self.log_view.appendPlainText(f"$ {job.command_line}")
+        self.log_view.show()
         self.message.emit(f"{status}: {job.command_line}")
         job.start()
         self._update_buttons()
@@ -523,6 +551,9 @@ class TrainPanel(QWidget):
         elif kind == "progress":
             self.last_progress = doc
             self._show_progress(doc)
+            if isinstance(doc.get("loss"), (int, float)) and isinstance(doc.get("n"), int) and doc["n"] > 0:
+                # the running training loss between metrics points: short runs log none of those
+                self.curves.add({"kind": "train", "step": doc["n"], "loss": doc["loss"]})
         elif kind == "end":
             self.last_end = doc
             self._show_progress(doc)
