@@ -322,9 +322,13 @@ def test_app_refuses_a_zero_ms_tick_from_a_safety_file_as_its_dialog_does(tmp_pa
     assert launch.main(["--headless", "--ticks", "1", "--safety", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(bad) in err and "safety.tick_ms" in err and "got 0" in err
-    good = tmp_path / "good.toml"
-    good.write_text("[safety]\ntick_ms = 450\n")
-    assert launch.main(["--headless", "--ticks", "1", "--json", "--safety", str(good)]) == 0
-    out, err = capsys.readouterr()
-    assert json.loads(out.strip().splitlines()[-1])["ticks"] == 1
-    assert "the headless run plays the sandbox's episode with the default safety limits" in err  # not silently
+    # a good file's limits are the headless run's: one action a second leaves the rate limit busy
+    args = ["--headless", "--ticks", "20", "--json"]
+    assert launch.main(args) == 0
+    free = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    slow = tmp_path / "slow.toml"
+    slow.write_text("[safety]\nmax_actions_per_s = 1\n")
+    assert launch.main(args + ["--safety", str(slow)]) == 0
+    limited = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert limited["ticks"] == 20 and limited["actions"] < free["actions"]
+    assert limited["interventions"] and not free["interventions"]

@@ -38,10 +38,12 @@ class SandboxEpisode:
     takes them in as history (`AgentRuntime.step(played=...)`), as a takeover session needs.
     `trace` holds every action that reached the game, whoever performed it."""
 
-    def __init__(self, model, *, seed: int = 0, mode: str = "sandbox", temperature: float = 1.0, game=None):
+    def __init__(self, model, *, seed: int = 0, mode: str = "sandbox", temperature: float = 1.0, game=None,
+                 safety=None):
         from ..sandbox.logic import GameConfig, SandboxGame
 
         self.model, self.seed, self.mode, self.temperature = model, seed, mode, temperature
+        self.safety = safety  # a SafetyConfig, a TOML path or None (defaults), as RunRequest takes
         self.game = game if game is not None else SandboxGame(GameConfig(seed=seed))
         self.run = None
         self.trace: Trace | None = None
@@ -56,7 +58,8 @@ class SandboxEpisode:
             self._publisher = JsonDirPublisher(self._dir.name)
             self.run = assemble(RunRequest(model=self.model, source=f"sandbox:{self._dir.name}",
                                            window=(0, 0, cfg.width, cfg.height), mode=self.mode, game=self.game,
-                                           seed=self.seed, temperature=self.temperature, realtime=False))
+                                           seed=self.seed, temperature=self.temperature, safety=self.safety,
+                                           realtime=False))
         except BaseException:
             self._dir.cleanup()
             raise
@@ -91,11 +94,12 @@ class SandboxEpisode:
 
 
 def play_episode(model, *, seed: int = 0, ticks: int = 200, mode: str = "sandbox", temperature: float = 1.0,
-                 on_tick: Callable[[int, object], None] | None = None, game=None) -> Episode:
+                 on_tick: Callable[[int, object], None] | None = None, game=None, safety=None) -> Episode:
     """The agent plays `ticks` ticks of the sandbox with game seed `seed` (also the sampling seed),
-    from a new game, or on from `game` (a `SandboxGame` some other player has been playing)."""
+    from a new game, or on from `game` (a `SandboxGame` some other player has been playing), under
+    the safety limits `safety` (defaults when None)."""
     t0 = time.perf_counter()
-    with SandboxEpisode(model, seed=seed, mode=mode, temperature=temperature, game=game) as ep:
+    with SandboxEpisode(model, seed=seed, mode=mode, temperature=temperature, game=game, safety=safety) as ep:
         for k in range(ticks):
             ep.tick()
             if on_tick is not None:

@@ -14,8 +14,9 @@ DEFAULT_TICKS = 100
 
 
 def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, mode: str = "sandbox",
-                 out=print) -> dict:
-    """Run the agent on the headless sandbox for `ticks` ticks; returns a summary."""
+                 out=print, safety=None) -> dict:
+    """Run the agent on the headless sandbox for `ticks` ticks under the safety limits `safety` (a
+    SafetyConfig; defaults when None); returns a summary."""
     from ..agent.sandbox_episode import play_episode
     from ..safety.reason_names import interventions
 
@@ -23,7 +24,7 @@ def run_headless(model: str | Path, ticks: int = DEFAULT_TICKS, seed: int = 0, m
         if (k + 1) % 25 == 0:
             out(f"  tick {k + 1}/{ticks}: score {game.score}")
 
-    ep = play_episode(str(model), seed=seed, ticks=ticks, mode=mode, on_tick=progress)
+    ep = play_episode(str(model), seed=seed, ticks=ticks, mode=mode, on_tick=progress, safety=safety)
     c = ep.counters
     by_type = c["performed_by_type"]
     return {

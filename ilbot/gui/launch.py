@@ -116,13 +116,9 @@ def run(args) -> int:
                   "sandbox instead of the app", flush=True)
         if args.screenshot:
             raise UserError("--screenshot needs a display (run it under Xvfb: xvfb-run -s '-screen 0 1280x800x24')")
-        if safety is not None:
-            print(f"ilbot: {args.safety} checked; the headless run plays the sandbox's episode with the "
-                  "default safety limits (the app and `ilbot play --safety` use the file's)",
-                  file=sys.stderr, flush=True)
         from .headless import print_summary, run_headless
 
-        summary = run_headless(model, args.ticks or HEADLESS_TICKS, mode=mode,
+        summary = run_headless(model, args.ticks or HEADLESS_TICKS, mode=mode, safety=safety,
                                out=lambda line: print(line, file=sys.stderr, flush=True))
         print(json.dumps(summary) if args.json else "", end="\n" if args.json else "")
         if not args.json:
