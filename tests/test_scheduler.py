@@ -305,16 +305,33 @@ def test_rate_limit_keeps_room_for_key_releases():
 
 
 def test_cooldown_at_perform_time():
+    """A cooldown runs from the end of the type's last performed action (each perform here takes
+    50 ms): 120 ms apart as planned, the clicks go out on time; one planned 5 ms after another
+    would have to wait 105 ms for its slot — past max_late_ms, so it is dropped."""
     ex = Stalling(every=1, stall_s=0.05)
     s = Scheduler(ex, cooldown_ms={"CLICK": 60.0}, max_late_ms=20)
     now = time.monotonic_ns()
-    clicks = [PlannedAction(C, t, 1, 1, button=1, hold_ms=0) for t in (0, 70, 140)]
-    s.submit(clicks, now)  # 70 ms apart as planned; each perform takes 50 ms
-    s.submit([PlannedAction(C, 75, 1, 1, button=2, hold_ms=0)], now)  # its slot is 55 ms late: dropped
+    clicks = [PlannedAction(C, t, 1, 1, button=1, hold_ms=0) for t in (0, 120, 240)]
+    s.submit(clicks, now)
+    s.submit([PlannedAction(C, 125, 1, 1, button=2, hold_ms=0)], now)
     assert s.wait_idle(3.0)
     assert s.counters["cooldown_dropped"] == 1 and s.counters["performed"] == 3
-    starts = [r.t_ns for r in ex.log]
-    assert min(b - a for a, b in zip(starts, starts[1:])) >= 60e6
+    ends = [r.t_ns for r in ex.log]  # a record's time is when its perform ended
+    starts = [t for t, _ in ex.starts]
+    assert min(b - a for a, b in zip(ends, starts[1:])) >= 60e6
+    s.stop()
+
+
+def test_time_floor_runs_from_the_end_of_a_slow_perform():
+    """An action that takes long to perform (a busy machine) is followed by the next one no
+    sooner than min_gap_ms after it *ended*: the gap the game sees never collapses."""
+    ex = Stalling(every=1, stall_s=0.03)
+    s = Scheduler(ex, min_gap_ms=8, max_late_ms=200)
+    s.submit([move(t, x=t) for t in (0, 10, 20, 30)], time.monotonic_ns())
+    assert s.wait_idle(3.0) and s.counters["performed"] == 4
+    ends = [r.t_ns for r in ex.log]
+    starts = [t for t, _ in ex.starts]
+    assert min(b - a for a, b in zip(ends, starts[1:])) >= 8e6
     s.stop()
 
 

@@ -73,7 +73,8 @@ class RunRequest:
     temperature: float = 1.0
     tick_ms: float | None = None  # None: the source's or the checkpoint's
     kill_hotkey: str = "f12"
-    state_timeout_s: float = 10.0  # waiting for the first game state gives up after this
+    pause_hotkey: str | None = None  # live: a global key that pauses and resumes (none: the app has its own F6)
+    state_timeout_s: float = 10.0  # waiting for the first game state gives up after this (from the assembly's start)
     speed: float = 1.0  # replay speed
     game: Any = None  # mode sandbox: the in-process game the actions are applied to
     dispatch: Callable | None = None  # mode sandbox: runs a call where the game lives (GUI thread)
@@ -205,6 +206,7 @@ def _assemble_agent(req: RunRequest) -> Run:
     from .capture.registry import make_adapter
     from .runtime import AgentRuntime, RuntimeConfig
 
+    t0 = time.monotonic()
     ckpt = load_model(req.model)
     options = dict(req.source_options)
     if req.tick_ms is not None:
@@ -237,7 +239,8 @@ def _assemble_agent(req: RunRequest) -> Run:
         # a dry run on a session replayed "as fast as polled" runs on virtual time: as fast as it plans
         fast = getattr(adapter, "name", "") == "replay" and getattr(adapter, "speed", 1.0) is None
         realtime = req.realtime and not (fast and req.mode != Mode.LIVE)
-        cfg = RuntimeConfig(kill_hotkey=req.kill_hotkey, state_timeout_s=req.state_timeout_s,
+        cfg = RuntimeConfig(kill_hotkey=req.kill_hotkey, pause_hotkey=req.pause_hotkey,
+                            state_timeout_s=req.state_timeout_s,
                             source_name=req.source, guardian=req.guardian)
         rt = AgentRuntime(ckpt, adapter, executor, _safety(req, None), seed=req.seed, temperature=req.temperature,
                           live=req.mode == Mode.LIVE, tick_ms=req.tick_ms, window=window, config=cfg,
@@ -250,6 +253,7 @@ def _assemble_agent(req: RunRequest) -> Run:
     rt.mode = req.mode
     rt.window_alive = _alive_check(rt.window)
     _close_with(rt, executor, adapter)
+    rt.config.startup_s = time.monotonic() - t0  # the wait for game state counts from here
     return rt
 
 
@@ -271,7 +275,8 @@ def _assemble_replay(req: RunRequest) -> Run:
 
             safety = dataclasses.replace(safety, tick_ms=cfg.chunk_ms)  # a chunk is the pipeline's tick
         run = SessionReplay(session, executor, window=window, config=cfg, safety_config=safety,
-                            live=req.mode == Mode.LIVE, kill_hotkey=req.kill_hotkey, guardian=req.guardian)
+                            live=req.mode == Mode.LIVE, kill_hotkey=req.kill_hotkey, guardian=req.guardian,
+                            pause_hotkey=req.pause_hotkey)
     except BaseException:
         executor.close()
         raise

@@ -89,7 +89,7 @@ class SessionReplay(Run):
 
     def __init__(self, session, executor, *, window=None, speed: float = 1.0, safety_config=None,
                  config: ReplayConfig | None = None, live: bool = False, kill_hotkey: str = "f12",
-                 override_px: float = 25.0, guardian: bool | None = None,
+                 override_px: float = 25.0, guardian: bool | None = None, pause_hotkey: str | None = None,
                  clock: Callable[[], int] = time.monotonic_ns):
         from ..data.store import open_session
         from ..safety import SafetyConfig, SafetyPipeline
@@ -122,16 +122,22 @@ class SessionReplay(Run):
         self.clock = clock
         self._summary: dict = {"recorded": self.session.n_events, "replayed": 0, "scheduled": 0}
         self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
-                                       kill_hotkey=kill_hotkey, echo=echo, override_px=override_px,
+                                       kill_hotkey=kill_hotkey, pause_hotkey=pause_hotkey, echo=echo,
+                                       override_px=override_px,
                                        guardian=guardian, lock=self.scheduler.perform_lock,
                                        on_release=lambda what, reason: what[0] == "key" and self.safety.note_released(what[1]))
         self.supervision.start()
 
     # -- control ------------------------------------------------------------------------------
     def stop(self, reason: str = "user") -> None:
-        if self._transition(RunState.STOPPED, reason):
+        if not self._transition(RunState.STOPPED, reason):
+            self._await_stop()  # another thread is stopping it: return once that is done
+            return
+        try:
             self.scheduler.stop()  # drops what is pending, releases
             self.supervision.stop()
+        finally:
+            self._stop_done.set()
 
     def pause(self, reason: str = "user") -> None:
         """Drop what is scheduled and release everything; `resume()` goes on from the next chunk."""
@@ -140,12 +146,11 @@ class SessionReplay(Run):
             self._release_safety()
 
     def resume(self) -> None:
-        if not self.paused:
+        """Go on from the next chunk. In live mode it forgets where the replay put the pointer
+        and, while the person is still moving it, resumes once they have left it alone (as the
+        agent does, `Supervision.resume_when_still`)."""
+        if not self.paused or not self.supervision.resume_when_still():
             return
-        from .supervision import RESUME_STILL_MS
-
-        if not self.supervision.person_still_for(RESUME_STILL_MS):
-            return  # the person is still moving the pointer: resuming now would pause again at once
         self.executor.forget_pointer()
         self.scheduler.resume()
         self._transition(RunState.RUNNING)

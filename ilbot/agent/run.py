@@ -17,7 +17,8 @@ The state machine, the only place a run's state changes:
 - `paused(reason)`: nothing scheduled, every key and button released; `resume()` goes back to
   `running` (or to `waiting_for_state` if no state was ever seen);
 - `stopped(reason)`: final. Reasons are short names (`STOP_REASONS`, `PAUSE_REASONS`) that front
-  ends turn into words with `describe_reason`.
+  ends turn into words with `describe_reason`. `stop()` returns once everything is released and
+  the supervision has ended, also when another thread is the one stopping the run.
 
 A transition that the table does not allow (resume after stop, pause while stopped) is ignored and
 returns False, so any thread (a kill switch, a listener, the GUI) may ask at any time.
@@ -90,6 +91,8 @@ class Run:
         self.window_alive: Callable[[], bool] | None = None  # False once the game window has closed
         self._state_lock = threading.Lock()
         self._stop_event = threading.Event()
+        self._stop_done = threading.Event()  # set once stop() has released everything and ended the supervision
+        self._stopper: threading.Thread | None = None  # the thread that moved the run to stopped
         self._thread: threading.Thread | None = None
 
     # -- state ------------------------------------------------------------------------------
@@ -118,9 +121,20 @@ class Run:
             if new == RunState.PAUSED:
                 self.pauses[reason] = self.pauses.get(reason, 0) + 1
             if new == RunState.STOPPED:
+                self._stopper = threading.current_thread()
                 self._stop_event.set()
         self._emit_state(new.value, reason)
         return True
+
+    def _await_stop(self, timeout: float = 5.0) -> None:
+        """`stop()` asked again while another thread (the kill switch's, the GUI's) is stopping
+        the run: return once that stop has released everything and ended the supervision (the
+        guardian included), so a front end that returns or exits next leaves nothing behind.
+        Never waits on the stopping thread itself, nor on the run's own background thread (the
+        stopping thread may be joining it)."""
+        me = threading.current_thread()
+        if me is not self._stopper and me is not self._thread:
+            self._stop_done.wait(timeout)
 
     def _emit_state(self, state: str, reason: str) -> None:
         for fn in list(self.on_state):

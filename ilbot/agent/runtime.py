@@ -27,7 +27,10 @@ Decisions where the design is silent:
   from a generator seeded with `seed`, so hold times are reproducible too.
 - **States** (`ilbot.agent.run`): the runtime starts `waiting_for_state` and plans nothing
   until the first valid capture; no state at all within `state_timeout_s` (10 s) stops it
-  (`no_state`) and `run()` raises `NoGameState`, one line naming the source. A `window_alive`
+  (`no_state`) and `run()` raises `NoGameState`, one line naming the source. The wait counts
+  from when the run began to be put together (`startup_s`: loading the model, opening the source,
+  starting the guardian), so `ilbot play` on a silent source gives up about `state_timeout_s`
+  after it starts, however slow the machine is to load. A `window_alive`
   check (set by the assembly) that fails stops it (`window_closed`).
 - **Stale state.** No fresh capture for `stale_ticks` ticks → pause (`stale_state`), noticed both
   at the next tick and by the safety clock (`Supervision`), which runs on its own thread whether
@@ -111,8 +114,10 @@ class RuntimeConfig:
     override_px: float = 25.0  # live: pointer this far from where the agent put it → pause
     resume_still_ms: float = RESUME_STILL_MS  # live: resume waits until the person left the pointer alone this long
     kill_hotkey: str = "f12"
+    pause_hotkey: str | None = None  # live: a global key that pauses and resumes (none: the app has its own F6)
     observe_human: bool | None = None  # listen to the human's input; None: in live mode only
     state_timeout_s: float = 10.0  # no game state at all for this long after start → stop (no_state)
+    startup_s: float = 0.0  # time already spent starting the run (the assembly's): counts toward state_timeout_s
     latency_window: int = 1000  # plan latencies kept for p50/p99
     poll_s: float = 0.002  # run(): adapter poll period when ticks come from the adapter
     source_name: str = ""  # how the source is named in messages ("json-dir:/x", "sandbox")
@@ -192,7 +197,8 @@ class AgentRuntime(Run):
         self._counts = {"ticks": 0, "planned": 0, "scheduled": 0, "late_ticks": 0, "malformed_state": 0,
                         "human_events": 0, "observed_ticks": 0}
         self.supervision = Supervision(self, self.executor, self.safety_config, self.window, live=live,
-                                       kill_hotkey=cfg.kill_hotkey, observe=self.observe, echo=echo,
+                                       kill_hotkey=cfg.kill_hotkey, pause_hotkey=cfg.pause_hotkey,
+                                       observe=self.observe, echo=echo,
                                        override_px=cfg.override_px, guardian=cfg.guardian,
                                        last_fresh_ns=self._last_fresh_ns, safety_clock=realtime,
                                        lock=self.scheduler.perform_lock, on_release=self._released_by_clock)
@@ -216,10 +222,7 @@ class AgentRuntime(Run):
         mode the agent forgets where it put the pointer (the person may have moved it while
         paused) and, if the person is still moving it, resumes once they have left it alone for
         `resume_still_ms`."""
-        if not self.paused:
-            return
-        if not self.supervision.person_still_for(self.config.resume_still_ms):
-            threading.Thread(target=self._resume_when_still, name="ilbot-resume", daemon=True).start()
+        if not self.paused or not self.supervision.resume_when_still(self.config.resume_still_ms):
             return
         with self._lock:
             if not self.paused:
@@ -232,24 +235,20 @@ class AgentRuntime(Run):
             self._transition(RunState.RUNNING if self._last_features is not None else RunState.WAITING,
                              "" if self._last_features is not None else self.config.source_name)
 
-    def _resume_when_still(self, limit_s: float = 30.0) -> None:
-        deadline = time.monotonic() + limit_s
-        while self.paused and time.monotonic() < deadline:
-            if self.supervision.person_still_for(self.config.resume_still_ms):
-                self.resume()
-                return
-            time.sleep(0.05)
-
     def stop(self, reason: str = "user") -> None:
         """Stop for good: end the loop, cancel everything scheduled, release all, close.
         Safe from any thread (the kill switch calls it from its listener): the release happens
         first, without waiting for a plan in progress."""
         if not self._transition(RunState.STOPPED, reason):
+            self._await_stop()  # another thread is stopping it: return once that is done
             return
-        self.scheduler.stop()  # first: drop what is pending, release everything (no lock needed)
-        self.released_ns = time.monotonic_ns()
-        self._cancel_and_release()  # then the bookkeeping, once a plan in progress has ended
-        self.supervision.stop()
+        try:
+            self.scheduler.stop()  # first: drop what is pending, release everything (no lock needed)
+            self.released_ns = time.monotonic_ns()
+            self._cancel_and_release()  # then the bookkeeping, once a plan in progress has ended
+            self.supervision.stop()
+        finally:
+            self._stop_done.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=5)
@@ -392,7 +391,8 @@ class AgentRuntime(Run):
         No game state at all within `state_timeout_s` of the start stops the run and raises
         `NoGameState` (one line naming the source)."""
         planned = 0
-        t_start = time.monotonic()
+        startup_s, self.config.startup_s = self.config.startup_s, 0.0  # counted once, by the first run()
+        t_start = time.monotonic() - max(startup_s, 0.0)
         adapter_ticks = bool(getattr(self.adapter, "reports_ticks", False))
         if self.state == RunState.WAITING:
             self._emit_state(RunState.WAITING.value, self.config.source_name)

@@ -14,10 +14,11 @@ then performs due actions in due order (ties: submission order).
   (`late_dropped`, `rate_dropped`, `cooldown_dropped`), never held back to go out in a bunch
   later (a stale click is worse than no click). Each action's timing error (performed − due) is
   kept for statistics; one performed more than `late_ms` after its due time counts as `late`.
-- Time floor at perform time: `min_gap_ms` (the safety config's `min_dt_ms`) is enforced again
-  between the starts of consecutive performed actions. The safety layers enforce it on the plan,
-  but an action that runs late (a busy machine) would otherwise be followed by the next one on
-  time, collapsing the gap.
+- Time floor at perform time: `min_gap_ms` (the safety config's `min_dt_ms`) is enforced again,
+  from the *end* of one performed action to the start of the next — the gap the game sees between
+  the last input of one and the first of the next, whatever a busy machine makes a perform take.
+  The safety layers enforce it on the plan, but an action that runs late would otherwise be
+  followed by the next one on time, collapsing the gap.
 - Rate limit and cooldowns at perform time (with a `safety_config`, or a pipeline's): the plan
   was filtered on *planned* times, but actions performed late shift into other seconds, so the
   limits are enforced again on *performed* times. The total rate counts every performed action,
@@ -26,7 +27,7 @@ then performs due actions in due order (ties: submission order).
   goes out only when the window also has room for the releases of every key held after it
   (`("key", _)` in `executor.held()`): then no 1 s window of performed actions ever holds more
   than `max_actions_per_s`. Per-type rates (`max_per_s`) and cooldowns count non-release actions
-  only, like the safety layers.
+  only, like the safety layers; a cooldown runs from the end of the type's last action.
 - A key release is always performed (after the time floor), however late — except a release of
   a key the executor does not hold (the safety clock released it already), which would send
   nothing and is not performed at all (`unheld_dropped`). Every drop also counts in `dropped`.
@@ -34,8 +35,9 @@ then performs due actions in due order (ties: submission order).
   safety clock takes it to force-release, so it never races an action in progress.
 - `pause()` drops what is pending and releases everything; submissions while paused are dropped;
   `resume()` accepts new ones. `cancel()` drops what is pending, nothing else. `stop()` drops what
-  is pending, ends the thread (after the action in progress, so nothing is pressed after the
-  release) and releases everything; it is idempotent and safe from any thread, including the
+  is pending, stops the thread (it waits for the action in progress, so nothing is pressed after
+  the release, but not for the thread to wake up: a stopped thread starts nothing new and ends by
+  itself) and releases everything; it is idempotent and safe from any thread, including the
   kill switch's listener thread and the scheduler's own (an executor listener).
 - `origin` is the game window's client-area origin on the screen, handed to `executor.perform`;
   set it (or pass `origin=` to `submit`) when the window moves.
@@ -85,10 +87,10 @@ class Scheduler:
         self.max_per_s = [None if (max_per_s or {}).get(n) is None else float(max_per_s[n]) for n in EVENT_NAMES]
         self.cooldown_ns = [int(float((cooldown_ms or {}).get(n, 0.0)) * 1e6) for n in EVENT_NAMES]
         self.window_ns = int(1e9 + rate_margin_ms * 1e6)
-        self._last_start_ns: int | None = None  # when the last performed action started
+        self._last_end_ns: int | None = None  # when the last performed action ended
         self._performed_ns: deque[int] = deque()  # when each recent performed action ended (all kinds)
         self._performed_by_type: list[deque[int]] = [deque() for _ in EVENT_NAMES]  # ... non-releases by type
-        self._last_by_type: list[int | None] = [None] * len(EVENT_NAMES)  # start of the last non-release by type
+        self._last_by_type: list[int | None] = [None] * len(EVENT_NAMES)  # end of the last non-release by type
         self.perform_lock = threading.RLock()
         self.counters = {"submitted": 0, "performed": 0, "late": 0, "dropped": 0, "errors": 0,
                          "late_dropped": 0, "rate_dropped": 0, "cooldown_dropped": 0,
@@ -160,7 +162,9 @@ class Scheduler:
             self._cond.notify()
 
     def stop(self, timeout: float = 1.0) -> list:
-        """Drop what is pending, end the thread, release everything (idempotent); returns what was released."""
+        """Drop what is pending, end the thread, release everything (idempotent); returns what was
+        released. It waits only for an action in progress (at most `timeout`), never for the
+        thread to wake up and end: once stopped, the thread starts nothing new and ends by itself."""
         with self._cond:
             first = not self._stopped
             self._stopped = True
@@ -168,8 +172,10 @@ class Scheduler:
             self._heap.clear()
             self.counters["dropped"] += n
             self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            if threading.current_thread() is not self._thread:
+                deadline = time.monotonic() + timeout
+                while self._performing and time.monotonic() < deadline:
+                    self._cond.wait(max(deadline - time.monotonic(), 0.0))
         released = self._release_all()
         if first:
             self.stopped_ns = time.monotonic_ns()
@@ -244,8 +250,8 @@ class Scheduler:
             while q and q[0] <= horizon:
                 q.popleft()
         slot, why = due, "late"
-        if self._last_start_ns is not None and self._last_start_ns + self.min_gap_ns > slot:
-            slot = self._last_start_ns + self.min_gap_ns
+        if self._last_end_ns is not None and self._last_end_ns + self.min_gap_ns > slot:
+            slot = self._last_end_ns + self.min_gap_ns
         cd, last = self.cooldown_ns[t], self._last_by_type[t]
         if cd > 0 and last is not None and last + cd > slot:
             slot, why = last + cd, "cooldown"
@@ -282,7 +288,7 @@ class Scheduler:
                     continue
                 if _is_release(action):  # decided before the floor: a no-op must not delay the rest
                     release, why = True, "unheld" if self._releases_nothing(action) else None
-                    slot = due if self._last_start_ns is None else max(due, self._last_start_ns + self.min_gap_ns)
+                    slot = due if self._last_end_ns is None else max(due, self._last_end_ns + self.min_gap_ns)
                 else:
                     release, (slot, why) = False, self._slot(action, due, now)
                     if (max(slot, now) - due) / 1e6 <= self.max_late_ms:
@@ -300,21 +306,23 @@ class Scheduler:
                 self._performing = True
             try:
                 with self.perform_lock:
-                    start_ns = self._last_start_ns = time.monotonic_ns()
+                    start_ns = time.monotonic_ns()
                     self.executor.perform(action, origin)
                     end_ns = time.monotonic_ns()
                 error_ms = (start_ns - due) / 1e6  # when it started, against when it was due
                 ok = True
             except Exception:
                 log.exception("scheduler: perform failed for %r", action)
+                end_ns = time.monotonic_ns()
                 ok = False
             with cond:
                 self._performing = False
+                self._last_end_ns = end_ns
                 if ok:
                     self._performed_ns.append(end_ns)
                     if not release:
                         self._performed_by_type[int(action.type)].append(end_ns)
-                        self._last_by_type[int(action.type)] = start_ns
+                        self._last_by_type[int(action.type)] = end_ns
                     self.counters["performed"] += 1
                     self.timing_errors_ms.append(error_ms)
                     if error_ms > self.late_ms:

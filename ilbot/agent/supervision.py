@@ -7,6 +7,9 @@ Every run (agent or replay) gets one. It owns, for the run's lifetime:
   gone stale and when the process was suspended — whether or not plans or captures arrive;
 - in **live** mode only:
   - the **kill switch** (F12 by default): stops the run, everything released;
+  - the **pause hotkey**, when the front end asks for one (`pause_hotkey`, e.g. F6 for a terminal
+    front end; none by default, as the app has its own F6 shortcut): pauses a running run,
+    resumes a paused one;
   - the **human-input listener** (`HumanInput` + `AgentEcho`): the person's input goes into the
     run's history, and moving the pointer away from where the agent put it pauses the run
     (`human_override`); the agent's own injected events are recognised and never count;
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -43,7 +47,7 @@ class Supervision:
     def __init__(self, run, executor, safety_config, window, *, live: bool, kill_hotkey: str = "f12",
                  last_fresh_ns: Callable[[], int | None] | None = None, observe: Callable | None = None,
                  echo=None, override_px: float = 25.0, guardian: bool | None = None, safety_clock: bool = True,
-                 lock=None, on_release: Callable | None = None):
+                 lock=None, on_release: Callable | None = None, pause_hotkey: str | None = None):
         self.run = run
         self.executor = executor  # the run's counting executor: .pointer, held(), release(), release_all()
         self.lock = lock  # the scheduler's perform lock: a forced release never races an action
@@ -52,6 +56,7 @@ class Supervision:
         self.window = window  # WindowGeometry
         self.live = live
         self.kill_hotkey = kill_hotkey
+        self.pause_hotkey = pause_hotkey
         self.last_fresh_ns = last_fresh_ns
         self.observe = observe
         self.echo = echo
@@ -60,10 +65,12 @@ class Supervision:
         self.use_clock = safety_clock or live  # virtual-time runs (closed-loop evaluation) have no wall clock
         self.clock = None
         self.kill = None
+        self.pause_key = None
         self.human = None
         self.guardian = None
         self._uninstall: list[Callable[[], None]] = []
         self._stopped = False
+        self._resume_waiter: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Supervision":
@@ -87,6 +94,10 @@ class Supervision:
 
         self.kill = KillSwitch(hotkey=self.kill_hotkey, on_trigger=self._on_kill)
         self.kill.start()
+        if self.pause_hotkey:  # the same global-hotkey listener, for another key
+            pause_key = KillSwitch(hotkey=self.pause_hotkey, on_trigger=self._on_pause_key)
+            if pause_key.hotkey != self.kill.hotkey:  # the kill switch's key stops, never pauses
+                self.pause_key = pause_key.start()
         if self.echo is not None:
             from .human_input import HumanInput
 
@@ -106,12 +117,13 @@ class Supervision:
         self._stopped = True
         if self.clock is not None:
             self.clock.stop(release=False)  # the run has released (and a stray key-up would reach the game)
-        if self.kill is not None:
-            kill = self.kill
-            if threading.current_thread() is getattr(kill, "_listener", None):  # a thread cannot join itself
-                threading.Thread(target=kill.stop, name="ilbot-killswitch-stop", daemon=True).start()
+        for switch in (self.kill, self.pause_key):
+            if switch is None:
+                continue
+            if threading.current_thread() is getattr(switch, "_listener", None):  # a thread cannot join itself
+                threading.Thread(target=switch.stop, name="ilbot-hotkey-stop", daemon=True).start()
             else:
-                kill.stop()
+                switch.stop()
         if self.human is not None:  # its listeners may need a nudge to end: never wait for it here
             human = self.human
             threading.Thread(target=human.stop, name="ilbot-human-stop", daemon=True).start()
@@ -128,6 +140,18 @@ class Supervision:
     def _on_kill(self) -> None:
         self.run.stop("kill_switch")
 
+    def _on_pause_key(self) -> None:
+        """The pause hotkey (its listener thread): pause a running run, resume a paused one — on a
+        helper thread, as `_on_override` does. Armed again at once for the next press."""
+        self.pause_key.reset()
+        if self.run.stopped:
+            return
+        if self.run.paused:
+            act, args = self.run.resume, ()
+        else:
+            act, args = self.run.pause, ("user",)
+        threading.Thread(target=act, args=args, name="ilbot-pause-key", daemon=True).start()
+
     def _on_override(self) -> None:
         """The person moved the pointer away from the agent's (a listener thread): pause now, on
         a helper thread — a listener callback must not block on releases the X server would echo
@@ -139,3 +163,26 @@ class Supervision:
     def person_still_for(self, ms: float) -> bool:
         """Live: has the person left the pointer alone for `ms`? (always True without a listener)"""
         return self.human is None or self.human.still_for(ms)
+
+    def resume_when_still(self, ms: float = RESUME_STILL_MS, limit_s: float = 30.0) -> bool:
+        """For `run.resume()`: True when the person has left the pointer alone for `ms`, so the
+        resume goes on now. Otherwise False, and one helper thread calls `run.resume()` again as
+        soon as they have — while the run is still paused, for at most `limit_s` — so the hand
+        that pressed Resume (button or F6) never pauses the run again at once."""
+        if self.person_still_for(ms):
+            return True
+        waiter = self._resume_waiter
+        if waiter is not None and waiter.is_alive():
+            return False
+
+        def wait() -> None:
+            deadline = time.monotonic() + limit_s
+            while self.run.paused and not self._stopped and time.monotonic() < deadline:
+                if self.person_still_for(ms):
+                    self.run.resume()
+                    return
+                time.sleep(0.05)
+
+        self._resume_waiter = threading.Thread(target=wait, name="ilbot-resume", daemon=True)
+        self._resume_waiter.start()
+        return False

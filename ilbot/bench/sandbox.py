@@ -301,10 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--temperature", type=float, default=1.0)
     a = p.parse_args(argv)
-    if a.role == "agent":
-        r = play_agent(a.model or SHIPPED_MODEL, a.ticks, a.seed, a.temperature)
-    else:
-        r = play_demonstrator(a.ticks, a.seed)
+    try:
+        if a.role == "agent":
+            r = play_agent(a.model or SHIPPED_MODEL, a.ticks, a.seed, a.temperature)
+        else:
+            r = play_demonstrator(a.ticks, a.seed)
+    except UserError as e:  # a model not made for the sandbox, say: one line for the parent to show
+        print(str(e), file=sys.stderr, flush=True)
+        return 2
     print(json.dumps(r, default=str), flush=True)
     return 0
 
