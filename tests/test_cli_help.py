@@ -87,3 +87,14 @@ def test_every_intervention_reason_has_plain_words():
     assert describe_intervention("max_hold") == "held too long: released"
     assert describe_intervention("clamped") == "moved inside the window"
     assert describe_intervention("brand_new_reason") == "brand new reason"
+
+
+def test_the_command_line_starts_without_torch():
+    """`ilbot` imports every command's module to build its parser: none may pull in torch (~1.5 s
+    on this machine before a command even starts, eaten out of `play`'s wait for game state)."""
+    import subprocess
+    import sys
+
+    code = "import sys, ilbot.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr

@@ -41,3 +41,10 @@ def test_play_on_an_empty_json_dir_gives_up_within_15_s(tmp_path):
     assert lines[0] == f"waiting for game state from json-dir:{tmp_path}…", lines
     assert lines[-1].startswith("ilbot play: error: no game state from json-dir:") and "in 10 s" in lines[-1], lines
     assert took <= 15.0, (took, lines)
+
+
+def test_play_refuses_a_pause_key_that_is_the_kill_switch(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ilbot.cli", "play", "--source", f"json-dir:{tmp_path}", "--live",
+                        "--i-understand", "--pause-hotkey", "F12"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--pause-hotkey" in last and "kill switch" in last

@@ -7,7 +7,8 @@ Dry run is the default: nothing is performed, the summary says what would have b
 performs real input with pynput and needs an explicit consent: `--i-understand`, or typing "yes"
 at the prompt when stdin is a terminal. Automating an online game can break its terms of
 service; whoever runs live mode answers for where they run it. In live mode F12 (configurable
-with `--kill-hotkey`) stops everything and releases every key and button.
+with `--kill-hotkey`) stops everything and releases every key and button, and F6 (`--pause-hotkey`)
+pauses and resumes.
 
 `ilbot.agent.commands` (the recorder's module) calls `register(sub)` here.
 """
@@ -62,6 +63,8 @@ def _add_live(p) -> None:
     p.add_argument("--i-understand", dest="consent", action="store_true",
                    help="consent to live input without a prompt")
     p.add_argument("--kill-hotkey", default="f12", help="live mode: the key that stops everything (default f12)")
+    p.add_argument("--pause-hotkey", default="f6",
+                   help="live mode: the key that pauses and resumes (default f6; 'none' for no key)")
     p.add_argument("--safety", default=None, help="a TOML file whose [safety] table sets the safety limits")
 
 
@@ -84,8 +87,11 @@ def _request(args, **kw):
     """The `RunRequest` both commands describe (one assembly point: `ilbot.agent.assemble`)."""
     from .assemble import Mode, RunRequest
 
+    pause = None if args.pause_hotkey.strip().lower() in ("", "none") else args.pause_hotkey
+    if pause is not None and pause.strip().lower() == args.kill_hotkey.strip().lower():
+        raise UserError(f"--pause-hotkey {pause!r} is the kill switch's key: pick another")
     return RunRequest(mode=Mode.LIVE if args.live else Mode.DRY_RUN, safety=args.safety, window=args.window,
-                      kill_hotkey=args.kill_hotkey, **kw)
+                      kill_hotkey=args.kill_hotkey, pause_hotkey=pause if args.live else None, **kw)
 
 
 def _show_states(run, out=None) -> None:

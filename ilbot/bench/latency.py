@@ -24,7 +24,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 TYPICAL_SLOTS = 20
 
@@ -65,6 +64,8 @@ def _min_ms(f, n: int) -> float:
 
 def _breakdown(model, planner, context: dict, threads: int) -> dict:
     """Minimum over repeated calls (the least disturbed by other processes) of each part."""
+    import torch  # here: `ilbot` imports every benchmark module at start-up for its arguments
+
     batch = {k: torch.as_tensor(v)[None] for k, v in context.items()}
     dec = planner.decoder
     prev = torch.get_num_threads()
@@ -87,6 +88,8 @@ def _breakdown(model, planner, context: dict, threads: int) -> dict:
 
 
 def run(args) -> dict:
+    import torch
+
     from ..model import ModelConfig, UnifiedEventModel, load_checkpoint
     from ..model.planner import Planner
     from ..model.synthetic import synthetic_windows

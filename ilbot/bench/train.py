@@ -46,9 +46,12 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULTS = {"minutes": 10.0, "check_every_s": 60.0, "eval_windows": 2000, "baseline_windows": 50000}
 SEED = 0  # the evaluated sample and the baselines' fit
@@ -75,6 +78,8 @@ def add_arguments(parser) -> None:
 
 
 def measure(ds, cfg, device: torch.device, steps: int) -> float:
+    import torch  # here: `ilbot` imports every benchmark module at start-up for its arguments
+
     from ..training.data import iterate_batches
     from ..training.loop import build_model, make_optimizer
 
@@ -115,6 +120,8 @@ def run(args) -> dict:
 
 
 def throughput(args, cfg) -> dict:
+    import torch
+
     from ..data.dataset import open_dataset
     from ..training.loop import build_model
     from ..training.synthetic import make_dataset
@@ -165,6 +172,8 @@ def _sections(slots, pred, masks: dict) -> dict:
 
 
 def minutes_to_beat(args, cfg) -> dict:
+    import torch
+
     from ..eval.beat_baselines import beats_baselines, compare_with_baselines, summary_line
     from ..eval.report import SLOT_KINDS, fit_on_training, kind_mask, pick_windows, predict_split
     from ..errors import ConfigError

@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 
 from ..data.schema import POINTER_TYPES, EventType
-from .metrics import wasserstein_1d
 
 PATH_GAP_MS = 250.0  # consecutive pointer events closer than this are one path
 STYLE = ("dt_ms", "click_hold_ms", "pointer_speed_px_s", "click_offset_px")
@@ -153,6 +152,8 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
                      f"(ratio {row['ratio']:.2f}), misclicks {row['misclicks']}/{row['clicks']}")
     ratios = [r["ratio"] for r in per_seed]
     samples = {side: {k: np.concatenate(v) if v else np.zeros(0) for k, v in d.items()} for side, d in pooled.items()}
+    from .metrics import wasserstein_1d  # here, not at the top: `ilbot --help` and every command load this module
+
     style = {k: {"w1": round(wasserstein_1d(samples["agent"][k], samples["demo"][k]), 3),
                  "agent_median": _median(samples["agent"][k]), "demo_median": _median(samples["demo"][k])}
              for k in STYLE}
