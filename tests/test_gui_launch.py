@@ -24,6 +24,10 @@ def test_without_a_display_it_says_so_and_runs_the_headless_agent(tiny_model, mo
     # --screenshot needs a display: a clear error, exit 2
     assert launch.main(["--model", str(tiny_model), "--screenshot", "x.png"]) == 2
     assert "needs a display" in capsys.readouterr().err
+    # another game's source cannot play headless: one line, naming the command that can
+    assert launch.main(["--model", str(tiny_model), "--source", "json-dir:x", "--ticks", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "json-dir:x" in err and "ilbot play" in err
 
 
 def test_headless_json_summary(tiny_model, capsys):  # noqa: F811
@@ -125,3 +129,18 @@ def test_main_py_ticks_json_plays_the_sandbox(own_display):
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["mode"] == "sandbox" and summary["score"] > 0 and summary["ticks"] == 40, summary
+
+
+def test_main_py_ticks_on_a_source_that_fails_is_one_line(own_display, tmp_path):
+    """With a display, `--ticks N` on a source that cannot start or never sends state ends in one
+    error line and exit 2 (the JSON summary, with --json, carries the error instead)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "main.py", "--source", "json-dir:", "--ticks", "5"], capture_output=True,
+                       text=True, timeout=120, cwd=root)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout.strip() == "", r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs a folder" in lines[0]

@@ -111,6 +111,9 @@ def run(args) -> int:
             raise UserError(f"{args.safety} [safety]: {problem}")
     model = args.model or saved.get("model") or str(SHIPPED_MODEL)
     if args.headless or not has_display():
+        if not on_sandbox:
+            raise UserError(f"--source {args.source!r}: without a display the agent plays only the built-in sandbox; "
+                            "for another game use `ilbot play --source ...`")
         if not args.headless:
             print("ilbot: no display (DISPLAY and WAYLAND_DISPLAY are unset): running the headless agent on the "
                   "sandbox instead of the app", flush=True)
@@ -186,6 +189,8 @@ def ticks_run(app, win, ticks: int, as_json: bool) -> int:
                "reason": s.get("reason"), "score": getattr(game, "score", None),
                "misclicks": getattr(game, "misclicks", None), "performed": s.get("performed", 0),
                "performed_by_type": s.get("performed_by_type"), "error": s.get("error")}
+    if s.get("error") and not as_json:  # a failed run is one line (the JSON summary carries it as "error")
+        raise UserError(s["error"])
     print(json.dumps(summary) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()), flush=True)
     return 1 if s.get("error") else 0
 
