@@ -200,10 +200,10 @@ def play_agent(model: str | Path, ticks: int, seed: int = 0, temperature: float 
         if game.poll() is None:
             game.terminate()
             game.wait(timeout=10)
+        final = _final_state(state_dir, ticks) if rt is not None else {}
+        shutil.rmtree(state_dir, ignore_errors=True)  # also when the run could not be assembled
     time.sleep(0.1)
     held = held_on_server()
-    final = _final_state(state_dir, ticks)
-    shutil.rmtree(state_dir, ignore_errors=True)
     violations = audit.violations()
     if held:
         violations["held_after_stop"] = len(held)
