@@ -53,7 +53,7 @@ def test_config_defaults_and_dict():
     ({"min_dt": 5}, "unknown key"), ({"min_dt_ms": -1}, "min_dt_ms"), ({"min_dt_ms": float("nan")}, "min_dt_ms"),
     ({"max_keys_held": 0}, "max_keys_held"), ({"cooldown_ms": {"JUMP": 1}}, "JUMP"),
     ({"cooldown_ms": {"CLICK": "x"}}, "cooldown_ms.CLICK"), ({"max_per_s": [1]}, "max_per_s"),
-    ({"region": [0, 0, -1, 5]}, "region"), ({"stale_ticks": True}, "stale_ticks"),
+    ({"region": [0, 0, -1, 5]}, "region"), ({"stale_ticks": True}, "stale_ticks"), ({"tick_ms": 0}, "tick_ms: the tick must be longer"),
 ])
 def test_config_errors_name_the_key(bad, word):
     with pytest.raises(ConfigError, match=word):

@@ -6,8 +6,7 @@ number table → one spin box per name, a tuple or optional tuple (a region) →
 line edit, empty for None), so a new safety limit appears here without touching the GUI.
 
 Each field is checked where it stands, as it is edited and again on OK: the config's own
-validation runs with only that field changed (so its message names that field), plus the rules
-the config leaves to its callers (`FIELD_RULES`: the tick must be longer than 0 ms). A bad field
+validation runs with only that field changed (so its message names that field). A bad field
 is marked red with its own message under it; OK keeps the dialog open until every field is good,
 and never resets what was typed in the other fields. `values()` returns the new config (or
 raises the first field's `ConfigError`); the caller keeps the old one when the dialog is
@@ -28,21 +27,6 @@ INT_RANGE = (0, 1_000_000_000)
 FLOAT_RANGE = (0.0, 1e9)
 DECIMALS = 3
 BAD_STYLE = "background: rgb(255,225,225); border: 1px solid rgb(200,30,30);"
-# rules the config itself does not enforce: field → (test, message)
-FIELD_RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
-    "tick_ms": (lambda v: v > 0, "the tick must be longer than 0 ms"),
-}
-
-
-def rule_problem(config) -> str | None:
-    """The first of FIELD_RULES that `config` breaks, as `safety.FIELD: message, got VALUE`; else None."""
-    for name, (ok, message) in FIELD_RULES.items():
-        value = getattr(config, name)
-        if not ok(value):
-            return f"safety.{name}: {message}, got {value!r}"
-    return None
-
-
 TOOLTIPS = {
     "min_dt_ms": "minimum gap between any two performed actions (ms)",
     "cooldown_ms": "minimum gap between two actions of the same type (ms)",
@@ -187,9 +171,6 @@ class SafetySettingsDialog(QDialog):
             dataclasses.replace(self.config, **{name: value})
         except ConfigError as e:
             return str(e)
-        rule = FIELD_RULES.get(name)
-        if rule is not None and not rule[0](value):
-            return f"safety.{name}: {rule[1]}"
         return None
 
     def check_field(self, name: str) -> bool:

@@ -63,6 +63,8 @@ class SafetyConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"safety.{name}: expected a finite number >= 0, got {v!r}")
+        if self.tick_ms == 0:  # every state would be stale at once: the run would pause for good
+            raise ConfigError(f"safety.tick_ms: the tick must be longer than 0 ms, got {self.tick_ms!r}")
         for name in ("max_keys_held", "stale_ticks", "log_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
