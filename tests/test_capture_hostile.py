@@ -6,6 +6,7 @@ document is counted `malformed` with its reason and skipped, and good ones after
 
 import json
 import os
+import re
 import threading
 import time
 import tracemalloc
@@ -161,9 +162,12 @@ def test_json_dir_absurd_tick_in_the_file_name(tmp_path, hp_spec):
 
 
 def test_registry_checks_numeric_options(tmp_path):
-    for value in (0, float("nan"), -600, float("inf"), "abc", True):
-        with pytest.raises(UserError, match=f"tick_ms must be a finite number > 0, got {value!r}"):
+    for value in (0, float("nan"), -600, float("inf"), "abc", True, 1e-300, 0.5, 1e300, 3_600_001):
+        with pytest.raises(UserError, match=re.escape(f"tick_ms: expected a tick length in milliseconds, "
+                                                      f"1..3.6e+06, got {value!r}")):
             make_adapter(f"json-dir:{tmp_path}", tick_ms=value)
+    with pytest.raises(UserError, match="json-dir source: tick_ms"):  # an adapter made without the registry
+        JsonDirAdapter(tmp_path, None, tick_ms=1e-300)
     with pytest.raises(UserError, match="max_bytes must be a finite number >= 1"):
         make_adapter(f"json-dir:{tmp_path}", max_bytes=0)
     assert make_adapter(f"json-dir:{tmp_path}", max_bytes=10, max_depth=3).max_depth == 3

@@ -46,20 +46,24 @@ def _register_record(sub) -> None:
     p.set_defaults(func=_record)
 
 
-def _positive(flag: str, value, unit: str) -> None:
-    """UserError unless `value` (from the command line) is None or a finite number > 0."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise UserError(f"{flag} must be a positive number of {unit}, got {value}")
+MAX_DURATION_S = 7 * 86_400.0  # a recording's --duration: at most a week
+
+
+def _in_range(flag: str, value, unit: str, lo: float, hi: float) -> None:
+    """UserError unless `value` (from the command line) is None or a finite number in (lo, hi]
+    ([lo, hi] when lo > 0)."""
+    if value is not None and not (math.isfinite(value) and (value >= lo if lo > 0 else value > lo) and value <= hi):
+        raise UserError(f"{flag} must be a number of {unit} in {lo:g}..{hi:g}, got {value}")
 
 
 def _record(args) -> int:
-    from ..data.schema import TICK_MS
+    from ..data.schema import MAX_TICK_MS, MIN_TICK_MS, TICK_MS
     from .capture import make_adapter
     from .recorder import Recorder, RecorderHotkeys
     from .window import resolve_window
 
-    _positive("--tick-ms", args.tick_ms, "milliseconds")
-    _positive("--duration", args.duration, "seconds")
+    _in_range("--tick-ms", args.tick_ms, "milliseconds", MIN_TICK_MS, MAX_TICK_MS)
+    _in_range("--duration", args.duration, "seconds", 0.0, MAX_DURATION_S)
     hotkeys = RecorderHotkeys(stop=args.stop_key, pause=args.pause_key)
     window = resolve_window(args.window)
     adapter = None
@@ -103,4 +107,7 @@ def _record(args) -> int:
         raise UserError(rec.failure)
     n = sum(counters[k] for k in ("MOVE", "CLICK", "KEY", "SCROLL"))
     print(f"stopped ({reason}): {n} events, {counters['ticks']} ticks written to {args.out}", file=sys.stderr)
+    note = rec.source_note()
+    if note:
+        print(note, file=sys.stderr)
     return 0

@@ -197,6 +197,9 @@ def cmd_play(args) -> int:
 
     if args.ticks is not None and args.ticks < 1:
         raise UserError(f"--ticks must be at least 1, got {args.ticks}")
+    if not 0 <= args.seed < 2**31 or not (args.state_timeout is None or args.state_timeout <= 86_400):
+        raise UserError(f"--seed must be in 0..{2**31 - 1} and --state-timeout at most 86400 s, "
+                        f"got {args.seed} and {args.state_timeout}")
     if args.live:
         confirm_live(args)
     if args.model is None:

@@ -32,9 +32,14 @@ How it works (DESIGN §2, §4):
 - Game-state ticks that are not storable (a tick outside [0, 2^62], raw JSON that is not
   UTF-8-encodable) are counted `bad_ticks`; an adapter that raises is counted `tick_errors`: the
   tick thread never dies on game data.
+  The source's own counters (malformed documents by reason, failed reads) go into the meta at
+  stop (`recorder.source_counters`), and `source_note()` says in one line what was skipped.
 - A write that fails (disk full, an I/O error) stops the recording: `failure` holds one line
   ("recording stopped: disk full writing FILE; N events kept"), `wait()` returns "error" at
-  once, and what was committed before stays in the store. No thread prints a traceback.
+  once, and what was committed before stays in the store. No thread prints a traceback. With
+  `overwrite` onto an existing store the recording goes to a file beside it, renamed onto it at a
+  clean stop (`SessionWriter`); after a failure the previous store is unchanged and the line says
+  where the N events are kept.
 - Clean stop: wait for the input stream to go quiet (up to `settle_ms`), stop accepting, stop
   the listeners; pynput's `join()` can hang until one more X event arrives, so if a listener is
   still alive after a short join, nudge (move the pointer 1 px and back, tap shift): those
@@ -56,7 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.keys import KEY_VOCAB_VERSION, UNK, key_id, key_name, pynput_key_name
-from ..data.schema import TICK_MS, Button, Event, KeyAction, scroll_class
+from ..data.schema import TICK_MS, Button, Event, KeyAction, scroll_class, tick_ms_problem
 from ..errors import ConfigError, DataError, UserError
 from .capture.base import MAX_TICK
 from .focus import FocusTracker
@@ -137,6 +142,8 @@ class Recorder:
         self.adapter = adapter
         self.hotkeys = hotkeys or RecorderHotkeys()
         self.tick_ms = float(tick_ms or getattr(adapter, "tick_ms", None) or TICK_MS)
+        if tick_ms_problem(self.tick_ms):
+            raise ConfigError(f"recorder tick_ms: {tick_ms_problem(self.tick_ms)}")
         self.poll_s = poll_ms / 1000.0
         self.settle_ns = int(settle_ms * 1e6)
         self.overwrite = overwrite
@@ -517,12 +524,36 @@ class Recorder:
                 self._writer.set_meta("recorder", {
                     "hotkeys": {"stop": self.hotkeys.stop, "pause": self.hotkeys.pause}, "all_input": self.all_input,
                     "counters": dict(self.counters),
+                    **({"source_counters": dict(self.adapter.counters)} if self.adapter is not None else {}),
                     "duration_s": round((time.monotonic_ns() - self.start_ns) / 1e9, 3)})
             self._writer.close()
         except DataError as e:  # the last batch or the meta could not be written
             if self.failure is None:
                 self._fail(e)
+        kept = getattr(self._writer, "kept_path", None)
+        if self.failure is not None and getattr(self._writer, "replacing", False) and kept != self._writer.path:
+            self.failure += f" in {kept} (the previous {self._writer.path} is unchanged)"
         return self.counters
+
+    def source_note(self) -> str | None:
+        """One line on the game-state documents the source skipped (malformed, with their reasons;
+        unreadable; not storable; an adapter error), or None when it skipped none."""
+        c = dict(getattr(self.adapter, "counters", None) or {})
+        reasons = {k.split(".", 1)[1]: v for k, v in c.items() if k.startswith("malformed.") and v}
+        parts = []
+        if c.get("malformed"):
+            parts.append(f"{c['malformed']} malformed game-state document(s) skipped"
+                         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})" if reasons else ""))
+        if c.get("errors"):
+            parts.append(f"{c['errors']} failed read(s) of the source")
+        if self.counters["bad_ticks"]:
+            parts.append(f"{self.counters['bad_ticks']} tick(s) not storable")
+        if self.counters["tick_errors"]:
+            parts.append(f"{self.counters['tick_errors']} source error(s) ({self.last_tick_error})")
+        if not parts:
+            return None
+        last = getattr(self.adapter, "last_malformed", None)
+        return "game state: " + "; ".join(parts) + (f"; last: {last[:200]}" if last else "")
 
     @staticmethod
     def _nudge() -> None:

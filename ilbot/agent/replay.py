@@ -49,8 +49,8 @@ class ReplayConfig:
     def __post_init__(self) -> None:
         from ..errors import ConfigError
 
-        if not self.speed > 0 or self.speed == float("inf"):
-            raise ConfigError(f"replay speed must be a positive number, got {self.speed}")
+        if not 0.01 <= self.speed <= 1000:  # NaN, <= 0, inf, or too slow or fast to be a replay in time
+            raise ConfigError(f"replay speed must be a number in 0.01..1000, got {self.speed}")
 
 
 def action_of(event: Event, t_ms: float, speed: float = 1.0) -> PlannedAction:
@@ -100,6 +100,7 @@ class SessionReplay(Run):
 
         super().__init__(RunState.RUNNING)
         self.session = open_session(session) if not hasattr(session, "events") else session
+        getattr(self.session, "check", lambda: None)()  # a damaged store is refused before anything is performed
         self.config = config or ReplayConfig(speed=speed)
         if config is not None and speed != 1.0:
             self.config.speed = speed

@@ -31,7 +31,8 @@ def register(sub) -> None:
     p.add_argument("--holdout", default="", help="held-out users (--split-by user) or session names, comma-separated")
     p.add_argument("--holdout-frac", type=float, default=None,
                    help="share in (0, 1) of sessions held out at random (implies --split-by session); "
-                        "with one session, the share of its windows held out at its end")
+                        "with one session, the share of its windows held out at its end (one session and no "
+                        "split option: 0.2 of its end)")
     p.add_argument("--calib-frac", type=float, default=None,
                    help="share in (0, 1) of the remaining training sessions held out at random as a 'calib' split "
                         "for `ilbot eval calibrate --split calib` (needs a split; at least 1 session, never all; "
@@ -111,12 +112,16 @@ def _session_paths(items: list[str]) -> list[Path]:
 
 def _check_build_args(args: argparse.Namespace) -> None:
     """Range checks of `ilbot build`'s numbers, each a one-line UserError naming the flag."""
+    from .schema import MAX_TICK_MS, MIN_TICK_MS, SEED_MAX, tick_ms_problem
+
     def bad(flag: str, want: str, v) -> UserError:
         return UserError(f"{flag} must be {want}, got {v!r}")
-    if args.tick_ms is not None and not (math.isfinite(args.tick_ms) and 0 < args.tick_ms <= 3_600_000):
-        raise bad("--tick-ms", "a number of milliseconds > 0 (at most an hour)", args.tick_ms)
-    if args.thin_ms is not None and not (math.isfinite(args.thin_ms) and args.thin_ms >= 0):
-        raise bad("--thin-ms", "a number of milliseconds >= 0", args.thin_ms)
+    if args.tick_ms is not None and tick_ms_problem(args.tick_ms):
+        raise bad("--tick-ms", f"a number of milliseconds in {MIN_TICK_MS:g}..{MAX_TICK_MS:g}", args.tick_ms)
+    if args.thin_ms is not None and not (math.isfinite(args.thin_ms) and 0 <= args.thin_ms <= MAX_TICK_MS):
+        raise bad("--thin-ms", f"a number of milliseconds in 0..{MAX_TICK_MS:g}", args.thin_ms)
+    if not 0 <= args.seed <= SEED_MAX:
+        raise bad("--seed", f"an integer in 0..{SEED_MAX}", args.seed)
     if args.holdout_frac is not None and not (math.isfinite(args.holdout_frac) and 0 < args.holdout_frac < 1):
         raise bad("--holdout-frac", "a share in (0, 1)", args.holdout_frac)
     if args.calib_frac is not None and not (math.isfinite(args.calib_frac) and 0 < args.calib_frac < 1):
@@ -147,7 +152,9 @@ def _segment_weights(items: list[str]) -> dict[str, float]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import BuildConfig, build_dataset
+    """Build; a single session without split options is split by time (the last
+    DEFAULT_TIME_HOLDOUT of its windows held out as 'val'), so `ilbot train` can validate on it."""
+    from .build import DEFAULT_TIME_HOLDOUT, BuildConfig, build_dataset
     _check_build_args(args)
     split_by = args.split_by or ("session" if args.holdout_frac is not None else None)
     cfg = BuildConfig(split_by=split_by, holdout_frac=args.holdout_frac or 0.0, calib_frac=args.calib_frac or 0.0,
@@ -160,7 +167,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise DataError("--split-by session needs --holdout NAMES or --holdout-frac F")
     if split_by == "user" and not cfg.holdout:
         raise DataError("--split-by user needs --holdout USER,...")
-    stats = build_dataset(_session_paths(args.sessions), args.out, cfg, overwrite=args.overwrite)
+    paths = _session_paths(args.sessions)
+    if split_by is None and len(set(paths)) == 1:  # one session and no split asked for: hold out its end
+        cfg.split_by, cfg.holdout_frac, cfg.auto_holdout = "session", DEFAULT_TIME_HOLDOUT, True
+    stats = build_dataset(paths, args.out, cfg, overwrite=args.overwrite)
     _print_stats(stats, args.out)
     if len(stats.get("splits", {})) < 2:
         print("note: no validation split (all windows train); `ilbot train` validates on 'val': build with "
@@ -204,12 +214,24 @@ def _print_stats(stats: dict[str, Any], where: str) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the dataset's statistics; a stats.json whose figures cannot be shown (a field missing
+    or of another type) is one line naming it, printed before any of the figures."""
+    import contextlib
+    import io
+
     from .dataset import open_dataset
     ds = open_dataset(args.dataset)
     if args.json:
         print(json.dumps(ds.stats))
         return 0
-    _print_stats(ds.stats, args.dataset)
+    text = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(text):
+            _print_stats(ds.stats, args.dataset)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        what = f"field {e.args[0]!r} is missing" if isinstance(e, KeyError) else f"a field of another type ({e})"
+        raise DataError(f"{Path(args.dataset) / 'stats.json'}: cannot show its figures: {what}"[:400]) from None
+    print(text.getvalue(), end="")
     print(f"spec hash {ds.spec_hash}, key vocabulary {len(ds.key_vocab)} keys, splits {', '.join(ds.split_names)}")
     return 0
 

@@ -18,14 +18,13 @@ plain arrays.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
 from .build import DATASET_FILES, DATASET_FORMAT, SPLIT_NAMES, TARGET_COLS, BuildConfig, build_dataset
+from .dataset_check import check_arrays, check_counts, check_meta, check_stats, check_vocab, load_array, load_json
 from .schema import A, F, T
 
 __all__ = ["BuildConfig", "LazyArray", "WindowDataset", "build_dataset", "open_dataset"]
@@ -181,61 +180,34 @@ class WindowDataset:
         return out
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (not a complete ilbot dataset; rebuild it with `ilbot build`)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: damaged JSON ({e})") from None
-
-
 def open_dataset(path: str | Path, split: str | None = None) -> WindowDataset:
     """Open a built dataset folder, all windows (split=None) or one split ("train", "val", "calib";
     "holdout" and "validation" name "val"); a split the dataset does not have is a DataError naming
-    the folder and the splits it has."""
+    the folder and the splits it has. The folder is checked first (`ilbot.data.dataset_check`):
+    a damaged one is a one-line DataError naming the file and what is wrong."""
     p = Path(path)
     if p.is_file():
         raise DataError(f"{p} is a file, not a dataset folder")
     if not p.is_dir():
         raise DataError(f"{p}: no such dataset folder")
-    meta = _load_json(p / "meta.json")
+    meta = load_json(p / "meta.json")
     if not isinstance(meta, dict) or meta.get("format") != DATASET_FORMAT:
         raise DataError(f"{p / 'meta.json'}: not an ilbot dataset of format {DATASET_FORMAT}")
     if (meta.get("T"), meta.get("A"), meta.get("F")) != (T, A, F):
         raise DataError(f"{p / 'meta.json'}: built for T,A,F={meta.get('T')},{meta.get('A')},{meta.get('F')}, "
                         f"this ilbot uses {T},{A},{F}")
-    stats = _load_json(p / "stats.json")
-    vocab = _load_json(p / "key_vocab.json")
-    arrays = {}
-    for name in _FILES:
-        f = p / f"{name}.npy"
-        try:
-            arrays[name] = np.load(f, mmap_mode="r", allow_pickle=False)
-        except FileNotFoundError:
-            raise DataError(f"{f}: missing (not a complete ilbot dataset)") from None
-        except ValueError as e:
-            raise DataError(f"{f}: damaged array file ({e})") from None
-    f = p / "window_weight.npy"  # optional: training weights from marked segments (ilbot.data.build)
-    if f.is_file():
-        try:
-            arrays["window_weight"] = np.load(f, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
-            raise DataError(f"{f}: damaged array file ({e})") from None
-    n = len(arrays["window_anchor"])
-    if "window_weight" in arrays and (len(arrays["window_weight"]) != n
-                                      or not np.all(np.isfinite(arrays["window_weight"]) & (arrays["window_weight"] >= 0))):
-        raise DataError(f"{f}: expected {n} finite weights >= 0")
-    for name in _FILES:
-        if name.startswith("window_") and len(arrays[name]) != n:
-            raise DataError(f"{p / (name + '.npy')}: {len(arrays[name])} rows, expected {n}")
-    if len(arrays["tick_offsets"]) != len(arrays["tick_feature"]) + 1 or \
-            (len(arrays["tick_offsets"]) and arrays["tick_offsets"][-1] != len(arrays["events"])):
-        raise DataError(f"{p / 'tick_offsets.npy'}: does not match events.npy / tick_feature.npy")
-    names = list(meta.get("split_names", [SPLIT_NAMES[0]]))
+    names = check_meta(p, meta, SPLIT_NAMES)
+    stats = load_json(p / "stats.json")
+    check_stats(p, stats)
+    keys = check_vocab(p, load_json(p / "key_vocab.json"))
+    arrays = {name: load_array(p / f"{name}.npy") for name in _FILES}
+    if (p / "window_weight.npy").exists() or (p / "window_weight.npy").is_symlink():
+        arrays["window_weight"] = load_array(p / "window_weight.npy")  # optional: weights of marked segments
+    check_arrays(p, arrays, len(names), len(keys))
+    check_counts(p, meta, arrays)
     if split is not None:
         split = SPLIT_ALIASES.get(split, split) if split not in names else split
         if split not in names:
             hint = "; build with --calib-frac F for a calib split" if split == "calib" else ""
             raise DataError(f"{p}: no split {split!r} (splits: {', '.join(names)}{hint})")
-    return WindowDataset(p, split, arrays, meta, stats, list(vocab.get("keys", [])))
+    return WindowDataset(p, split, arrays, meta, stats, keys)

@@ -15,6 +15,7 @@ model applies its own input transform).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -34,6 +35,17 @@ MAX_ABS_TIME_NS = 4e18  # an importer's source time, in ns (epoch times fit; dif
 MAX_SESSION_HALF_SPAN_NS = 7 * 86_400 * 10**9  # an imported row's time from its session's median time
 MAX_STORED_T_NS = 30 * 86_400 * 10**9  # |t_ns| of a stored event or tick (since the session start)
 MAX_HOLD_MS = 30 * 86_400 * 1e3  # a stored CLICK hold
+MIN_TICK_MS = 1.0  # a tick length (a CLI --tick-ms, a store's or a checkpoint's tick_ms): 1 ms ..
+MAX_TICK_MS = 3_600_000.0  # .. one hour; shorter ticks would make a session millions of ticks long
+SEED_MAX = 2**31 - 1  # random seeds (CLI --seed, config seed) lie in 0..SEED_MAX
+
+
+def tick_ms_problem(value) -> str | None:
+    """Why `value` is not a tick length in ms (None when it is one): a finite number in
+    [MIN_TICK_MS, MAX_TICK_MS]."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and MIN_TICK_MS <= value <= MAX_TICK_MS)
+    return None if ok else f"expected a tick length in milliseconds, {MIN_TICK_MS:g}..{MAX_TICK_MS:g}, got {value!r}"
 
 
 class EventType(IntEnum):

@@ -3,8 +3,9 @@
 Duration, events by type, ticks, the game window, the number of `correction` segments (stores
 without a `segments` table have none to count: `corrections` is None) and, on request, events over
 time (counts per type in equal time bins) for a small plot. The store is checked by
-`open_session` first, so a damaged store is the same one-line `DataError`; the counting queries
-then run on a read-only connection.
+`open_session` first, and the columns counted here (event type and time, tick time) are checked
+to hold integers, so a damaged store is the same one-line `DataError`; the counting queries then
+run on a read-only connection.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def summarize_session(path, bins: int = 0) -> SessionSummary:
     p = Path(path)
     with open_session(p) as s:
         meta, n_events, n_ticks = dict(s.meta), s.n_events, s.n_ticks
+        _check_counted_columns(s)
     try:
         conn = _readonly(p)
     except sqlite3.Error as e:
@@ -88,6 +90,21 @@ def summarize_session(path, bins: int = 0) -> SessionSummary:
     finally:
         conn.close()
     return summary
+
+
+def _check_counted_columns(s) -> None:
+    """The columns the figures count (event type and time, tick time) hold integers of their
+    range: else the store is damaged, and it is the readers' one-line DataError naming the row."""
+    bad = s._query(f"SELECT 1 FROM events WHERE typeof(t_ns) != 'integer' OR typeof(type) != 'integer' "
+                   f"OR type < 0 OR type >= {len(EVENT_NAMES)} LIMIT 1").fetchone()
+    if bad:
+        raise s._bad_event()
+    row = s._query("SELECT tick, t_ns FROM ticks WHERE typeof(t_ns) != 'integer' LIMIT 1").fetchone()
+    if row:
+        from .store import shown
+
+        raise DataError(f"{s.path}: damaged session store: ticks row tick={shown(row[0])}: t_ns={shown(row[1])} "
+                        "is not an integer")
 
 
 def _timeline(rows: np.ndarray, summary: SessionSummary, bins: int) -> tuple[float, np.ndarray]:

@@ -10,7 +10,9 @@ Writing: `SessionWriter` hands rows to one writer thread through a queue; the th
 batch every `batch_ms` milliseconds or `batch_rows` rows, whichever comes first. The database runs
 in WAL mode with `synchronous=NORMAL`, so a committed batch survives the writing process being
 killed (SIGKILL), and a kill loses at most the batch in flight. `add_events(rows)` queues many
-rows at once; those go to SQLite with one `executemany` per chunk.
+rows at once; those go to SQLite with one `executemany` per chunk. With `overwrite=True` onto an
+existing store the new one is written beside it and renamed onto it only by a clean `close()`:
+a failure leaves the previous store whole (see `SessionWriter`).
 
 Bulk writes: `write_store(path, rows, meta)` writes a whole store in one transaction (millions of
 rows in seconds) into a file the caller names: the importers pass `ilbot.data.atomic.atomic_file`'s
@@ -32,7 +34,8 @@ that are not JSON, a `schema_version` that is not an integer (`true` is not) or 
 this code, and known meta keys of the wrong type (`tick_ms`, `window`, `user`, ...). The readers
 (`events`, `event_array`, `ticks`, `tick_arrays`) check every row as they read it: an unknown
 event type or class, a non-integer time, a non-finite or out-of-range position, a features blob
-of the wrong length refuse the store naming the row (`seq` or `tick`) and the value. A store left
+of the wrong length refuse the store naming the row (`seq` or `tick`) and the value; `check()`
+reads every table once that way (a command that must not start on a damaged store). A store left
 behind by a killed writer still has its WAL file beside it; opening it read-write lets SQLite
 recover the committed frames.
 """
@@ -45,6 +48,7 @@ import os
 import queue
 import sqlite3
 import stat
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -56,8 +60,8 @@ import numpy as np
 from ..errors import DataError
 from .atomic import FILE_MODE, private_dir
 from .keys import KEY_VOCAB_VERSION, VOCAB_SIZE
-from .schema import (EVENT_NAMES, F, MAX_COORD_PX, MAX_HOLD_MS, MAX_STORED_T_NS, N_BUTTONS, N_EVENT_TYPES,
-                     N_KEY_ACTIONS, N_SCROLL, TICK_MS, Event, EventType, Tick)
+from .schema import (EVENT_NAMES, F, MAX_COORD_PX, MAX_HOLD_MS, MAX_STORED_T_NS, MAX_TICK_MS, MIN_TICK_MS, N_BUTTONS,
+                     N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, TICK_MS, Event, EventType, Tick, tick_ms_problem)
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x696C6274  # "ilbt": marks the file as an ilbot store (PRAGMA application_id)
@@ -266,22 +270,46 @@ class SessionWriter:
     `SessionWriter(path, meta)` creates the file 0600 (its folder 0700 when it creates that),
     refusing an existing file unless `overwrite=True` and it is an ilbot store
     (`is_session_store`); use it as a context manager or call `close()`. An error in the writer
-    thread is re-raised by the next `add_*`/`close()` call."""
+    thread is re-raised by the next `add_*`/`close()` call.
+
+    Replacing (`overwrite=True` onto an existing store): the new store is written beside it (a
+    hidden `.NAME.tmp-*` file, `write_path`) and renamed onto it only by a `close()` that
+    succeeds, so a failure (disk full, a kill) leaves the previous store whole. What a failed
+    replacement had committed is kept as `STEM.partial[-N].ilbot.sqlite` beside it
+    (`kept_path`). `kept_path` is where the committed rows are once `close()` returned or raised."""
 
     def __init__(self, path: str | Path, meta: dict[str, Any] | None = None, *, batch_ms: float = 200.0,
                  batch_rows: int = 500, overwrite: bool = False):
         self.path = Path(path)
         if self.path.is_symlink():
             raise DataError(f"{self.path}: is a symbolic link; refusing to write a session store through it")
-        if self.path.exists():
+        replacing = self.path.exists()
+        if replacing:
             if not overwrite:
                 raise DataError(f"{self.path}: already exists (refusing to overwrite a session store)")
             if not is_session_store(self.path):
                 raise DataError(f"{self.path}: exists and is not an ilbot session store; refusing to replace it")
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
         private_dir(self.path.parent)
-        _create_private(self.path)
+        if replacing:
+            try:
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")  # 0600
+            except OSError as e:
+                raise DataError(f"{self.path}: cannot create session store ({e.strerror or e})") from None
+            os.close(fd)
+            self.write_path = Path(tmp)
+        else:
+            self.write_path = self.path
+            _create_private(self.path)
+        self.replacing = replacing
+        self.kept_path = self.write_path
+        try:
+            self._open(meta, batch_ms, batch_rows)
+        except BaseException:
+            for suffix in ("", "-wal", "-shm", "-journal"):  # what this writer created, nothing else
+                Path(f"{self.write_path}{suffix}").unlink(missing_ok=True)
+            raise
+
+    def _open(self, meta: dict[str, Any] | None, batch_ms: float, batch_rows: int) -> None:
         self.batch_ms = float(batch_ms)
         self.batch_rows = int(batch_rows)
         self._queue: queue.Queue = queue.Queue()
@@ -291,7 +319,7 @@ class SessionWriter:
         self.n_ticks = 0
         self.n_commits = 0
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(self.write_path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as e:
             raise DataError(f"{self.path}: cannot create session store ({e})") from None
         try:
@@ -361,14 +389,48 @@ class SessionWriter:
             raise DataError(f"{self.path}: writer failed: {self._error}")
 
     def close(self) -> None:
-        """Commit what is queued, checkpoint the WAL into the main file and stop the thread."""
+        """Commit what is queued, checkpoint the WAL into the main file and stop the thread; a
+        replacement is then renamed onto the previous store (see the class doc)."""
         if self._closed:
             return
         self._queue.put(("stop", _STOP))
         self._closed = True
         self._thread.join()
         if self._error is not None:
+            if self.replacing:
+                self._keep_partial()
             raise DataError(f"{self.path}: writer failed: {self._error}")
+        if self.replacing:
+            try:
+                settle_sidecars(self.path)  # the previous store's -wal must not meet the new file
+                os.replace(self.write_path, self.path)
+            except (DataError, OSError) as e:
+                self._keep_partial()
+                why = e if isinstance(e, DataError) else (e.strerror or e)
+                raise DataError(f"{self.path}: cannot replace it ({why}); the new session is kept as "
+                                f"{self.kept_path}") from None
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.write_path}{suffix}").unlink(missing_ok=True)
+            Path(f"{self.path}-shm").unlink(missing_ok=True)
+            self.kept_path = self.path
+
+    def _keep_partial(self) -> None:
+        """A failed replacement: its committed rows (file and -wal together) under a visible name
+        beside the previous store, which stays as it was."""
+        stem = self.path.name.removesuffix(".ilbot.sqlite")
+        n = 1
+        while True:
+            target = self.path.with_name(f"{stem}.partial{'' if n == 1 else f'-{n}'}.ilbot.sqlite")
+            if not any(Path(f"{target}{s}").exists() or Path(f"{target}{s}").is_symlink() for s in ("", "-wal", "-shm")):
+                break
+            n += 1
+        try:
+            for suffix in ("-wal", "-shm", ""):
+                if Path(f"{self.write_path}{suffix}").exists():
+                    os.rename(f"{self.write_path}{suffix}", f"{target}{suffix}")
+            self.kept_path = target
+        except OSError:
+            pass  # it stays under its temp name (kept_path says which)
 
     def __enter__(self) -> "SessionWriter":
         return self
@@ -620,6 +682,16 @@ class Session:
             out.append({"kind": kind, "t_start_ns": t0, "t_end_ns": t1, "meta": doc})
         return out
 
+    def check(self) -> "Session":
+        """Read every row of every table once through the readers' checks: a one-line DataError
+        for the first damaged one (a command that must not start on a damaged store calls this
+        before it acts). Returns the session."""
+        self.event_array()
+        for _ in self.ticks():
+            pass
+        self.segments()
+        return self
+
     def close(self) -> None:
         self._conn.close()
 
@@ -719,8 +791,8 @@ def check_meta(meta: dict[str, Any], p: Path) -> None:
     if version > SCHEMA_VERSION:
         raise DataError(f"{p}: session store schema version {version} is newer than this ilbot "
                         f"understands ({SCHEMA_VERSION})")
-    if meta.get("tick_ms") is not None and not (_is_num(meta["tick_ms"]) and 0 < meta["tick_ms"] <= 3_600_000):
-        raise bad("tick_ms", "milliseconds > 0")
+    if meta.get("tick_ms") is not None and tick_ms_problem(meta["tick_ms"]):
+        raise bad("tick_ms", f"milliseconds in {MIN_TICK_MS:g}..{MAX_TICK_MS:g}")
     win = meta.get("window")
     if "window" in meta and win is not None:
         if not isinstance(win, dict):

@@ -62,13 +62,30 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_args(args) -> None:
+MAX_SEEDS, MAX_TICKS = 10_000, 1_000_000  # closed loop: game seeds, ticks per seed
+MAX_TEMPERATURE = 100.0
+
+
+def _check_closed_loop_args(args) -> None:
+    """Upper bounds of closed-loop's counts and temperature (its own check has the lower ones)."""
     from ..errors import UserError
-    checks = [("--max-windows", args.max_windows >= 0, "an integer >= 0"),
+    if args.seeds > MAX_SEEDS or args.ticks > MAX_TICKS:
+        raise UserError(f"--seeds must be at most {MAX_SEEDS} and --ticks at most {MAX_TICKS}, "
+                        f"got {args.seeds} and {args.ticks}")
+    if not (math.isfinite(args.temperature) and 0 < args.temperature <= MAX_TEMPERATURE):
+        raise UserError(f"--temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {args.temperature!r}")
+
+
+def _check_args(args) -> None:
+    from ..data.schema import SEED_MAX
+    from ..errors import UserError
+    checks = [("--seed", 0 <= args.seed <= SEED_MAX, f"an integer in 0..{SEED_MAX}"),
+              ("--max-windows", args.max_windows >= 0, "an integer >= 0"),
               ("--baseline-windows", args.baseline_windows >= 0, "an integer >= 0"),
               ("--free-running-ticks", args.free_running_ticks >= 0, "an integer >= 0"),
               ("--batch-size", args.batch_size >= 1, "an integer >= 1"),
-              ("--temperature", math.isfinite(args.temperature) and args.temperature > 0, "a number > 0")]
+              ("--temperature", math.isfinite(args.temperature) and 0 < args.temperature <= MAX_TEMPERATURE,
+               f"a number in (0, {MAX_TEMPERATURE:g}]")]
     for flag, ok, want in checks:
         if not ok:
             raise UserError(f"{flag} must be {want}, got {getattr(args, flag[2:].replace('-', '_'))!r}")
@@ -78,6 +95,7 @@ def run(args) -> int:
     from ..errors import UserError
 
     if args.kind == "closed-loop":
+        _check_closed_loop_args(args)
         return closed_loop.run(args)
     if args.kind == "calibrate":
         from . import calibrate

@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..data.atomic import make_private, private_dir, write_private_text
+from ..data.schema import MAX_TICK_MS, MIN_TICK_MS, tick_ms_problem
 from ..errors import CheckpointError
 from .calibration import Calibration
 from .config import ModelConfig
@@ -60,7 +61,7 @@ _INT_RANGES = {"n_ticks": (1, 1024), "n_features": (1, 65536), "n_slots": (1, 40
 _FLOAT_RANGES = {"dropout": (0.0, 1.0, True), "dt_log_scale": (0.0, 1e6, False), "logsig_min": (-50.0, 50.0, True),
                  "logsig_max": (-50.0, 50.0, True), "time_max_ms": (0.0, 1e9, False),
                  "xy_input_noise": (0.0, 10.0, True), "x_sigma_scale": (0.0, 1e6, False),
-                 "y_sigma_scale": (0.0, 1e6, False), "tick_ms": (0.0, 3.6e6, False)}
+                 "y_sigma_scale": (0.0, 1e6, False), "tick_ms": (MIN_TICK_MS, MAX_TICK_MS, True)}
 _BOOLS = ("xy_residual", "slot_elapsed_input", "xy_step_input", "xy_by_type")
 _STRINGS = ("xy_dist", "time_head")
 
@@ -166,43 +167,58 @@ def write_sampling(path, sampling: Temperature | None) -> Path:
     return d
 
 
+MAX_TEMPERATURE = 100.0  # a stored sampling temperature beyond this is not a decoding choice
+
+
 def _read_sampling(cfg_path: Path, meta: dict) -> Temperature:
     try:
         t = meta.get("sampling")
         if t is not None and not isinstance(t, dict):
             raise ValueError(f"expected an object (event, time, position), got {t!r}")
-        return Temperature.of(t)
+        temp = Temperature.of(t)
     except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{cfg_path}: sampling: {e}") from None
+        raise CheckpointError(f"{cfg_path}: sampling: {str(e)[:200]}") from None
+    for k, v in temp.to_dict().items():
+        if v > MAX_TEMPERATURE:
+            raise CheckpointError(f"{cfg_path}: sampling.{k} must be a temperature in 0..{MAX_TEMPERATURE:g}, got {v!r}")
+    return temp
 
 
 def _number(v) -> bool:
     return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _check_model_config(where: Path, mc) -> None:
+def model_config_problem(mc, prefix: str = "model_config.") -> str | None:
+    """What is wrong with a model config dict (types and ranges of its fields, each named with
+    `prefix`), or None. The checkpoint loader and the training config (its [model] table) share it."""
     if not isinstance(mc, dict):
-        raise CheckpointError(f"{where}: model_config must be an object, got {type(mc).__name__}")
+        return f"{prefix.rstrip('.')} must be an object, got {type(mc).__name__}"
     for k, (lo, hi) in _INT_RANGES.items():
         if k in mc and not (type(mc[k]) is int and lo <= mc[k] <= hi):
-            raise CheckpointError(f"{where}: model_config.{k} must be an integer in {lo}..{hi}, got {mc[k]!r}")
+            return f"{prefix}{k} must be an integer in {lo}..{hi}, got {mc[k]!r}"
     for k, (lo, hi, lo_in) in _FLOAT_RANGES.items():
         if k in mc:
             v = mc[k]
             if not (_number(v) and (v >= lo if lo_in else v > lo) and v <= hi):
-                raise CheckpointError(f"{where}: model_config.{k} must be a number in "
-                                      f"{'[' if lo_in else '('}{lo:g}, {hi:g}], got {v!r}")
+                return f"{prefix}{k} must be a number in {'[' if lo_in else '('}{lo:g}, {hi:g}], got {v!r}"
     for k in _BOOLS:
         if k in mc and not isinstance(mc[k], bool):
-            raise CheckpointError(f"{where}: model_config.{k} must be true or false, got {mc[k]!r}")
+            return f"{prefix}{k} must be true or false, got {mc[k]!r}"
     for k in _STRINGS:
         if k in mc and not isinstance(mc[k], str):
-            raise CheckpointError(f"{where}: model_config.{k} must be a string, got {mc[k]!r}")
+            return f"{prefix}{k} must be a string, got {mc[k]!r}"
     if "anchors" in mc and not (isinstance(mc["anchors"], list) and len(mc["anchors"]) <= 1024):
-        raise CheckpointError(f"{where}: model_config.anchors must be a list (at most 1024 anchors)")
+        return f"{prefix}anchors must be a list (at most 1024 anchors)"
     d, h = mc.get("d_model", 128), mc.get("n_heads", 4)
     if d % h:
-        raise CheckpointError(f"{where}: model_config.n_heads={h} does not divide model_config.d_model={d}")
+        return f"{prefix}n_heads={h} does not divide {prefix}d_model={d}"
+    return None
+
+
+def _check_model_config(where: Path, mc) -> None:
+    problem = model_config_problem(mc)
+    if problem:
+        raise CheckpointError(f"{where}: {problem}")
 
 
 def _check_stats(where: Path, stats, n_features: int) -> None:
@@ -219,8 +235,8 @@ def _check_stats(where: Path, stats, n_features: int) -> None:
         if bad is not None:
             raise CheckpointError(f"{where}: stats.{k}[{bad}] must be a finite number"
                                   f"{' >= 0' if k == 'feature_std' else ''}, got {v[bad]!r}")
-    if stats.get("tick_ms") is not None and not (_number(stats["tick_ms"]) and 0 < stats["tick_ms"] <= 3.6e6):
-        raise CheckpointError(f"{where}: stats.tick_ms must be a number of milliseconds > 0, got {stats['tick_ms']!r}")
+    if stats.get("tick_ms") is not None and tick_ms_problem(stats["tick_ms"]):
+        raise CheckpointError(f"{where}: stats.tick_ms: {tick_ms_problem(stats['tick_ms'])}")
     hold = stats.get("hold_ms")
     if hold is not None:
         if not isinstance(hold, dict):

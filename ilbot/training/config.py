@@ -200,14 +200,32 @@ def config_from_dict(d: dict) -> TrainConfig:
     return cfg
 
 
+MAX_INT = 2**31 - 1  # every integer key (steps, sizes, counts, the seed) fits in 0..MAX_INT
+MAX_WEIGHT = 1e6  # loss weights and class weights
+
+
 def validate(cfg: TrainConfig) -> None:
-    """Range checks, each naming its key (every number must also be finite: TOML allows nan/inf)."""
+    """Range checks, each naming its key (every number must also be finite: TOML allows nan/inf;
+    every integer within ±MAX_INT: TOML integers are unbounded)."""
     for section, obj in (("", cfg), *((f"{n}.", getattr(cfg, n)) for n in SECTIONS)):
         for f in dataclasses.fields(obj):
             v = getattr(obj, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 raise ConfigError(f"config key '{section}{f.name}' must be a finite number, got {v!r}")
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+                raise ConfigError(f"config key '{section}{f.name}' must be an integer of at most {MAX_INT}, got {v!r}")
     checks = [
+        ("seed", cfg.seed >= 0, "must be 0 or positive"),
+        ("threads", cfg.threads <= 1024, "must be at most 1024"),
+        ("max_minutes", cfg.max_minutes <= 1e7, "must be at most 1e7 (minutes)"),
+        ("optim.lr", cfg.optim.lr <= 1.0, "must be at most 1"),
+        ("optim.weight_decay", cfg.optim.weight_decay <= 10.0, "must be at most 10"),
+        ("optim.grad_clip", cfg.optim.grad_clip <= 1e6, "must be at most 1e6"),
+        ("loss.w_event", cfg.loss.w_event <= MAX_WEIGHT, f"must be at most {MAX_WEIGHT:g}"),
+        ("loss.w_time", cfg.loss.w_time <= MAX_WEIGHT, f"must be at most {MAX_WEIGHT:g}"),
+        ("loss.w_xy", cfg.loss.w_xy <= MAX_WEIGHT, f"must be at most {MAX_WEIGHT:g}"),
+        ("loss.w_aux", cfg.loss.w_aux <= MAX_WEIGHT, f"must be at most {MAX_WEIGHT:g}"),
+        ("data.num_workers", cfg.data.num_workers <= 256, "must be at most 256"),
         ("epochs", cfg.epochs >= 1, "must be at least 1"),
         ("max_steps", cfg.max_steps >= 0, "must be 0 (no cap) or positive"),
         ("max_minutes", cfg.max_minutes >= 0, "must be 0 (no cap) or positive"),
@@ -245,9 +263,15 @@ def validate(cfg: TrainConfig) -> None:
         if unknown:
             raise ConfigError(f"config key 'loss.class_weights': unknown event type(s) {unknown}; expected {list(EVENT_NAMES)}")
         for name, w in cw.items():
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and w >= 0):
-                raise ConfigError(f"config key 'loss.class_weights.{name}' must be a finite number >= 0, got {w!r}")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and 0 <= w <= MAX_WEIGHT):
+                raise ConfigError(f"config key 'loss.class_weights.{name}' must be a number in 0..{MAX_WEIGHT:g}, "
+                                  f"got {w!r}")
     else:
         raise ConfigError(f"config key 'loss.class_weights': expected 'auto', 'default' or a table, got {cw!r}")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ConfigError(f"config key 'device': expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    from ..model.checkpoint import model_config_problem
+
+    problem = model_config_problem({k: v for k, v in cfg.model.items() if k != "anchors" or v != "spec"}, "model.")
+    if problem:
+        raise ConfigError(f"config key {problem}")

@@ -218,6 +218,15 @@ def write_checkpoint(out: Path, name: str, model, ds, extra: dict, optimizer=Non
     return out / name
 
 
+def _diverged(out: Path, step: int, what: str, value: float) -> ConfigError:
+    """The one-line error of a run whose loss stopped being a number: nothing more is written,
+    the run's best/ and last/ (if any) hold the last checkpoint from before it."""
+    kept = [n for n in ("best", "last") if (out / n / "config.json").is_file()]
+    where = f"{out}/{' and '.join(kept)} keep the checkpoint from before" if kept else "no checkpoint was written"
+    return ConfigError(f"training diverged at step {step}: the {what} is {value} (lower optim.lr or raise "
+                       f"optim.warmup_steps); {where}")
+
+
 # ---------------------------------------------------------------- validation
 
 
@@ -266,7 +275,11 @@ def train(data_path, out_dir, cfg: TrainConfig | None = None, *, resume: bool = 
     and info = {"step", "epoch", "train_s": this invocation's training seconds, "windows": windows
     trained in this invocation, all ranks}. Its time is taken off every clock of the run (the
     `max_minutes` cap, the time-based learning rate, `elapsed_s`, windows/s, the progress bar), so
-    training seconds count training only (with its validations and checkpoints)."""
+    training seconds count training only (with its validations and checkpoints).
+
+    A training loss, gradient norm or validation loss that is not a finite number ends the run
+    with a one-line ConfigError ("training diverged at step N ..."): nothing is written after it,
+    so `best/` and `last/` keep the checkpoints from before."""
     out = Path(out_dir)
     run = RunFolder(out, resume=resume, overwrite=overwrite)  # refuses a run that exists (without resume/overwrite)
     saved = None
@@ -394,6 +407,8 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             extra = {"train_config": cfg.to_dict(), "step": state["step"], "epoch": state["epoch"]}
             if ds_val is not None and len(val_idx):
                 last_val = validate(model, ds_val, val_idx, bs, device, autocast)
+                if not math.isfinite(last_val["loss"]):
+                    raise _diverged(out, state["step"], "validation loss", last_val["loss"])
                 emit({"kind": "val", "step": state["step"], "epoch": state["epoch"], **last_val})
                 extra["val_loss"] = last_val["loss"]
             improved = last_val is None or state["best_val"] is None or last_val["loss"] < state["best_val"]
@@ -446,12 +461,17 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip) if cfg.optim.grad_clip else None
+            loss_value = float(loss.detach())
+            # grad norm: the same on every rank (gradients are averaged); the loss: this rank's
+            if not math.isfinite(loss_value) or (gnorm is not None and not math.isfinite(float(gnorm))):
+                raise _diverged(out, state["step"] + 1, "training loss" if not math.isfinite(loss_value)
+                                else "gradient norm", loss_value if not math.isfinite(loss_value) else float(gnorm))
             optimizer.step()
             state["step"] += 1
             state["batch_in_epoch"] += 1
             windows_seen += len(b["targets"]) * info.world_size
             windows_total += len(b["targets"]) * info.world_size
-            running["loss"] = running.get("loss", 0.0) + float(loss.detach())
+            running["loss"] = running.get("loss", 0.0) + loss_value
             for k in LOG_PARTS:
                 running[k] = running.get(k, 0.0) + float(res["loss_parts"][k].detach())
             n_running += 1

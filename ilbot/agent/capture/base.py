@@ -38,7 +38,8 @@ from typing import Callable
 
 import numpy as np
 
-from ...data.schema import F, TICK_MS
+from ...data.schema import F, TICK_MS, tick_ms_problem
+from ...errors import UserError
 
 Clock = Callable[[], int]  # → monotonic nanoseconds
 
@@ -214,6 +215,9 @@ class CaptureAdapter(ABC):
     reports_ticks = False
 
     def __init__(self, spec=None, *, tick_ms: float = TICK_MS, clock: Clock = time.monotonic_ns):
+        problem = tick_ms_problem(tick_ms)
+        if problem:
+            raise UserError(f"{self.name} source: tick_ms: {problem}")
         self.spec = spec
         self.tick_ms = float(tick_ms)
         self.clock = clock

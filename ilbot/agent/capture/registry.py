@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from ...data import paths
+from ...data.schema import tick_ms_problem
 from ...errors import UserError
 from .base import CaptureAdapter
 
@@ -68,6 +69,8 @@ _NUMERIC = {"tick_ms": (0, False), "stale_ms": (0, False), "settle_ms": (0, True
 def check_options(source: str, options: dict) -> None:
     """UserError naming the source, option and value for a numeric option that is not a finite
     number in range (tick_ms 0, nan or -600; max_bytes 0; ...)."""
+    if options.get("tick_ms") is not None and tick_ms_problem(options["tick_ms"]):
+        raise UserError(f"source {source!r}: tick_ms: {tick_ms_problem(options['tick_ms'])}")
     for name, (low, inclusive) in _NUMERIC.items():
         if name not in options or options[name] is None:
             continue

@@ -26,18 +26,23 @@ from ...errors import UserError
 from .base import Capture, CaptureAdapter, Clock, Malformed, check_tick
 
 
+SPEED_MIN, SPEED_MAX = 0.01, 1000.0  # a replay speed in real time: 100 times slower .. 1000 times faster
+
+
 def check_speed(speed) -> float | None:
-    """A replay speed: > 0, or None (also for 0 and inf) for as fast as polled; UserError else."""
+    """A replay speed in [SPEED_MIN, SPEED_MAX], or None (also for 0 and inf) for as fast as
+    polled; UserError else (negative, NaN, or so slow or fast that it is no replay in time)."""
     if speed is None:
         return None
     try:
         speed = float(speed)
     except (TypeError, ValueError):
-        raise UserError(f"replay speed must be a number > 0 or 'max', got {speed!r}") from None
+        raise UserError(f"replay speed must be a number in {SPEED_MIN:g}..{SPEED_MAX:g} or 'max', "
+                        f"got {speed!r}") from None
     if speed == 0 or speed == math.inf:
         return None
-    if not speed > 0:  # negative or NaN
-        raise UserError(f"replay speed must be a number > 0 or 'max', got {speed}")
+    if not SPEED_MIN <= speed <= SPEED_MAX:  # negative, NaN, absurdly slow or fast
+        raise UserError(f"replay speed must be a number in {SPEED_MIN:g}..{SPEED_MAX:g} or 'max', got {speed}")
     return speed
 
 
