@@ -124,3 +124,10 @@ def test_write_session_refuses_to_replace_without_overwrite(tmp_path):
     assert write_session(t, p)["ticks"] == 10
     with pytest.raises(Exception, match="already exists"):
         write_session(t, p)
+
+
+def test_style_distances_of_an_agent_that_never_acts_are_null_not_nan():
+    """`--json` must stay JSON: a style distance with no sample on one side is null."""
+    from ilbot.eval.closed_loop import _w1
+
+    assert _w1(float("nan")) is None and _w1(1.23456) == 1.235

@@ -161,7 +161,7 @@ def test_checkpoint_tick_ms_and_sampling_bounds(tmp_path):
     for path, value, words in ((("stats", "tick_ms"), 1e-300, "stats.tick_ms"),
                                (("stats", "tick_ms"), 1e300, "stats.tick_ms"),
                                (("model_config", "tick_ms"), 0.5, "model_config.tick_ms"),
-                               (("sampling",), {"event": 1e300, "time": 1, "position": 1}, "sampling.event")):
+                               (("sampling",), {"event": 1e300, "time": 1, "position": 1}, "sampling: temperature event")):
         d = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
         shutil.copytree(src, d)
         meta = json.loads((d / "config.json").read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import pytest
 
@@ -54,10 +55,15 @@ def test_training_writes_the_metrics_as_tensorboard_scalars(dataset, tmp_path):
 def test_a_resumed_run_continues_the_curves_without_the_lost_points(dataset, tmp_path):
     run = tmp_path / "run"
     train(dataset, run, load_config(None, TINY), show_progress=False, stop_at_step=10)
+    # TensorBoard reads a folder's event files in name order: <seconds>.<host>.<pid>.<counter>, and
+    # within one second of one process the counter sorts as text ("10" before "9"). Invocations are
+    # separate processes seconds apart in real use; here, in one process, a second apart.
+    time.sleep(1.1)
     # a point a killed invocation logged after the step-10 checkpoint
     late = TensorBoardLog(run)
     late.log({"kind": "train", "step": 15, "loss": 99.0, "lr": 1.0})
     late.close()
+    time.sleep(1.1)
     done = train(dataset, run, resume=True, show_progress=False)
     got = scalars(run)["loss/train"]
     want = [(d["step"], d["loss"]) for d in metrics(run) if d["kind"] == "train"]

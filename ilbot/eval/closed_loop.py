@@ -154,7 +154,7 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
     samples = {side: {k: np.concatenate(v) if v else np.zeros(0) for k, v in d.items()} for side, d in pooled.items()}
     from .metrics import wasserstein_1d  # here, not at the top: `ilbot --help` and every command load this module
 
-    style = {k: {"w1": round(wasserstein_1d(samples["agent"][k], samples["demo"][k]), 3),
+    style = {k: {"w1": _w1(wasserstein_1d(samples["agent"][k], samples["demo"][k])),
                  "agent_median": _median(samples["agent"][k]), "demo_median": _median(samples["demo"][k])}
              for k in STYLE}
     return {
@@ -170,6 +170,11 @@ def evaluate(model, seeds: int = 20, ticks: int = 200, temperature: float = 1.0,
         "per_seed": per_seed, "seconds": round(time.perf_counter() - t0, 1),
         "_samples": samples,  # for the plots; not written to report.json
     }
+
+
+def _w1(d: float) -> float | None:
+    """A style distance for JSON: None (null) when a side has no sample (an agent that never acts)."""
+    return round(d, 3) if math.isfinite(d) else None
 
 
 def _median(x: np.ndarray) -> float | None:
@@ -205,7 +210,8 @@ def plot(report: dict, out: Path) -> list[Path]:
         bins = np.linspace(0, max(hi, 1e-6), 40)
         ax.hist(d, bins, alpha=0.5, density=True, label="demonstrator")
         ax.hist(a, bins, alpha=0.5, density=True, label="agent")
-        ax.set_title(f"{k}  W1 {report['style_w1'][k]:.1f}", fontsize=9)
+        w1 = report["style_w1"][k]
+        ax.set_title(f"{k}  W1 {'n/a' if w1 is None else f'{w1:.1f}'}", fontsize=9)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     paths.append(out / "closed_loop_style.png")

@@ -63,12 +63,12 @@ def register(sub) -> None:
 
 
 MAX_SEEDS, MAX_TICKS = 10_000, 1_000_000  # closed loop: game seeds, ticks per seed
-MAX_TEMPERATURE = 100.0
 
 
 def _check_closed_loop_args(args) -> None:
     """Upper bounds of closed-loop's counts and temperature (its own check has the lower ones)."""
     from ..errors import UserError
+    from ..model.sampling import MAX_TEMPERATURE
     if args.seeds > MAX_SEEDS or args.ticks > MAX_TICKS:
         raise UserError(f"--seeds must be at most {MAX_SEEDS} and --ticks at most {MAX_TICKS}, "
                         f"got {args.seeds} and {args.ticks}")
@@ -79,6 +79,7 @@ def _check_closed_loop_args(args) -> None:
 def _check_args(args) -> None:
     from ..data.schema import SEED_MAX
     from ..errors import UserError
+    from ..model.sampling import MAX_TEMPERATURE
     checks = [("--seed", 0 <= args.seed <= SEED_MAX, f"an integer in 0..{SEED_MAX}"),
               ("--max-windows", args.max_windows >= 0, "an integer >= 0"),
               ("--baseline-windows", args.baseline_windows >= 0, "an integer >= 0"),

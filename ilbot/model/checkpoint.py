@@ -167,9 +167,6 @@ def write_sampling(path, sampling: Temperature | None) -> Path:
     return d
 
 
-MAX_TEMPERATURE = 100.0  # a stored sampling temperature beyond this is not a decoding choice
-
-
 def _read_sampling(cfg_path: Path, meta: dict) -> Temperature:
     try:
         t = meta.get("sampling")
@@ -178,9 +175,6 @@ def _read_sampling(cfg_path: Path, meta: dict) -> Temperature:
         temp = Temperature.of(t)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{cfg_path}: sampling: {str(e)[:200]}") from None
-    for k, v in temp.to_dict().items():
-        if v > MAX_TEMPERATURE:
-            raise CheckpointError(f"{cfg_path}: sampling.{k} must be a temperature in 0..{MAX_TEMPERATURE:g}, got {v!r}")
     return temp
 
 

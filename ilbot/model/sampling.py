@@ -20,6 +20,9 @@ import torch
 from .xp import cap, floor, module, softmax
 
 
+MAX_TEMPERATURE = 100.0  # beyond this a temperature is no decoding choice (a draw from noise)
+
+
 @dataclass(frozen=True)
 class Temperature:
     """The planner's sampling temperatures, one per kind of draw: `event` (the event type, button /
@@ -35,8 +38,9 @@ class Temperature:
     def __post_init__(self):
         for k in ("event", "time", "position"):
             v = getattr(self, k)
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"temperature {k}: expected a finite number >= 0, got {v!r}")
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    and 0 <= v <= MAX_TEMPERATURE):
+                raise ValueError(f"temperature {k}: expected a number in 0..{MAX_TEMPERATURE:g}, got {v!r}")
 
     @classmethod
     def of(cls, t: "float | Temperature | dict | None") -> "Temperature":
