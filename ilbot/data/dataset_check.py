@@ -22,7 +22,6 @@ silently wrong batch:
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 from pathlib import Path
@@ -31,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .schema import F, N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, tick_ms_problem
+from .schema import F, N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL
+from .stats_check import stats_problem
 
 MAX_JSON_BYTES = 256 << 20
 MAX_VOCAB = 1 << 20
@@ -92,10 +92,6 @@ def _is_int(v: Any) -> bool:
     return type(v) is int
 
 
-def _finite_number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-
-
 def check_meta(p: Path, meta: Any, known_splits: tuple[str, ...]) -> list[str]:
     """meta.json's fields the readers use; returns its split names."""
     where = p / "meta.json"
@@ -121,28 +117,9 @@ def check_counts(p: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
 
 def check_stats(p: Path, stats: Any) -> None:
     """stats.json's fields that training, evaluation and checkpoints use."""
-    where = p / "stats.json"
-    if not isinstance(stats, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(stats).__name__}")
-    for k in ("feature_mean", "feature_std"):
-        v = stats.get(k)
-        if not (isinstance(v, list) and len(v) == F):
-            got = f"{len(v)} values" if isinstance(v, list) else str(v)[:40]
-            raise DataError(f"{where}: {k} must be a list of F={F} numbers, got {got}")
-        bad = next((i for i, x in enumerate(v) if not _finite_number(x) or (k == "feature_std" and x < 0)), None)
-        if bad is not None:
-            raise DataError(f"{where}: {k}[{bad}]={v[bad]!r} (expected a finite number"
-                            f"{' >= 0' if k == 'feature_std' else ''})")
-    if stats.get("tick_ms") is not None and tick_ms_problem(stats["tick_ms"]):
-        raise DataError(f"{where}: tick_ms: {tick_ms_problem(stats['tick_ms'])}")
-    counts = stats.get("event_counts")
-    if counts is not None and not (isinstance(counts, dict)
-                                   and all(_is_int(n) and n >= 0 for n in counts.values())):
-        raise DataError(f"{where}: event_counts={str(counts)[:80]} (expected counts >= 0 per event type)")
-    hold = stats.get("hold_ms")
-    if hold is not None and not (isinstance(hold, dict)
-                                 and all(v is None or (_finite_number(v) and v >= 0) for v in hold.values())):
-        raise DataError(f"{where}: hold_ms={str(hold)[:80]} (expected numbers >= 0)")
+    problem = stats_problem(stats, F)
+    if problem:
+        raise DataError(f"{p / 'stats.json'}: {problem}")
 
 
 def check_vocab(p: Path, vocab: Any) -> list[str]:

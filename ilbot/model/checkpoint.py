@@ -36,7 +36,8 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..data.atomic import make_private, private_dir, write_private_text
-from ..data.schema import MAX_TICK_MS, MIN_TICK_MS, tick_ms_problem
+from ..data.schema import MAX_TICK_MS, MIN_TICK_MS
+from ..data.stats_check import stats_problem
 from ..errors import CheckpointError
 from .calibration import Calibration
 from .config import ModelConfig
@@ -216,29 +217,9 @@ def _check_model_config(where: Path, mc) -> None:
 
 
 def _check_stats(where: Path, stats, n_features: int) -> None:
-    if not isinstance(stats, dict):
-        raise CheckpointError(f"{where}: stats must be an object, got {type(stats).__name__}")
-    for k in ("feature_mean", "feature_std"):
-        v = stats.get(k)
-        if v is None:
-            continue
-        if not isinstance(v, list) or len(v) != n_features:
-            got = f"{len(v)} values" if isinstance(v, list) else repr(v)[:40]
-            raise CheckpointError(f"{where}: stats.{k} must be a list of n_features={n_features} numbers, got {got}")
-        bad = next((i for i, x in enumerate(v) if not _number(x) or (k == "feature_std" and x < 0)), None)
-        if bad is not None:
-            raise CheckpointError(f"{where}: stats.{k}[{bad}] must be a finite number"
-                                  f"{' >= 0' if k == 'feature_std' else ''}, got {v[bad]!r}")
-    if stats.get("tick_ms") is not None and tick_ms_problem(stats["tick_ms"]):
-        raise CheckpointError(f"{where}: stats.tick_ms: {tick_ms_problem(stats['tick_ms'])}")
-    hold = stats.get("hold_ms")
-    if hold is not None:
-        if not isinstance(hold, dict):
-            raise CheckpointError(f"{where}: stats.hold_ms must be an object (median, q10, q90, n), got {hold!r}")
-        for k in ("median", "q10", "q90", "n"):
-            v = hold.get(k)
-            if v is not None and not (_number(v) and v >= 0):
-                raise CheckpointError(f"{where}: stats.hold_ms.{k} must be a number >= 0, got {v!r}")
+    problem = stats_problem(stats, n_features, prefix="stats.", required=False)
+    if problem:
+        raise CheckpointError(f"{where}: {problem}")
 
 
 def check_meta(cfg_path: Path, meta: dict) -> None:
