@@ -16,8 +16,8 @@ import torch
 from ilbot.data.keys import KEY_VOCAB
 from ilbot.data.schema import EventType
 from ilbot.errors import CheckpointError
-from ilbot.eval.calibrate import (ONE_SIGMA, calibrated_prediction, choose_decision_offset, coverage_scale,
-                                  fit_calibration, fit_event_scaling, quantile_scales)
+from ilbot.eval.calibrate import (KEEP_LEAD, ONE_SIGMA, calibrated_prediction, choose_decision_offset, coverage_scale,
+                                  fit_calibration, fit_event_scaling, quantile_scales, rival_accuracy)
 from ilbot.eval.metrics import Prediction, compute_metrics, event_metrics
 from ilbot.eval.report import model_prediction
 from ilbot.eval.slots import Slots
@@ -71,6 +71,26 @@ def test_decision_rule_keeps_accuracy_and_raises_macro_f1():
     m2 = event_metrics(y, (logp + d2).argmax(1))
     assert m2["event_macro_f1"] >= m["event_macro_f1"] and m2["event_accuracy"] >= d0["event_accuracy"] - 0.01 - 1e-12
     assert not choose_decision_offset(logp, y, "accuracy")[0].any()
+
+
+def test_decision_rule_spends_part_of_the_lead_over_the_rival_never_all():
+    rng = np.random.default_rng(2)
+    n = 40_000
+    y = rng.choice(4, n, p=[0.04, 0.0, 0.03, 0.93])
+    signal = np.eye(4)[y] * rng.normal(1.2, 1.0, (n, 1))
+    logp = np.log(np.array([0.04, 1e-4, 0.03, 0.93])) + signal + rng.normal(0, 0.5, (n, 4))
+    acc0 = event_metrics(y, logp.argmax(1))["event_accuracy"]
+    rival = acc0 - 0.02  # a baseline two points behind
+    kept = choose_decision_offset(logp, y, "macro_f1")[1]
+    for keep in (0.5, 0.0):
+        d, chosen = choose_decision_offset(logp, y, "macro_f1", rival_accuracy=rival, keep_lead=keep)
+        m = event_metrics(y, (logp + d).argmax(1))
+        assert chosen["accuracy_floor"] == pytest.approx(rival + keep * 0.02)
+        assert m["event_accuracy"] >= rival + keep * 0.02 - 1e-12  # the floor holds …
+        assert m["event_macro_f1"] > kept["macro_f1"]  # … and the spent accuracy bought macro-F1
+    # keep_lead 1, or a rival ahead of the model: the argmax's accuracy is the floor
+    assert choose_decision_offset(logp, y, "macro_f1", rival_accuracy=rival, keep_lead=1.0)[1]["accuracy_floor"] == pytest.approx(acc0)
+    assert choose_decision_offset(logp, y, "macro_f1", rival_accuracy=acc0 + 0.01)[1]["accuracy_floor"] == pytest.approx(acc0)
 
 
 def _heavy_positions(rng, n):
@@ -151,7 +171,10 @@ def test_fit_calibration_per_slot_kind_end_to_end():
         assert m["y_coverage_1sigma"] == pytest.approx(ONE_SIGMA, abs=0.01)
         assert m["dt_coverage_q10_q90"] == pytest.approx(0.8, abs=0.01)
     m0, m1 = compute_metrics(s, raw), compute_metrics(s, after)
-    assert m1["event_accuracy"] >= event_metrics(s.type, after.event_probs.argmax(1))["event_accuracy"] - 1e-12
+    # the decision keeps at least half of the calibrated argmax's lead over the Markov baseline
+    acc_argmax, rival = event_metrics(s.type, after.event_probs.argmax(1))["event_accuracy"], rival_accuracy(s)
+    assert acc_argmax > rival
+    assert m1["event_accuracy"] >= rival + KEEP_LEAD * (acc_argmax - rival) - 1e-12
     assert m1["event_macro_f1"] >= m0["event_macro_f1"] - 1e-12
 
 

@@ -124,6 +124,8 @@ def test_calibrate_bad_input_is_a_one_line_error(run, tmp_path, capsys):
              ["--model", str(rundir), "--data", str(tmp_path / "nods")],
              ["--model", str(rundir), "--data", str(ds), "--split", "test"],
              ["--model", str(rundir), "--data", str(ds), "--accuracy-slack", "-1"],
+             ["--model", str(rundir), "--data", str(ds), "--keep-lead", "1.5"],
+             ["--model", str(rundir), "--data", str(ds), "--keep-lead", "nan"],
              ["--data", str(ds)]]
     for args in cases:
         assert cli(["eval", "calibrate", "--quiet"] + args) == 2, args

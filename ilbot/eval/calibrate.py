@@ -9,12 +9,16 @@ parameters of `ilbot.model.calibration.Calibration` are fitted to those slots:
   softmax(log p / T + b) over every slot (L-BFGS; a small L2 term on b keeps the correction of a
   type absent from the split finite). Then the decision offsets d by the rule asked for:
   `accuracy` — d = 0, the argmax of the calibrated probabilities (the Bayes decision for
-  accuracy); `macro_f1` — d maximising macro-F1 among the offsets whose accuracy is at least the
-  calibrated argmax's minus `accuracy_slack` (coordinate ascent over a grid of −4…4 in steps of
-  0.1 for CLICK, KEY and SCROLL, MOVE the reference; d = 0 is in the grid, so the rule never does
-  worse than the argmax on both). The floor is the calibrated argmax's accuracy rather than the
-  raw model's: the raw argmax of a class-weighted model gives accuracy away for recall, and the
-  rule should only trade what calibration won back if the slack says so.
+  accuracy); `macro_f1` — d maximising macro-F1 among the offsets whose accuracy is at least a
+  floor (coordinate ascent over a grid of −4…4 in steps of 0.1 for CLICK, KEY and SCROLL, MOVE
+  the reference; d = 0 is in the grid, so the rule never does worse than the argmax on both).
+  The floor is the calibrated argmax's accuracy minus `accuracy_slack`, or, where that is lower,
+  the rival's accuracy plus `keep_lead` of the argmax's lead over it. The rival is the Markov
+  baseline (the next type given the previous one) fitted on the same slots — in-sample, so its
+  accuracy there is if anything optimistic and the floor conservative: the decision may spend
+  part of the model's lead over the strongest event baseline on the rare types' recall, never
+  all of it (keep_lead = 1 spends none). The floor starts from the calibrated argmax rather than
+  the raw model's: the raw argmax of a class-weighted model gives accuracy away for recall.
 - **positions**, per slot kind (in-window, look-ahead) and axis: s = the 0.683 quantile of
   |residual| / σ, the residual measured from the mean the report scores (with anchors the most
   probable component's): 1σ then covers 68.3 % of those slots. The NLL fits σ to the residuals'
@@ -54,6 +58,7 @@ import torch.nn.functional as F
 from ..data.schema import EVENT_NAMES, N_EVENT_TYPES, EventType
 from ..errors import UserError
 from ..model.calibration import KINDS, Calibration, apply_calibration
+from .baselines import Markov
 from .metrics import Prediction, event_metrics
 from .report import kind_mask, pick_windows, predict_split, scored
 from .slots import Slots
@@ -62,6 +67,7 @@ ONE_SIGMA = 0.6826894921370859  # P(|z| < 1) of a standard normal
 TIME_TAIL = 0.1  # the share of slots below q10, and above q90
 DECISION_GRID = np.round(np.arange(-4.0, 4.0001, 0.1), 6)
 BIAS_L2 = 1e-4
+KEEP_LEAD = 0.75  # the share of its accuracy lead over the Markov baseline the decision rule keeps
 LOGP_FLOOR = 1e-40  # log p of a probability that underflowed to 0 in float32
 FIGURES = ("event_accuracy", "event_macro_f1", "event_ece", "event_brier", "dt_coverage_q10_q90", "dt_mae_q50_ms",
            "dt_wis_ms", "x_coverage_1sigma", "y_coverage_1sigma", "xy_nll", "x_crps_px", "y_crps_px")
@@ -123,9 +129,11 @@ def fit_event_scaling(logp: np.ndarray, types: np.ndarray, l2: float = BIAS_L2) 
 
 
 def choose_decision_offset(logp_cal: np.ndarray, types: np.ndarray, rule: str = "macro_f1",
-                           accuracy_slack: float = 0.0) -> tuple[np.ndarray, dict]:
+                           accuracy_slack: float = 0.0, rival_accuracy: float | None = None,
+                           keep_lead: float = KEEP_LEAD) -> tuple[np.ndarray, dict]:
     """Decision offsets d [4] for argmax(logp_cal + d) under `rule` (module docstring), and
-    {"accuracy_floor", "accuracy", "macro_f1"} of the chosen decision on these slots."""
+    {"accuracy_floor", "accuracy", "macro_f1", "rival_accuracy"} of the chosen decision on these
+    slots. rival_accuracy: the strongest baseline's accuracy on them (None: no rival)."""
     def figures(d):
         m = event_metrics(types, np.argmax(logp_cal + d, axis=1))
         return m["event_accuracy"], m["event_macro_f1"]
@@ -133,8 +141,10 @@ def choose_decision_offset(logp_cal: np.ndarray, types: np.ndarray, rule: str = 
     d = np.zeros(N_EVENT_TYPES)
     acc0, f10 = figures(d)
     floor = acc0 - accuracy_slack
+    if rival_accuracy is not None and acc0 > rival_accuracy:
+        floor = min(floor, rival_accuracy + keep_lead * (acc0 - rival_accuracy))
     if rule == "accuracy":
-        return d, {"accuracy_floor": None, "accuracy": acc0, "macro_f1": f10}
+        return d, {"accuracy_floor": None, "accuracy": acc0, "macro_f1": f10, "rival_accuracy": rival_accuracy}
     if rule != "macro_f1":
         raise ValueError(f"decision rule must be 'accuracy' or 'macro_f1', got {rule!r}")
     best = (f10, acc0)
@@ -152,17 +162,25 @@ def choose_decision_offset(logp_cal: np.ndarray, types: np.ndarray, rule: str = 
                     best, d, changed = (f1, acc), cand, True
         if not changed:
             break
-    return d, {"accuracy_floor": floor, "accuracy": best[1], "macro_f1": best[0]}
+    return d, {"accuracy_floor": floor, "accuracy": best[1], "macro_f1": best[0], "rival_accuracy": rival_accuracy}
 
 
-def fit_calibration(slots: Slots, raw: Prediction, *, decision: str = "macro_f1", accuracy_slack: float = 0.0) -> Calibration:
+def rival_accuracy(slots: Slots) -> float:
+    """The Markov baseline's event accuracy on `slots`, fitted on them (the decision rule's rival)."""
+    probs = Markov().fit(slots).predict(slots).event_probs  # [S, 4]
+    return event_metrics(slots.type, np.argmax(probs, axis=1))["event_accuracy"]
+
+
+def fit_calibration(slots: Slots, raw: Prediction, *, decision: str = "macro_f1", accuracy_slack: float = 0.0,
+                    keep_lead: float = KEEP_LEAD) -> Calibration:
     """The calibration of a model whose raw (uncalibrated) teacher-forced predictions on `slots`
     are `raw` (ilbot.eval.report.predict_split). A slot kind without slots keeps scale 1."""
     logp = log_probs(raw.event_probs)
     t, bias = fit_event_scaling(logp, slots.type)
     z = logp / t + bias
     logp_cal = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
-    offset, chosen = choose_decision_offset(logp_cal, slots.type, decision, accuracy_slack)
+    offset, chosen = choose_decision_offset(logp_cal, slots.type, decision, accuracy_slack,
+                                            rival_accuracy(slots), keep_lead)
     sigma, times = {}, {"all": quantile_scales(slots.dt, raw.time_q)}
     for kind in KINDS:
         keep = kind_mask(slots, kind)
@@ -280,7 +298,7 @@ def write_copy(src_dir: Path, out: Path, cal: Calibration, overwrite: bool) -> P
 
 
 def calibrate(model_path, data_path, *, split: str = "val", out=None, overwrite: bool = False, max_windows: int = 0,
-              seed: int = 0, decision: str = "macro_f1", accuracy_slack: float = 0.0, batch_size: int = 256,
+              seed: int = 0, decision: str = "macro_f1", accuracy_slack: float = 0.0, keep_lead: float = KEEP_LEAD, batch_size: int = 256,
               progress=None) -> dict:
     """Fit the calibration of the checkpoint at `model_path` on `split` windows of the dataset and
     write it (into that checkpoint, or into the new checkpoint folder `out`). Returns
@@ -298,10 +316,11 @@ def calibrate(model_path, data_path, *, split: str = "val", out=None, overwrite:
     model = ck.model
     model.calibration = None  # fit on the raw heads (a calibration already there is replaced, not compounded)
     slots, raw = predict_split(model, ds, idx, batch_size=batch_size, progress=progress)
-    cal = fit_calibration(slots, raw, decision=decision, accuracy_slack=accuracy_slack)
+    cal = fit_calibration(slots, raw, decision=decision, accuracy_slack=accuracy_slack, keep_lead=keep_lead)
     before, after = figures(slots, raw), figures(slots, calibrated_prediction(raw, cal, slots.lookahead))
     fit = dict(cal.fit) | {"split": ds.split, "data": str(data_path), "windows": int(len(idx)), "seed": seed,
                            "windows_in_split": len(ds), "decision_rule": decision, "accuracy_slack": accuracy_slack,
+                           "keep_lead": keep_lead,
                            "before": before, "after": after}
     cal = dataclasses.replace(cal, fit=json.loads(json.dumps(fit, allow_nan=False)))
     written = write_copy(ck.path, Path(out), cal, overwrite) if out is not None else write_calibration(ck.path, cal)
@@ -357,6 +376,9 @@ def run(args) -> int:
         raise UserError(f"eval calibrate needs {', '.join(missing)}")
     if not (math.isfinite(args.accuracy_slack) and 0.0 <= args.accuracy_slack <= 1.0):
         raise UserError(f"--accuracy-slack must be a share in [0, 1], got {args.accuracy_slack!r}")
+    keep_lead = KEEP_LEAD if args.keep_lead is None else args.keep_lead
+    if not (math.isfinite(keep_lead) and 0.0 <= keep_lead <= 1.0):
+        raise UserError(f"--keep-lead must be a share in [0, 1], got {keep_lead!r}")
     bar = Progress(0, "calibrate: predict", enabled=False)
     if not args.quiet:
         from ..data.dataset import open_dataset
@@ -366,7 +388,8 @@ def run(args) -> int:
     try:
         result = calibrate(args.model, args.data, split=args.split, out=args.out, overwrite=args.overwrite,
                            max_windows=args.max_windows, seed=args.seed, decision=args.decision.replace("-", "_"),
-                           accuracy_slack=args.accuracy_slack, batch_size=args.batch_size, progress=bar)
+                           accuracy_slack=args.accuracy_slack, keep_lead=keep_lead, batch_size=args.batch_size,
+                           progress=bar)
     finally:
         bar.close()
     print(summary(result))

@@ -47,10 +47,14 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the ilbot report (calibrate: checkpoint) already in --out")
     p.add_argument("--decision", choices=("macro-f1", "accuracy"), default="macro-f1",
                    help="calibrate: the event decision rule — macro-f1 (default): the offsets that maximise "
-                        "macro-F1 without losing accuracy against the calibrated argmax (see --accuracy-slack); "
+                        "macro-F1 while keeping accuracy above a floor (see --accuracy-slack, --keep-lead); "
                         "accuracy: the calibrated argmax")
     p.add_argument("--accuracy-slack", type=float, default=0.0,
-                   help="calibrate, --decision macro-f1: accuracy the rule may give up for macro-F1 (default 0)")
+                   help="calibrate, --decision macro-f1: accuracy below the calibrated argmax's the rule may give "
+                        "up for macro-F1 (default 0)")
+    p.add_argument("--keep-lead", type=float, default=None,
+                   help="calibrate, --decision macro-f1: the share of the calibrated argmax's accuracy lead over "
+                        "the Markov baseline the rule keeps at least (default 0.75; 1: the argmax's accuracy)")
     p.add_argument("--max-windows", type=int, default=0, help="evaluate a seeded random subset of this many windows (0: all)")
     p.add_argument("--baseline-windows", type=int, default=50000, help="training windows the baselines are fitted on")
     p.add_argument("--free-running-ticks", type=int, default=300, help="ticks sampled by the planner (0: skip)")
