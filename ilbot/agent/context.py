@@ -17,7 +17,9 @@ Decisions where the design is silent:
 - Non-finite features (a broken feature spec or game state) become 0 after normalisation and
   are counted in `.counters["bad_features"]`, so one bad document cannot poison the model.
 - Events older than the oldest window still needed are dropped as ticks advance: memory stays
-  bounded however long the agent runs.
+  bounded however long the agent runs. The last pointer event among them is kept for
+  `pointer [3]` (ilbot.data.encoding.pointer_row): where the cursor was before the context, as
+  the dataset reads it from the events before a window's oldest history window.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.encoding import history_rows, normalise_features
-from ..data.schema import A, HISTORY_FIELDS, T, Event
+from ..data.encoding import history_rows, normalise_features, pointer_row
+from ..data.schema import A, HISTORY_FIELDS, POINTER_TYPES, T, Event
 
 
 class ContextBuffer:
@@ -48,6 +50,7 @@ class ContextBuffer:
         self._starts: deque[int] = deque(maxlen=ticks + 1)  # start ns of ticks t-T … t
         self._features: deque[np.ndarray] = deque(maxlen=ticks)  # normalised [F] of ticks t-T+1 … t
         self._events: list[Event] = []  # time order
+        self._pointer: Event | None = None  # the last pointer event before the oldest window kept
         self.counters = {"ticks": 0, "events": 0, "bad_features": 0, "late_events": 0}
 
     def __len__(self) -> int:
@@ -78,7 +81,9 @@ class ContextBuffer:
     def add_event(self, event: Event) -> None:
         """An action that happened (or is due) at `event.t_ns` on the tick clock."""
         if self._starts and event.t_ns < self._starts[0]:
-            self.counters["late_events"] += 1  # older than every window still kept: useless
+            self.counters["late_events"] += 1  # older than every window still kept
+            if self._full():
+                self._remember_pointer([event])
             return
         if not self._events or event.t_ns >= self._events[-1].t_ns:
             self._events.append(event)
@@ -97,19 +102,31 @@ class ContextBuffer:
     def events(self) -> list[Event]:
         return list(self._events)
 
+    def _full(self) -> bool:
+        """Whether the oldest window's start is known (before that, the session has no earlier events)."""
+        return len(self._starts) == self._starts.maxlen
+
+    def _remember_pointer(self, dropped: list[Event]) -> None:
+        for e in dropped:
+            if e.type in POINTER_TYPES and (self._pointer is None or e.t_ns >= self._pointer.t_ns):
+                self._pointer = e
+
     def _prune(self) -> None:
-        if len(self._starts) == self._starts.maxlen:
+        if self._full():
             oldest = self._starts[0]
+            self._remember_pointer([e for e in self._events if e.t_ns < oldest])
             self._events = [e for e in self._events if e.t_ns >= oldest]
 
     def context(self) -> dict[str, np.ndarray]:
-        """The model context of the newest tick t: gamestate [T,F], history [T,A,8], history_mask [T,A]."""
+        """The model context of the newest tick t: gamestate [T,F], history [T,A,8], history_mask
+        [T,A], pointer [3]."""
         n = len(self._features)
         gamestate = np.zeros((self.ticks, self.n_features), np.float32)  # [T, F]
         history = np.zeros((self.ticks, self.slots, len(HISTORY_FIELDS)), np.float32)  # [T, A, 8]
         mask = np.zeros((self.ticks, self.slots), bool)  # [T, A]
+        pointer = pointer_row(self._pointer, self.window_size)  # [3]
         if n == 0:
-            return {"gamestate": gamestate, "history": history, "history_mask": mask}
+            return {"gamestate": gamestate, "history": history, "history_mask": mask, "pointer": pointer}
         gamestate[self.ticks - n:] = np.stack(list(self._features))  # newest tick last
         starts = list(self._starts)  # len n or n+1 (n+1 once the window before the oldest is known)
         times = [e.t_ns for e in self._events]
@@ -123,4 +140,4 @@ class ContextBuffer:
             lo, hi = starts[lo_i], starts[hi_i]
             window = self._events[bisect_left(times, lo):bisect_left(times, hi)]
             history[r], mask[r] = history_rows(window, lo, self.window_size, self.slots)  # [A, 8], [A]
-        return {"gamestate": gamestate, "history": history, "history_mask": mask}
+        return {"gamestate": gamestate, "history": history, "history_mask": mask, "pointer": pointer}

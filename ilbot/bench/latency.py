@@ -90,6 +90,7 @@ def _breakdown(model, planner, context: dict, threads: int) -> dict:
 def run(args) -> dict:
     import torch
 
+    from ..data.schema import CONTEXT_FIELDS
     from ..model import ModelConfig, UnifiedEventModel, load_checkpoint
     from ..model.planner import Planner
     from ..model.synthetic import synthetic_windows
@@ -102,7 +103,7 @@ def run(args) -> dict:
     cfg = model.cfg
     w = synthetic_windows(16, seed=args.seed, vocab=cfg.key_vocab_size, n_ticks=cfg.n_ticks,
                           n_features=cfg.n_features, n_slots=cfg.n_slots)
-    contexts = [{k: w[k][i] for k in ("gamestate", "history", "history_mask")} for i in range(16)]
+    contexts = [{k: w[k][i] for k in CONTEXT_FIELDS} for i in range(16)]
     planner = Planner(model, seed=args.seed, threads=args.threads)
     load_before = os.getloadavg()[0]
     typical, typical_cpu = _time_case(planner, contexts, TYPICAL_SLOTS, args.ticks, args.warmup, "typical")

@@ -11,9 +11,9 @@ DESIGN §5 arrays from them per batch:
 
 Names and shapes (N windows of the chosen split):
 `gamestate` [N,T,F] float32 (normalised), `history` [N,T,A,8] float32, `history_mask` [N,T,A] bool,
-`targets` [N,A,7] float32, `target_mask` [N,A] bool, `window_size` [N,2] float32, `session` [N]
-int, `user` [N] int (-1 unknown). The first five are lazy (gathered on access), the last three
-plain arrays.
+`targets` [N,A,7] float32, `target_mask` [N,A] bool, `pointer` [N,3] float32 (POINTER_FIELDS: the
+last pointer event before the context), `window_size` [N,2] float32, `session` [N] int, `user` [N]
+int (-1 unknown). The first six are lazy (gathered on access), the last three plain arrays.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import DataError
 from .build import DATASET_FILES, DATASET_FORMAT, SPLIT_NAMES, TARGET_COLS, BuildConfig, build_dataset
 from .dataset_check import check_arrays, check_counts, check_meta, check_stats, check_vocab, load_array, load_json
-from .schema import A, F, T
+from .schema import POINTER_TYPES, A, F, H, T
 
 __all__ = ["BuildConfig", "LazyArray", "WindowDataset", "build_dataset", "open_dataset"]
 
@@ -35,6 +35,7 @@ LAZY_FIELDS = {  # name → (shape after N, dtype)
     "history_mask": ((T, A), np.bool_),
     "targets": ((A, 7), np.float32),
     "target_mask": ((A,), np.bool_),
+    "pointer": ((3,), np.float32),
 }
 SPLIT_ALIASES = {"holdout": "val", "validation": "val"}  # other names of the held-out split ("test" is not one)
 _FILES = DATASET_FILES
@@ -92,6 +93,7 @@ class WindowDataset:
         self.spec_hash = meta.get("spec_hash")
         self.split_names = list(meta.get("split_names", [SPLIT_NAMES[0]]))
         self._a = arrays
+        self._last_pointer: np.ndarray | None = None  # [E] (_last_pointer_before)
         if split is None:
             self.indices = np.arange(len(arrays["window_anchor"]))  # [N] global window indices
         else:
@@ -123,6 +125,16 @@ class WindowDataset:
 
     def __repr__(self) -> str:
         return f"WindowDataset({self.path}, split={self.split}, windows={len(self)})"
+
+    def _last_pointer_before(self, idx: np.ndarray) -> np.ndarray:
+        """For event positions idx [B], the index of the last pointer event (POINTER_TYPES) among
+        events[:idx], or -1. The running maximum over all events is computed once, on first use."""
+        if self._last_pointer is None:
+            types = np.asarray(self._a["events"][:, H["type"]]).astype(np.int64)  # [E]
+            is_ptr = np.isin(types, [int(t) for t in POINTER_TYPES])
+            self._last_pointer = np.maximum.accumulate(np.where(is_ptr, np.arange(len(types)), -1)) if len(types) else np.zeros(0, np.int64)
+        idx = np.asarray(idx, np.int64)
+        return np.where(idx > 0, self._last_pointer[np.maximum(idx - 1, 0)] if len(self._last_pointer) else -1, -1)
 
     def batch(self, indices, fields: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """All arrays of the windows `indices` (positions within this split) as one batch dict."""
@@ -161,6 +173,16 @@ class WindowDataset:
                 out["history"] = hist
             if "history_mask" in want:
                 out["history_mask"] = hmask
+        if "pointer" in want:
+            ctx0 = anchor - T  # [B] the tick whose window is the context's oldest
+            i0 = np.asarray(off[np.maximum(ctx0, first)])  # [B] its first event (the session's first when it starts before)
+            lp = self._last_pointer_before(i0)  # [B] index of the last pointer event before it, -1 if none
+            known = (ctx0 > first) & (lp >= np.asarray(off[first]))  # inside the session, before the context
+            ptr = np.tile(np.array([0.5, 0.5, 0.0], np.float32), (B, 1))  # [B, 3] unknown
+            if known.any():
+                ptr[known, :2] = events[lp[known]][:, [H["x"], H["y"]]]
+                ptr[known, 2] = 1.0
+            out["pointer"] = ptr
         if "targets" in want or "target_mask" in want:
             lo = np.asarray(off[anchor])  # [B]
             n_in = np.minimum(np.asarray(off[anchor + 1]) - lo, A - 1)  # [B] in-window slots

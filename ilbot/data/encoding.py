@@ -43,6 +43,14 @@ def history_rows(events: Sequence[Event], start_ns: int, window_size: tuple[floa
     return rows, mask
 
 
+def pointer_row(event: Event | None, window_size: tuple[float, float]) -> np.ndarray:
+    """The pointer row [3] (POINTER_FIELDS) of the last pointer event before a context's oldest
+    history window, or of none (unknown: 0.5, 0.5, 0)."""
+    if event is None:
+        return np.array([0.5, 0.5, 0.0], np.float32)
+    return np.array([event.x / float(window_size[0]), event.y / float(window_size[1]), 1.0], np.float32)
+
+
 def target_rows(events: Sequence[Event], lookahead: Event, start_ns: int, window_size: tuple[float, float],
                 slots: int = A, clip_ms: float = LOOKAHEAD_CLIP_MS) -> tuple[np.ndarray, np.ndarray, int]:
     """The events of tick t's window plus the look-ahead slot, as target rows.

@@ -90,6 +90,13 @@ N_SCROLL = len(ScrollY)
 HISTORY_FIELDS: tuple[str, ...] = ("dt_ms", "x", "y", "type", "button", "key_action", "key_id", "scroll_y")
 TARGET_FIELDS: tuple[str, ...] = ("dt_ms", "x", "y", "button", "key_action", "key_id", "scroll_y")
 H = {name: i for i, name in enumerate(HISTORY_FIELDS)}  # column index of a history field
+# the pointer row: where the last pointer event (POINTER_TYPES) before the context's oldest
+# history window put the cursor, x and y normalised, and known (1) or not (0: the session holds
+# no such event before the context). The history says where the cursor is only while the
+# context holds an event; after T idle ticks this row still does.
+POINTER_FIELDS: tuple[str, ...] = ("x", "y", "known")
+# the arrays of one model context (DESIGN §5), in the dataset's batches and the runtime's context
+CONTEXT_FIELDS: tuple[str, ...] = ("gamestate", "history", "history_mask", "pointer")
 TG = {name: i for i, name in enumerate(TARGET_FIELDS)}  # column index of a target field
 
 

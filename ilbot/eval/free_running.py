@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.schema import CONTEXT_FIELDS
 from .metrics import wasserstein_1d
 
 
@@ -29,7 +30,7 @@ def real_ticks(batch: dict) -> tuple[np.ndarray, list[np.ndarray]]:
 def sampled_ticks(planner, batch: dict, tick_ms: float) -> tuple[np.ndarray, list[np.ndarray]]:
     """Events per planned tick [B] and each plan's dts (ms; the first from the tick start), from
     the planner's batched path (one decoder step serves every row)."""
-    s = planner.sample_slots({k: batch[k] for k in ("gamestate", "history", "history_mask")}, tick_ms=tick_ms)
+    s = planner.sample_slots({k: batch[k] for k in CONTEXT_FIELDS}, tick_ms=tick_ms)
     counts = np.asarray(s["n_events"], np.int64)  # [B]
     dts = [np.asarray(s["dt_ms"][i][s["performed"][i]], np.float64) for i in range(len(counts))]
     return counts, dts

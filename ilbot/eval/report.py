@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.schema import CONTEXT_FIELDS
 from ..model.anchors import best_component_xy
 from ..model.calibration import apply_calibration
 from ..model.loss import lookahead_slots
@@ -43,7 +44,7 @@ from .scores import proper_scores
 from .slots import Slots, extract_slots
 
 SLOT_KINDS = ("all", "in_window", "lookahead")
-EVAL_KEYS = ("gamestate", "history", "history_mask", "targets", "target_mask", "window_size", "user")
+MODEL_KEYS = CONTEXT_FIELDS + ("targets", "target_mask")  # what the model reads in teacher forcing
 
 
 def read_windows(ds, indices: np.ndarray) -> dict:
@@ -77,7 +78,7 @@ def collect_slots(ds, indices: np.ndarray, batch_size: int = 512, progress=None)
 def model_prediction(model, batch: dict, device="cpu") -> Prediction:
     """Teacher-forced heads of `model` on a numpy batch, for its valid slots, in the row-major
     slot order `extract_slots` uses."""
-    t = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(device) for k in EVAL_KEYS[:5]}
+    t = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(device) for k in MODEL_KEYS if k in batch}
     out = model(t)  # teacher-forced: targets and target_mask are in the batch
     m = t["target_mask"].bool()  # [B, A]
     # post-hoc calibration (ilbot.model.calibration; the planner applies the same), slot kind from the data

@@ -3,9 +3,11 @@
 Metrics and baselines work on these flat arrays rather than on `[N, A, ...]` windows: each row
 is one valid target slot with its ground truth, its kind (in-window or the look-ahead slot) and
 the previous event it follows (the previous target slot, or for slot 0 the last event of the
-history), which the markov, dt_quantiles and previous_position baselines condition on, and the
-last CLICK before it (among the history and the window's earlier target slots: what the model
-sees under teacher forcing), which the last_click baseline predicts.
+history; with an empty history its type is unknown and its position the pointer row's, where the
+last pointer event before the context left the cursor), which the markov, dt_quantiles and
+previous_position baselines condition on, and the last CLICK before it (among the history and
+the window's earlier target slots: what the model sees under teacher forcing), which the
+last_click baseline predicts.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class Slots:
     window: np.ndarray  # [S] int64 window index (row of the evaluated set)
     user: np.ndarray  # [S] int64 (-1 unknown)
     prev_type: np.ndarray  # [S] int64, NO_PREV when nothing precedes
-    prev_x: np.ndarray  # [S] float64 normalised (0.5 when nothing precedes)
+    prev_x: np.ndarray  # [S] float64 normalised (the pointer row, or 0.5 when nothing is known)
     prev_y: np.ndarray  # [S]
     # the last CLICK before the slot (history or earlier target slots); None when not extracted
     has_click: np.ndarray | None = None  # [S] bool
@@ -125,9 +127,13 @@ def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
     prev_type = np.empty((n, a), np.int64)
     prev_x = np.empty((n, a), np.float64)
     prev_y = np.empty((n, a), np.float64)
+    # with no event in the history, the position is the pointer row's where it is known (the
+    # dataset's and the runtime's `pointer`), else the window centre; the type stays unknown
+    pointer = np.asarray(batch["pointer"], np.float64) if "pointer" in batch else np.tile([0.5, 0.5, 0.0], (n, 1))
+    start_xy = np.where(pointer[:, 2:3] > 0.5, pointer[:, :2], 0.5)  # [N, 2]
     prev_type[:, 0] = np.where(has, hist_last[:, H["type"]].astype(np.int64), NO_PREV)
-    prev_x[:, 0] = np.where(has, hist_last[:, H["x"]], 0.5)
-    prev_y[:, 0] = np.where(has, hist_last[:, H["y"]], 0.5)
+    prev_x[:, 0] = np.where(has, hist_last[:, H["x"]], start_xy[:, 0])
+    prev_y[:, 0] = np.where(has, hist_last[:, H["y"]], start_xy[:, 1])
     prev_type[:, 1:] = types[:, :-1]
     prev_x[:, 1:] = targets[:, :-1, TG["x"]]
     prev_y[:, 1:] = targets[:, :-1, TG["y"]]

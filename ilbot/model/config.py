@@ -83,6 +83,11 @@ class ModelConfig:
     # it. Moves lie along the path and clicks on the node: one distribution for both puts a
     # sampled CLICK at a path point.
     xy_by_type: bool = False
+    # pointer_input: where the context holds no event, the previous position (xy_residual's and
+    # the step input's origin, the anchors') is the context's pointer row — where the last
+    # pointer event before the context left the cursor — instead of the window centre. Without
+    # it, after T idle ticks the model no longer knows where the cursor is.
+    pointer_input: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:

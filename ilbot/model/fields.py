@@ -32,10 +32,12 @@ def target_to_history_rows(targets: torch.Tensor) -> torch.Tensor:
     return torch.cat([targets[..., :3], types, targets[..., 3:]], dim=-1)  # [..., 8]
 
 
-def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor, before: int = 0) -> torch.Tensor:
+def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor, before: int = 0,
+                    pointer: torch.Tensor | None = None) -> torch.Tensor:
     """history [B,T,A,8], mask [B,T,A] → (x, y) [B,2] of the latest valid history event (ticks
-    and slots in time order), or with `before` = 1 of the one before it; the window centre
-    (0.5, 0.5) when the history has no event, the latest event's position when it has one only."""
+    and slots in time order), or with `before` = 1 of the one before it; the latest event's
+    position when it has one only. When the history has no event: the pointer row's position
+    where `pointer` [B,3] (POINTER_FIELDS) is given and known, else the window centre (0.5, 0.5)."""
     B = history.shape[0]
     flat = history.reshape(B, -1, history.shape[-1])  # [B,T·A,8]
     m = history_mask.reshape(B, -1).bool()  # [B,T·A]
@@ -45,7 +47,11 @@ def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor, before: i
         earlier = ((m * order) * (order < last.unsqueeze(1))).amax(dim=1)  # [B]
         last = torch.where(earlier > 0, earlier, last)
     xy = flat[torch.arange(B, device=m.device), (last - 1).clamp(min=0)][:, [H["x"], H["y"]]].float()  # [B,2]
-    return torch.where((last > 0).unsqueeze(-1), xy, torch.full_like(xy, 0.5))
+    none = torch.full_like(xy, 0.5)
+    if pointer is not None:
+        pointer = pointer.float()
+        none = torch.where(pointer[:, 2:3] > 0.5, pointer[:, :2], none)  # [B,2]
+    return torch.where((last > 0).unsqueeze(-1), xy, none)
 
 
 def previous_xy(targets: torch.Tensor, history_xy: torch.Tensor) -> torch.Tensor:

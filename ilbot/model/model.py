@@ -109,9 +109,10 @@ class UnifiedEventModel(nn.Module):
             tg_in = torch.cat([tg_in[..., :TG["x"]], tg_in[..., TG["x"]:TG["y"] + 1] + noise, tg_in[..., TG["y"] + 1:]], dim=-1)
         x = self.decoder.slot_inputs(tg_in, tmask)  # [B,A,d]
         history = (batch["history"].float(), batch["history_mask"])
-        prev = previous_xy(tg_in, last_history_xy(*history))  # [B,A,2] event i−1's position
+        pointer = batch.get("pointer") if self.cfg.pointer_input else None  # [B,3]: the origin after idle ticks
+        prev = previous_xy(tg_in, last_history_xy(*history, pointer=pointer))  # [B,A,2] event i−1's position
         if self.decoder.step_in is not None:  # xy_step_input: the step from event i−2 to i−1
-            prev2 = torch.cat([last_history_xy(*history, before=1).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]
+            prev2 = torch.cat([last_history_xy(*history, before=1, pointer=pointer).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]
             x = x + self.decoder.step_input(prev, prev2)  # [B,A,d]
         if self.anchors is not None:
             pos, valid = self.anchors.positions(batch["gamestate"])  # [B,K,2], [B,K]

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from ..data.action import PlannedAction
-from ..data.schema import TICK_MS, EventType
+from ..data.schema import CONTEXT_FIELDS, TICK_MS, EventType
 from .calibration import Calibration, apply_calibration
 from .fields import last_history_xy
 from .incremental import IncrementalDecoder
@@ -128,13 +128,14 @@ class Planner:
         history_mask [T,A]): the events whose cumulative time stays inside the tick, in order,
         t_ms since the tick start, positions and σ in pixels (normalised × window size; not
         clipped — the safety layers do that), hold_ms = 0 (the runtime fills it)."""
-        batch = {k: np.asarray(context[k])[None] for k in ("gamestate", "history", "history_mask")}
+        batch = {k: np.asarray(context[k])[None] for k in CONTEXT_FIELDS if k in context}
         return self.plan_batch(batch, tick_ms=tick_ms, window_size=window_size, max_slots=max_slots)[0]
 
     def plan_batch(self, contexts: dict, *, tick_ms: float = TICK_MS, window_size=(1.0, 1.0),
                    max_slots: int | None = None) -> list[list[PlannedAction]]:
         """Plans for a batch of contexts (numpy or torch, gamestate [B,T,F], history [B,T,A,8],
-        history_mask [B,T,A]); window_size is (w, h) for all rows or [B,2]. → one list per row."""
+        history_mask [B,T,A], optional pointer [B,3]); window_size is (w, h) for all rows or [B,2].
+        → one list per row."""
         s = self.sample_slots(contexts, tick_ms=tick_ms, max_slots=max_slots)
         B = s["type"].shape[0]
         wh = np.broadcast_to(np.asarray(window_size, np.float64).reshape(-1, 2), (B, 2))
@@ -177,7 +178,7 @@ class Planner:
 
     # ---- the loop ---------------------------------------------------------------------------
     def _sample(self, contexts: dict, tick_ms: float, max_slots: int | None) -> dict[str, np.ndarray]:
-        batch = {k: torch.as_tensor(contexts[k]) for k in ("gamestate", "history", "history_mask")}
+        batch = {k: torch.as_tensor(contexts[k]) for k in CONTEXT_FIELDS if k in contexts}
         self._check_shapes(batch)
         B, A, T = batch["gamestate"].shape[0], self.cfg.n_slots, self.temperature
         n_slots = A if max_slots is None else max(0, min(int(max_slots), A))
@@ -201,8 +202,9 @@ class Planner:
         # xy_residual, xy_step_input, anchors: the previous event's position (slot 0: the last history event)
         history = (batch["history"].float(), batch["history_mask"])
         track = dec.xy_residual or anchors is not None or dec.step_w is not None
-        prev_xy = last_history_xy(*history).numpy() if track else None
-        prev2_xy = last_history_xy(*history, before=1).numpy() if dec.step_w is not None else None  # the event before
+        pointer = batch.get("pointer") if self.cfg.pointer_input else None  # [B,3]: the origin after idle ticks
+        prev_xy = last_history_xy(*history, pointer=pointer).numpy() if track else None
+        prev2_xy = last_history_xy(*history, before=1, pointer=pointer).numpy() if dec.step_w is not None else None  # the event before
         if anchors is not None:
             pos, valid = (a.numpy() for a in anchors.positions(batch["gamestate"]))  # [B,K,2], [B,K]
         for i in range(n_slots):

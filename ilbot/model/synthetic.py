@@ -28,7 +28,7 @@ def _events(rng: np.random.Generator, n: int, vocab: int) -> np.ndarray:
 def synthetic_windows(n: int, *, seed: int = 0, max_events: int = 20, vocab: int = 98,
                       n_ticks: int = T, n_features: int = F, n_slots: int = A, tick_ms: float = TICK_MS) -> dict:
     """n windows as numpy arrays named like a dataset: gamestate [n,T,F], history [n,T,A,8],
-    history_mask [n,T,A], targets [n,A,7], target_mask [n,A], window_size [n,2]."""
+    history_mask [n,T,A], targets [n,A,7], target_mask [n,A], window_size [n,2], pointer [n,3]."""
     rng = np.random.default_rng(seed)
     out = {
         "gamestate": rng.standard_normal((n, n_ticks, n_features)).astype(np.float32),
@@ -37,6 +37,7 @@ def synthetic_windows(n: int, *, seed: int = 0, max_events: int = 20, vocab: int
         "targets": np.zeros((n, n_slots, len(TARGET_FIELDS)), np.float32),
         "target_mask": np.zeros((n, n_slots), bool),
         "window_size": np.tile(np.array([[800.0, 600.0]], np.float32), (n, 1)),
+        "pointer": np.tile(np.array([[0.5, 0.5, 0.0]], np.float32), (n, 1)),  # unknown (POINTER_FIELDS)
     }
     for i in range(n):
         for t in range(n_ticks):

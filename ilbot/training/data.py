@@ -18,7 +18,9 @@ import math
 import numpy as np
 import torch
 
-BATCH_KEYS = ("gamestate", "history", "history_mask", "targets", "target_mask")
+from ..data.schema import CONTEXT_FIELDS
+
+BATCH_KEYS = CONTEXT_FIELDS + ("targets", "target_mask")
 
 
 def idle_windows(ds, chunk: int = 65536) -> np.ndarray:
