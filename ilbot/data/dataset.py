@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import DataError
 from .build import DATASET_FILES, DATASET_FORMAT, SPLIT_NAMES, TARGET_COLS, BuildConfig, build_dataset
 from .dataset_check import check_arrays, check_counts, check_meta, check_stats, check_vocab, load_array, load_json
-from .schema import POINTER_TYPES, A, F, H, T
+from .schema import POINTER_TYPES, UNKNOWN_POINTER, A, F, H, T
 
 __all__ = ["BuildConfig", "LazyArray", "WindowDataset", "build_dataset", "open_dataset"]
 
@@ -132,9 +132,11 @@ class WindowDataset:
         if self._last_pointer is None:
             types = np.asarray(self._a["events"][:, H["type"]]).astype(np.int64)  # [E]
             is_ptr = np.isin(types, [int(t) for t in POINTER_TYPES])
-            self._last_pointer = np.maximum.accumulate(np.where(is_ptr, np.arange(len(types)), -1)) if len(types) else np.zeros(0, np.int64)
+            self._last_pointer = np.maximum.accumulate(np.where(is_ptr, np.arange(len(types)), -1))  # [E] at or before i
         idx = np.asarray(idx, np.int64)
-        return np.where(idx > 0, self._last_pointer[np.maximum(idx - 1, 0)] if len(self._last_pointer) else -1, -1)
+        if not len(self._last_pointer):
+            return np.full(idx.shape, -1, np.int64)
+        return np.where(idx > 0, self._last_pointer[np.maximum(idx - 1, 0)], -1)
 
     def batch(self, indices, fields: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """All arrays of the windows `indices` (positions within this split) as one batch dict."""
@@ -178,7 +180,7 @@ class WindowDataset:
             i0 = np.asarray(off[np.maximum(ctx0, first)])  # [B] its first event (the session's first when it starts before)
             lp = self._last_pointer_before(i0)  # [B] index of the last pointer event before it, -1 if none
             known = (ctx0 > first) & (lp >= np.asarray(off[first]))  # inside the session, before the context
-            ptr = np.tile(np.array([0.5, 0.5, 0.0], np.float32), (B, 1))  # [B, 3] unknown
+            ptr = np.tile(np.array(UNKNOWN_POINTER, np.float32), (B, 1))  # [B, 3]
             if known.any():
                 ptr[known, :2] = events[lp[known]][:, [H["x"], H["y"]]]
                 ptr[known, 2] = 1.0

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .schema import A, HISTORY_FIELDS, LOOKAHEAD_CLIP_MS, TARGET_FIELDS, Event
+from .schema import A, HISTORY_FIELDS, LOOKAHEAD_CLIP_MS, TARGET_FIELDS, UNKNOWN_POINTER, Event
 
 FEATURE_STD_EPS = 1e-6  # a constant feature (std 0) is centred but not scaled
 
@@ -45,9 +45,9 @@ def history_rows(events: Sequence[Event], start_ns: int, window_size: tuple[floa
 
 def pointer_row(event: Event | None, window_size: tuple[float, float]) -> np.ndarray:
     """The pointer row [3] (POINTER_FIELDS) of the last pointer event before a context's oldest
-    history window, or of none (unknown: 0.5, 0.5, 0)."""
+    history window, or of none (UNKNOWN_POINTER)."""
     if event is None:
-        return np.array([0.5, 0.5, 0.0], np.float32)
+        return np.array(UNKNOWN_POINTER, np.float32)
     return np.array([event.x / float(window_size[0]), event.y / float(window_size[1]), 1.0], np.float32)
 
 

@@ -95,6 +95,7 @@ H = {name: i for i, name in enumerate(HISTORY_FIELDS)}  # column index of a hist
 # no such event before the context). The history says where the cursor is only while the
 # context holds an event; after T idle ticks this row still does.
 POINTER_FIELDS: tuple[str, ...] = ("x", "y", "known")
+UNKNOWN_POINTER = (0.5, 0.5, 0.0)  # the pointer row when no pointer event precedes the context
 # the arrays of one model context (DESIGN §5), in the dataset's batches and the runtime's context
 CONTEXT_FIELDS: tuple[str, ...] = ("gamestate", "history", "history_mask", "pointer")
 TG = {name: i for i, name in enumerate(TARGET_FIELDS)}  # column index of a target field

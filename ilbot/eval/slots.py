@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..data.schema import H, TG, EventType
+from ..data.schema import TG, UNKNOWN_POINTER, EventType, H
 
 NO_PREV = 4  # prev_type of a slot that follows no known event (empty history)
 
@@ -129,7 +129,7 @@ def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
     prev_y = np.empty((n, a), np.float64)
     # with no event in the history, the position is the pointer row's where it is known (the
     # dataset's and the runtime's `pointer`), else the window centre; the type stays unknown
-    pointer = np.asarray(batch["pointer"], np.float64) if "pointer" in batch else np.tile([0.5, 0.5, 0.0], (n, 1))
+    pointer = np.asarray(batch["pointer"], np.float64) if "pointer" in batch else np.tile(UNKNOWN_POINTER, (n, 1))
     start_xy = np.where(pointer[:, 2:3] > 0.5, pointer[:, :2], 0.5)  # [N, 2]
     prev_type[:, 0] = np.where(has, hist_last[:, H["type"]].astype(np.int64), NO_PREV)
     prev_x[:, 0] = np.where(has, hist_last[:, H["x"]], start_xy[:, 0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.schema import A, F, HISTORY_FIELDS, TARGET_FIELDS, TICK_MS, T, EventType, H, TG
+from ..data.schema import A, F, HISTORY_FIELDS, TARGET_FIELDS, TICK_MS, UNKNOWN_POINTER, T, EventType, H, TG
 
 
 def _events(rng: np.random.Generator, n: int, vocab: int) -> np.ndarray:
@@ -37,7 +37,7 @@ def synthetic_windows(n: int, *, seed: int = 0, max_events: int = 20, vocab: int
         "targets": np.zeros((n, n_slots, len(TARGET_FIELDS)), np.float32),
         "target_mask": np.zeros((n, n_slots), bool),
         "window_size": np.tile(np.array([[800.0, 600.0]], np.float32), (n, 1)),
-        "pointer": np.tile(np.array([[0.5, 0.5, 0.0]], np.float32), (n, 1)),  # unknown (POINTER_FIELDS)
+        "pointer": np.tile(np.array([UNKNOWN_POINTER], np.float32), (n, 1)),
     }
     for i in range(n):
         for t in range(n_ticks):
