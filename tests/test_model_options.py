@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ilbot.data.schema import TG, TICK_MS
+from ilbot.data.schema import CONTEXT_FIELDS, TG, TICK_MS
 from ilbot.model import ModelConfig, UnifiedEventModel
 from ilbot.model.fields import last_history_xy, previous_xy, target_to_history_rows
 from ilbot.model.incremental import IncrementalDecoder
@@ -18,7 +18,10 @@ OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residu
            dict(xy_by_type=True), dict(xy_by_type=True, anchors=ANCHORS),
            dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True),
            dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True,
-                xy_dist="laplace", xy_by_type=True)]
+                xy_dist="laplace", xy_by_type=True),
+           dict(xy_residual=True, xy_step_input=True, pointer_input=True),
+           dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True,
+                xy_dist="laplace", pointer_input=True)]
 
 
 def _model_and_batch(opts, B=3):
@@ -26,13 +29,16 @@ def _model_and_batch(opts, B=3):
     model = UnifiedEventModel(ModelConfig(d_model=64, n_heads=4, n_decoder_layers=2, **opts)).eval()
     with torch.no_grad():  # non-trivial LayerNorm affines and xy offsets, so every term is exercised
         for name, p in model.named_parameters():
-            if any(k in name for k in ("ln", "xy_head", "elapsed", "anchors", "step_in")):
+            if any(k in name for k in ("ln", "xy_head", "elapsed", "anchors", "step_in", "pointer_in")):
                 p.add_(0.3 * torch.randn_like(p))
             elif "xy_by_type" in name:  # type terms comparable to the state's
                 p.add_(0.1 * torch.randn_like(p))
     b = {k: torch.from_numpy(v) for k, v in synthetic_windows(B, seed=11, max_events=30).items()}
     b["target_mask"][:] = True  # compare every slot
     b["gamestate"][:, -1, :9] = torch.rand(B, 9)  # anchor positions in the window; some valid, some not
+    b["history_mask"][0] = False  # row 0: an idle context, where pointer_input's origin is the pointer row
+    b["pointer"][0] = torch.tensor([0.8, 0.3, 1.0])
+    b["pointer"][1:] = torch.tensor([0.1, 0.9, 1.0])
     return model, b
 
 
@@ -88,8 +94,11 @@ def test_planner_style_incremental_equals_full_pass(opts):
     state = dec.start(context)
     rows = target_to_history_rows(tg).numpy()
     since = np.cumsum(tg[..., TG["dt_ms"]].numpy().astype(np.float64), axis=-1)  # [B,A]
-    prev = last_history_xy(b["history"].float(), b["history_mask"]).numpy()
-    prev2 = last_history_xy(b["history"].float(), b["history_mask"], before=1).numpy()
+    pointer = b["pointer"] if opts.get("pointer_input") else None
+    prev = last_history_xy(b["history"].float(), b["history_mask"], pointer=pointer).numpy()
+    prev2 = last_history_xy(b["history"].float(), b["history_mask"], before=1, pointer=pointer).numpy()
+    ptr = dec.pointer_input(b["pointer"].numpy())
+    assert (ptr is None) == (not opts.get("pointer_input", False))
     B, A = since.shape
     got = {k: [] for k in ("time_q", "time_q_log", "x_mu", "y_mu", "x_logsig", "event_logits")}
     if opts.get("time_head") == "crossing":
@@ -106,6 +115,7 @@ def test_planner_style_incremental_equals_full_pass(opts):
         step = dec.step_input(prev, prev2)
         assert (step is None) == (not opts.get("xy_step_input", False))
         xi = xi if step is None else xi + step
+        xi = xi if ptr is None else xi + ptr
         a_in, parts = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
         r = rows[:, i]
         hn = dec.step(state, xi if a_in is None else xi + a_in, i)
@@ -130,7 +140,7 @@ def test_planner_style_incremental_equals_full_pass(opts):
 def test_planner_runs_with_options_and_mode_sampling_follows_the_origin(opts):
     model, b = _model_and_batch(opts, B=4)
     planner = Planner(model, temperature=0.0, seed=0)
-    ctx = {k: b[k].numpy() for k in ("gamestate", "history", "history_mask")}
+    ctx = {k: b[k].numpy() for k in CONTEXT_FIELDS}
     # rows that have stopped are still decoded until every row has: with random anchor gains their
     # positions can run off to inf; the performed events (all that is returned) stay finite
     with np.errstate(over="ignore", invalid="ignore"):

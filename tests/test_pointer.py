@@ -123,8 +123,11 @@ def test_pointer_input_moves_the_origin_of_an_idle_context_only():
     xy = last_history_xy(b["history"].float(), b["history_mask"], pointer=b["pointer"])
     assert xy[0].tolist() == pytest.approx([0.9, 0.2]) and xy[1].tolist() == [0.5, 0.5]
     np.testing.assert_array_equal(xy[2:], last_history_xy(b["history"].float(), b["history_mask"])[2:])
+    model_off, model_on = _model(False), _model(True)
+    missing = model_on.load_state_dict(model_off.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["decoder.pointer_in.bias", "decoder.pointer_in.weight"]  # zero: the origin alone
     with torch.no_grad():
-        on, off = _model(True)(b), _model(False)(b)
+        on, off = model_on(b), model_off(b)
     shift = on["x_mu"][:, 0] - off["x_mu"][:, 0]  # slot 0: the origin moved, nothing else did
     assert shift[0].item() == pytest.approx(0.4, abs=1e-5) and shift[1:].abs().max().item() < 1e-6
 

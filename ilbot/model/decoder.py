@@ -47,6 +47,12 @@ class ActionDecoder(nn.Module):
         self.dt_log_scale = cfg.dt_log_scale
         self.elapsed = nn.Linear(2, d) if cfg.slot_elapsed_input else None  # only then: older checkpoints load
         self.step_in = nn.Linear(2, d) if cfg.xy_step_input else None
+        # pointer_input: every slot's input also gets a linear map of the context's pointer row, so
+        # the heads can learn how far to trust it as the origin; zero at the start (origin alone)
+        self.pointer_in = nn.Linear(3, d) if cfg.pointer_input else None
+        if self.pointer_in is not None:
+            nn.init.zeros_(self.pointer_in.weight)
+            nn.init.zeros_(self.pointer_in.bias)
 
     def elapsed_features(self, elapsed_ms: torch.Tensor, tick_ms: float) -> torch.Tensor:
         """[...] ms from the tick start to the previous event → [..., 2] (elapsed, remaining), log1p-scaled."""
@@ -56,6 +62,10 @@ class ActionDecoder(nn.Module):
     def step_input(self, prev_xy: torch.Tensor, prev2_xy: torch.Tensor) -> torch.Tensor:
         """xy_step_input's term: positions of events i−1 and i−2 [..., 2] → [..., d]."""
         return self.step_in((prev_xy - prev2_xy) * self.STEP_SCALE)
+
+    def pointer_input(self, pointer: torch.Tensor) -> torch.Tensor:
+        """pointer_input's term of every slot's input: pointer rows [B,3] → [B,1,d]."""
+        return self.pointer_in(pointer.float()).unsqueeze(1)
 
     def slot_inputs(self, targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
         """Teacher-forced inputs: targets [B,A,7], mask [B,A] → [B,A,d] (slot i ← event i−1)."""

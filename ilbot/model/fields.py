@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.schema import TG, EventType, H
+from ..data.schema import TG, UNKNOWN_POINTER, EventType, H
 
 
 def derive_event_types(button: torch.Tensor, key_action: torch.Tensor, scroll_y: torch.Tensor) -> torch.Tensor:
@@ -52,6 +52,14 @@ def last_history_xy(history: torch.Tensor, history_mask: torch.Tensor, before: i
         pointer = pointer.float()
         none = torch.where(pointer[:, 2:3] > 0.5, pointer[:, :2], none)  # [B,2]
     return torch.where((last > 0).unsqueeze(-1), xy, none)
+
+
+def context_pointer(batch: dict, like: torch.Tensor) -> torch.Tensor:
+    """The batch's pointer rows [B,3] (POINTER_FIELDS), or UNKNOWN_POINTER rows where it has none
+    (B and the device from `like` [B, ...])."""
+    if "pointer" in batch:
+        return torch.as_tensor(batch["pointer"]).float()
+    return torch.tensor(UNKNOWN_POINTER, device=like.device).expand(like.shape[0], 3)
 
 
 def previous_xy(targets: torch.Tensor, history_xy: torch.Tensor) -> torch.Tensor:

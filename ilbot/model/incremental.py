@@ -123,6 +123,7 @@ class IncrementalDecoder:
             self.xy_residual = model.cfg.xy_residual
             self.elapsed_w = None if dec.elapsed is None else (_np(dec.elapsed.weight.T), _np(dec.elapsed.bias))  # [2,d], [d]
             self.step_w = None if dec.step_in is None else (_np(dec.step_in.weight.T) * dec.STEP_SCALE, _np(dec.step_in.bias))  # [2,d], [d]
+            self.pointer_w = None if dec.pointer_in is None else (_np(dec.pointer_in.weight.T), _np(dec.pointer_in.bias))  # [3,d], [d]
             an = model.anchors
             self.anchor_in = None if an is None else (_np(an.inputs.weight.T), _np(an.inputs.bias))  # [K·4,d], [d]
             # the anchors' mixture scorer (PositionAnchors.mixture): the final LayerNorm folded into
@@ -253,6 +254,13 @@ class IncrementalDecoder:
             out["anchor_logits"], out["anchor_shift"] = anchor_components(
                 sc[..., 1], logits, rel, valid, None if bt is None else bt["anchor_bias"][etype])
         return out
+
+    def pointer_input(self, pointer: np.ndarray) -> np.ndarray | None:
+        """pointer_input's term of every slot's input: pointer rows [B,3] → [B,d]; None when the
+        model has no such input (ActionDecoder.pointer_input)."""
+        if self.pointer_w is None:
+            return None
+        return np.asarray(pointer, np.float32) @ self.pointer_w[0] + self.pointer_w[1]
 
     def step_input(self, prev_xy: np.ndarray, prev2_xy: np.ndarray) -> np.ndarray | None:
         """xy_step_input's term of a slot's input: positions of events i−1, i−2 [B,2] → [B,d];

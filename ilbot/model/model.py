@@ -30,7 +30,7 @@ from .by_type import XYByType
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
-from .fields import last_history_xy, previous_xy, target_event_types
+from .fields import context_pointer, last_history_xy, previous_xy, target_event_types
 from .heads import CategoricalHead, GaussianXYHead, LaplaceXYHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
 
@@ -109,7 +109,9 @@ class UnifiedEventModel(nn.Module):
             tg_in = torch.cat([tg_in[..., :TG["x"]], tg_in[..., TG["x"]:TG["y"] + 1] + noise, tg_in[..., TG["y"] + 1:]], dim=-1)
         x = self.decoder.slot_inputs(tg_in, tmask)  # [B,A,d]
         history = (batch["history"].float(), batch["history_mask"])
-        pointer = batch.get("pointer") if self.cfg.pointer_input else None  # [B,3]: the origin after idle ticks
+        pointer = context_pointer(batch, tg) if self.cfg.pointer_input else None  # [B,3]
+        if pointer is not None:  # pointer_input: the origin after idle ticks, and an input of every slot
+            x = x + self.decoder.pointer_input(pointer)  # [B,A,d]
         prev = previous_xy(tg_in, last_history_xy(*history, pointer=pointer))  # [B,A,2] event i−1's position
         if self.decoder.step_in is not None:  # xy_step_input: the step from event i−2 to i−1
             prev2 = torch.cat([last_history_xy(*history, before=1, pointer=pointer).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]

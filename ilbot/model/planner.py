@@ -65,7 +65,7 @@ import torch
 from ..data.action import PlannedAction
 from ..data.schema import CONTEXT_FIELDS, TICK_MS, EventType
 from .calibration import Calibration, apply_calibration
-from .fields import last_history_xy
+from .fields import context_pointer, last_history_xy
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
 from .sampling import Temperature, categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
@@ -202,9 +202,10 @@ class Planner:
         # xy_residual, xy_step_input, anchors: the previous event's position (slot 0: the last history event)
         history = (batch["history"].float(), batch["history_mask"])
         track = dec.xy_residual or anchors is not None or dec.step_w is not None
-        pointer = batch.get("pointer") if self.cfg.pointer_input else None  # [B,3]: the origin after idle ticks
+        pointer = context_pointer(batch, batch["gamestate"]) if self.cfg.pointer_input else None  # [B,3]
         prev_xy = last_history_xy(*history, pointer=pointer).numpy() if track else None
         prev2_xy = last_history_xy(*history, before=1, pointer=pointer).numpy() if dec.step_w is not None else None  # the event before
+        pointer_term = None if pointer is None else dec.pointer_input(pointer.numpy())  # [B,d], every slot's
         if anchors is not None:
             pos, valid = (a.numpy() for a in anchors.positions(batch["gamestate"]))  # [B,K,2], [B,K]
         for i in range(n_slots):
@@ -213,6 +214,8 @@ class Planner:
                 x = x + extra
             if prev2_xy is not None:  # xy_step_input: the step between the previous two events
                 x = x + dec.step_input(prev_xy, prev2_xy)
+            if pointer_term is not None:  # pointer_input: the pointer row, in every slot's input
+                x = x + pointer_term
             parts = None
             if anchors is not None:
                 extra, parts = dec.anchor_input(pos, valid, prev_xy)  # [B,d], what core() needs
