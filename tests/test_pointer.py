@@ -143,3 +143,10 @@ def test_planner_starts_an_idle_context_from_the_pointer(opts):
         s = Planner(model, temperature=Temperature(event=1.0, time=1.0, position=0.0), seed=0).sample_slots(ctx)
         xs.append(s["x"][0, 0])
     assert xs[1] - xs[0] == pytest.approx(0.5, abs=1e-4)
+
+
+def test_planner_refuses_a_pointer_of_the_wrong_shape():
+    ctx = {k: v[:1] for k, v in synthetic_windows(1, seed=2).items()}
+    ctx["pointer"] = np.zeros((1, 2), np.float32)
+    with pytest.raises(ValueError, match="context pointer has shape"):
+        Planner(_model(True)).sample_slots(ctx)

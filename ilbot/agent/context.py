@@ -112,10 +112,10 @@ class ContextBuffer:
                 self._pointer = e
 
     def _prune(self) -> None:
-        if self._full():
-            oldest = self._starts[0]
-            self._remember_pointer([e for e in self._events if e.t_ns < oldest])
-            self._events = [e for e in self._events if e.t_ns >= oldest]
+        if self._full():  # events are in time order: the dropped ones are a prefix
+            i = bisect_left([e.t_ns for e in self._events], self._starts[0])
+            self._remember_pointer(self._events[:i])
+            self._events = self._events[i:]
 
     def context(self) -> dict[str, np.ndarray]:
         """The model context of the newest tick t: gamestate [T,F], history [T,A,8], history_mask

@@ -85,8 +85,9 @@ class ModelConfig:
     xy_by_type: bool = False
     # pointer_input: where the context holds no event, the previous position (xy_residual's and
     # the step input's origin, the anchors') is the context's pointer row — where the last
-    # pointer event before the context left the cursor — instead of the window centre. Without
-    # it, after T idle ticks the model no longer knows where the cursor is.
+    # pointer event before the context left the cursor — instead of the window centre, and every
+    # slot's input gets a linear map of that row (zero at the start), so the heads learn how far
+    # to trust it. Without it, after T idle ticks the model no longer knows where the cursor is.
     pointer_input: bool = False
 
     def __post_init__(self) -> None:

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from ..data.action import PlannedAction
-from ..data.schema import CONTEXT_FIELDS, TICK_MS, EventType
+from ..data.schema import CONTEXT_FIELDS, POINTER_FIELDS, TICK_MS, EventType
 from .calibration import Calibration, apply_calibration
 from .fields import context_pointer, last_history_xy
 from .incremental import IncrementalDecoder
@@ -125,7 +125,7 @@ class Planner:
     # ---- public -----------------------------------------------------------------------------
     def plan(self, context: dict, *, tick_ms: float = TICK_MS, window_size=(1.0, 1.0), max_slots: int | None = None) -> list[PlannedAction]:
         """One tick's plan for one context (unbatched numpy gamestate [T,F], history [T,A,8],
-        history_mask [T,A]): the events whose cumulative time stays inside the tick, in order,
+        history_mask [T,A], optional pointer [3]): the events whose cumulative time stays inside the tick, in order,
         t_ms since the tick start, positions and σ in pixels (normalised × window size; not
         clipped — the safety layers do that), hold_ms = 0 (the runtime fills it)."""
         batch = {k: np.asarray(context[k])[None] for k in CONTEXT_FIELDS if k in context}
@@ -298,6 +298,8 @@ class Planner:
         B = batch["gamestate"].shape[0]
         want = {"gamestate": (B, c.n_ticks, c.n_features), "history": (B, c.n_ticks, c.n_slots, 8),
                 "history_mask": (B, c.n_ticks, c.n_slots)}
+        if "pointer" in batch:
+            want["pointer"] = (B, len(POINTER_FIELDS))
         for k, shape in want.items():
             if tuple(batch[k].shape) != shape:
                 raise ValueError(f"Planner: context {k} has shape {tuple(batch[k].shape)[1:]}, the model needs "
