@@ -19,7 +19,10 @@
 #        ROUNDS (training rounds, 4), ROUND1_MIN / ROUND_MIN (caps on the training minutes of round 1 /
 #        of each later round, 5 / 4; round 1, on the demonstrator's sessions alone, ends by its 40
 #        epochs after about a minute), TAKEOVERS (sessions per round, 64), TAKEOVER_WEIGHT (4), SAMPLINGS
-#        (sampling temperature candidates; the best in closed loop on seeds 20-29 is stored).
+#        (sampling temperature candidates; the best in closed loop on seeds 20-29 is stored),
+#        DEMO_SESSIONS (a folder of demonstrator sessions from an earlier run's WORKDIR/sessions:
+#        copied instead of recording new ones, for trying a training change in ~20 minutes),
+#        CONFIG (the training config, configs/sandbox.toml).
 # Demonstrator sessions run in real time (600 ms ticks): WORKERS x SESSIONS x TICKS x 0.6 s of
 # game time, spread over WORKERS parallel servers. The whole command prints its wall time.
 set -euo pipefail
@@ -34,6 +37,7 @@ HOLDOUT=${HOLDOUT:-2}
 THIN_MS=${THIN_MS:-50}
 SEED0=${SEED0:-100}   # training seeds start here; the bench plays seed 0 (never trained on)
 ASSETS=${ASSETS:-$ROOT/ilbot/sandbox/assets}
+CONFIG=${CONFIG:-configs/sandbox.toml}
 ROUNDS=${ROUNDS:-4}
 ROUND1_MIN=${ROUND1_MIN:-5}
 ROUND_MIN=${ROUND_MIN:-4}
@@ -45,30 +49,35 @@ T0=$(date +%s)
 mkdir -p "$WORK"
 if [ -n "$(ls -A "$WORK")" ]; then echo "make_default_model: $WORK is not empty; use a new or empty WORKDIR" >&2; exit 2; fi
 mkdir -p "$WORK/sessions" "$WORK/logs"
-echo "== 1 demonstrator: $WORKERS workers x $SESSIONS sessions x $TICKS ticks (~$((SESSIONS * TICKS * 6 / 10 + 20 * SESSIONS)) s) in $WORK"
-pids=()
-for w in $(seq 0 $((WORKERS - 1))); do
-    seed=$((SEED0 + w * SESSIONS))
-    # -a picks a free display number; the short stagger keeps parallel starts from racing for one
-    xvfb-run -a -s "-screen 0 1280x800x24 -noreset" \
-        "$PY" -m ilbot.cli sandbox demo --sessions "$SESSIONS" --ticks "$TICKS" --seed "$seed" \
-        --out "$WORK/sessions" >"$WORK/logs/demo$w.log" 2>&1 &
-    pids+=($!)
-    sleep 3
-done
-fail=0
-for p in "${pids[@]}"; do wait "$p" || fail=1; done
-cat "$WORK"/logs/demo*.log | grep -E "items|stopped|set aside|rror" || true
-if [ "$fail" != 0 ]; then echo "make_default_model: a demonstrator worker failed (logs in $WORK/logs)" >&2; exit 1; fi
-echo "   demonstrator done at $(( $(date +%s) - T0 )) s"
+if [ -n "${DEMO_SESSIONS:-}" ]; then
+    echo "== 1 demonstrator sessions copied from $DEMO_SESSIONS"
+    cp "$DEMO_SESSIONS"/*.ilbot.sqlite "$WORK/sessions/"
+else
+    echo "== 1 demonstrator: $WORKERS workers x $SESSIONS sessions x $TICKS ticks (~$((SESSIONS * TICKS * 6 / 10 + 20 * SESSIONS)) s) in $WORK"
+    pids=()
+    for w in $(seq 0 $((WORKERS - 1))); do
+        seed=$((SEED0 + w * SESSIONS))
+        # -a picks a free display number; the short stagger keeps parallel starts from racing for one
+        xvfb-run -a -s "-screen 0 1280x800x24 -noreset" \
+            "$PY" -m ilbot.cli sandbox demo --sessions "$SESSIONS" --ticks "$TICKS" --seed "$seed" \
+            --out "$WORK/sessions" >"$WORK/logs/demo$w.log" 2>&1 &
+        pids+=($!)
+        sleep 3
+    done
+    fail=0
+    for p in "${pids[@]}"; do wait "$p" || fail=1; done
+    cat "$WORK"/logs/demo*.log | grep -E "items|stopped|set aside|rror" || true
+    if [ "$fail" != 0 ]; then echo "make_default_model: a demonstrator worker failed (logs in $WORK/logs)" >&2; exit 1; fi
+    echo "   demonstrator done at $(( $(date +%s) - T0 )) s"
+fi
 
 # hold out the last HOLDOUT sessions by seed (whole sessions: validation never sees a training
 # tick); a session the demonstrator set aside (*.rejected: it fell behind the game) is not there
 hold=$(ls "$WORK/sessions" | grep '\.ilbot\.sqlite$' | sed 's/\.ilbot\.sqlite$//' | sort -V | tail -n "$HOLDOUT" | paste -sd, -)
 echo "== 2 build (held out: $hold)"
 "$PY" -m ilbot.cli build "$WORK/sessions" --out "$WORK/dataset1" --split-by session --holdout "$hold" --thin-ms "$THIN_MS" --no-progress
-echo "== 3 train round 1/$ROUNDS (configs/sandbox.toml, $ROUND1_MIN min)"
-"$PY" -m ilbot.cli train --data "$WORK/dataset1" --config configs/sandbox.toml --out "$WORK/run1" --quiet \
+echo "== 3 train round 1/$ROUNDS ($CONFIG, $ROUND1_MIN min)"
+"$PY" -m ilbot.cli train --data "$WORK/dataset1" --config "$CONFIG" --out "$WORK/run1" --quiet \
     --set max_minutes="$ROUND1_MIN"
 echo "   round 1 trained at $(( $(date +%s) - T0 )) s"
 takeovers=()
@@ -82,7 +91,7 @@ for r in $(seq 2 "$ROUNDS"); do
     "$PY" -m ilbot.cli build "$WORK/sessions" "${takeovers[@]}" --out "$WORK/dataset$r" --split-by session \
         --holdout "$hold" --thin-ms "$THIN_MS" --segment-weight agent=0 --segment-weight takeover="$TAKEOVER_WEIGHT" \
         --no-progress >/dev/null
-    "$PY" -m ilbot.cli train --data "$WORK/dataset$r" --config configs/sandbox.toml --out "$WORK/run$r" --quiet \
+    "$PY" -m ilbot.cli train --data "$WORK/dataset$r" --config "$CONFIG" --out "$WORK/run$r" --quiet \
         --set max_minutes="$ROUND_MIN" --set init_from="$WORK/run$prev/last" --set optim.warmup_steps=0
     echo "   round $r trained at $(( $(date +%s) - T0 )) s"
 done

@@ -69,7 +69,8 @@ def test_style_samples_and_seed_figures_by_hand():
 
 def test_takeover_sessions_interleave_the_players_and_build_weighted(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ilbot.cli", "sandbox", "takeover", "--model", str(SHIPPED_MODEL),
-                        "--sessions", "2", "--ticks", "40", "--agent-ticks", "3-6", "--demo-ticks", "1-2", "--out",
+                        "--sessions", "2", "--ticks", "40", "--agent-ticks", "3-6", "--demo-ticks", "1-2",
+                        "--no-takeover-on-misclick", "--out",
                         str(tmp_path / "s")], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     stores = sorted((tmp_path / "s").glob("*.ilbot.sqlite"))
@@ -92,6 +93,53 @@ def test_takeover_sessions_interleave_the_players_and_build_weighted(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     w = np.load(tmp_path / "ds" / "window_weight.npy")
     assert set(np.unique(w)) == {0.0, 2.0} and (w == 0).sum() > (w == 2).sum() > 0
+
+
+def test_a_rewound_tick_never_happened_for_the_game_or_the_recording():
+    from ilbot.agent.assemble import load_model
+    from ilbot.agent.sandbox_episode import SandboxEpisode
+
+    with SandboxEpisode(load_model(SHIPPED_MODEL), seed=3) as ep:
+        for _ in range(5):
+            ep.tick()
+        before, n_actions, n_states = ep.game.state(), len(ep.trace.actions), len(ep.trace.states)
+        mark = ep.mark()
+        for _ in range(4):
+            ep.tick()
+        assert ep.game.tick_index == 9 and len(ep.trace.actions) > n_actions
+        ep.rewind(mark)
+        assert ep.game.state() == before and len(ep.trace.actions) == n_actions and len(ep.trace.states) == n_states
+        ep.tick()  # play goes on from the restored tick; the agent's actions land in the game's tick 5
+        assert ep.game.tick_index == 6 and all(t >= 5 * 600.0 for t, _ in ep.trace.actions[n_actions:])
+
+
+def test_the_demonstrator_takes_over_from_the_state_of_each_agent_misclick(tmp_path):
+    from ilbot.agent.assemble import load_model
+    from ilbot.data.store import open_session
+    from ilbot.demo.takeover import record_takeover
+    from ilbot.model.sampling import Temperature
+
+    ckpt = load_model(SHIPPED_MODEL)
+    ckpt.model.sampling = Temperature()  # T = 1: the shipped model misclicks now and then
+    tick_ns = 600 * 1_000_000
+
+    def session(on_misclick: bool) -> tuple[dict, list[dict]]:
+        path = tmp_path / f"t{int(on_misclick)}.ilbot.sqlite"
+        r = record_takeover(ckpt, path, seed=5, ticks=120, agent_ticks=(20, 20), demo_ticks=(1, 1),
+                            on_misclick=on_misclick)
+        with open_session(path) as s:
+            assert s.n_ticks == 120
+            return r, sorted(s.segments(), key=lambda g: g["t_start_ns"])
+
+    r, segs = session(False)
+    assert r["on_misclick"] == 0 and r["misclicks"] > 0  # the agent's misclicks stay in the game
+    assert all((g["t_end_ns"] - g["t_start_ns"]) == 20 * tick_ns for g in segs[:-1] if g["kind"] == "agent")
+    r, segs = session(True)
+    # every agent tick that misclicked was undone and played by the demonstrator (who never misclicks)
+    assert r["on_misclick"] > 0 and r["misclicks"] == 0
+    assert any((g["t_end_ns"] - g["t_start_ns"]) < 20 * tick_ns for g in segs[:-1] if g["kind"] == "agent")
+    assert all(a["t_end_ns"] == b["t_start_ns"] and a["kind"] != b["kind"] for a, b in zip(segs, segs[1:]))
+    assert segs[0]["t_start_ns"] == 0 and segs[-1]["t_end_ns"] == 120 * tick_ns
 
 
 def test_the_agent_context_takes_in_the_demonstrators_ticks():

@@ -35,7 +35,8 @@ class SandboxEpisode:
     publishes the game's state, lets the agent plan and perform its tick, and ticks the game.
     `tick(other)` hands the tick to another player instead — `other(k, state)` applies its actions
     to the game itself and returns them as (t_ms since tick 0, action) — and the agent's context
-    takes them in as history (`AgentRuntime.step(played=...)`), as a takeover session needs.
+    takes them in as history (`AgentRuntime.step(played=...)`), as a takeover session needs;
+    `mark()` and `rewind(mark)` undo ticks, so another player can play them instead.
     `trace` holds every action that reached the game, whoever performed it."""
 
     def __init__(self, model, *, seed: int = 0, mode: str = "sandbox", temperature: float = 1.0, game=None,
@@ -64,9 +65,10 @@ class SandboxEpisode:
             self._dir.cleanup()
             raise
         self.trace = Trace(seed=self.seed, ticks=0, tick_ms=self.run.tick_ms)
-        if self.mode == "sandbox":  # what reached the game: every action that passed safety, at its virtual time
+        if self.mode == "sandbox":  # what reached the game: every action that passed safety, at its game time
+            # (the game's tick, not the run's: a rewind sets the game back, the run's clock runs on)
             self.run.on_plan.append(lambda tick, plan: self.trace.actions.extend(
-                (tick * self.run.tick_ms + a.t_ms, a) for a in plan))
+                ((len(self.trace.states) - 1) * self.run.tick_ms + a.t_ms, a) for a in plan))
         return self
 
     def tick(self, other: Callable[[int, dict], list] | None = None) -> None:
@@ -83,6 +85,20 @@ class SandboxEpisode:
             self.run.step(played=[a.with_(t_ms=t - k * self.run.tick_ms) for t, a in played])
         self.trace.idle_ticks += int(len(self.trace.actions) == before)
         self.game.tick()
+
+    def mark(self) -> tuple:
+        """Where the game and the trace stand now, for `rewind`."""
+        t = self.trace
+        return self.game.snapshot(), len(t.states), len(t.actions), t.idle_ticks
+
+    def rewind(self, mark: tuple) -> None:
+        """Undo the ticks played since `mark` in the game and in the trace: for the game and the
+        recording they never happened, and the next tick starts from the same state again. The
+        agent's context keeps them (it remembers what it did) and the run's clock runs on."""
+        snapshot, n_states, n_actions, idle = mark
+        self.game.restore(snapshot)
+        del self.trace.states[n_states:], self.trace.actions[n_actions:]
+        self.trace.idle_ticks = idle
 
     def __exit__(self, *exc) -> None:
         try:

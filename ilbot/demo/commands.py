@@ -42,6 +42,9 @@ def register(sub) -> None:
     t.add_argument("--demo-ticks", default="1-3",
                    help="least length of each of the demonstrator's spans, drawn; it hands back between gestures "
                         "(default 1-3)")
+    t.add_argument("--no-takeover-on-misclick", dest="on_misclick", action="store_false",
+                   help="hand over only after the drawn agent spans (by default the demonstrator also takes over "
+                        "at once after an agent tick that misclicked)")
     t.set_defaults(func=_run_takeover)
 
 
@@ -63,7 +66,7 @@ def _run_takeover(args) -> int:
     if args.sessions < 1 or args.ticks < 1:
         raise UserError("--sessions and --ticks must be at least 1")
     record_takeovers(args.model, Path(args.out), sessions=args.sessions, seed0=args.seed, ticks=args.ticks,
-                     agent_ticks=agent, demo_ticks=demo)
+                     agent_ticks=agent, demo_ticks=demo, on_misclick=args.on_misclick)
     return 0
 
 

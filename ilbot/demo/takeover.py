@@ -8,6 +8,12 @@ demonstrator, and one takeover session interleaves the two on one seeded game:
     agent span (agent_ticks) ─► the demonstrator takes over (≥ demo_ticks, until its gesture is
     done) ─► hands back ─► agent span ─► …   (`ticks` ticks in all)
 
+With `on_misclick` (the default) an agent tick that misclicks is undone (`SandboxEpisode.rewind`:
+the game and the recording go back to the tick's start) and the demonstrator takes over from that
+very state: the correction labels the state where the agent erred (clicking where a depleted node
+was, say), which random hand-overs reach only by chance and then only after the mistake. The
+agent's context keeps its undone tick, so it knows what it did.
+
 The agent is a trained model through the one run assembly, on the in-process game and the virtual
 clock (`SandboxEpisode`); during the demonstrator's spans the agent's context takes the
 demonstrator's input in as history, so when it plays again it continues from what really
@@ -29,7 +35,7 @@ from pathlib import Path
 
 
 def record_takeover(model, path: Path, *, seed: int, ticks: int = 200, agent_ticks: tuple[int, int] = (2, 12),
-                    demo_ticks: tuple[int, int] = (1, 3), overwrite: bool = False) -> dict:
+                    demo_ticks: tuple[int, int] = (1, 3), on_misclick: bool = True, overwrite: bool = False) -> dict:
     """One takeover session (see the module docstring); a summary of what was written. Span
     lengths are drawn uniformly from the given [min, max] ranges with a generator seeded by `seed`."""
     from ..agent.sandbox_episode import SandboxEpisode
@@ -37,20 +43,33 @@ def record_takeover(model, path: Path, *, seed: int, ticks: int = 200, agent_tic
 
     rng = random.Random(seed)
     spans: list[tuple[str, int, int]] = []  # (who, first tick, end tick)
+
+    def span(who: str, a: int, b: int) -> None:  # an empty one is skipped, one that goes on another is merged
+        if spans and spans[-1][0] == who and spans[-1][2] == a:
+            a = spans.pop()[1]
+        if b > a:
+            spans.append((who, a, b))
+
     with SandboxEpisode(model, seed=seed) as ep:
         demo = VirtualDemonstrator(ep.game, seed=seed, tick_ms=ep.run.tick_ms)
-        k = 0
+        k = missed = 0  # missed: agent ticks undone at a misclick
         while k < ticks:
-            end = min(ticks, k + rng.randint(*agent_ticks))
-            for _ in range(k, end):
+            start, end = k, min(ticks, k + rng.randint(*agent_ticks))
+            while k < end:
+                mark = ep.mark() if on_misclick else None
+                misclicks = ep.game.misclicks
                 ep.tick()
-            spans.append(("agent", k, end))
-            k, least = end, end + rng.randint(*demo_ticks)
+                if on_misclick and ep.game.misclicks > misclicks:
+                    ep.rewind(mark)  # the demonstrator plays this tick instead of the agent
+                    missed += 1
+                    break
+                k += 1
+            span("agent", start, k)
+            start, least = k, k + rng.randint(*demo_ticks)
             while k < ticks and (k < least or demo.busy(k)):  # hand back only between gestures
                 ep.tick(demo.play_tick)
                 k += 1
-            if k > end:
-                spans.append(("takeover", end, k))
+            span("takeover", start, k)
     trace = ep.trace
     ns = trace.tick_ms * 1e6
     summary = write_session(trace, path, overwrite=overwrite,
@@ -58,12 +77,12 @@ def record_takeover(model, path: Path, *, seed: int, ticks: int = 200, agent_tic
                             segments=[(who, int(round(a * ns)), int(round(b * ns)), {"seed": seed}) for who, a, b in spans])
     demo_ticks_played = sum(b - a for who, a, b in spans if who == "takeover")
     return {**summary, "seed": seed, "takeovers": sum(who == "takeover" for who, _, _ in spans),
-            "demo_ticks": demo_ticks_played}
+            "demo_ticks": demo_ticks_played, "on_misclick": missed}
 
 
 def record_takeovers(model, out_dir: Path, *, sessions: int, seed0: int = 1000, ticks: int = 200,
                      agent_ticks: tuple[int, int] = (2, 12), demo_ticks: tuple[int, int] = (1, 3),
-                     progress=print) -> list[dict]:
+                     on_misclick: bool = True, progress=print) -> list[dict]:
     from ..agent.assemble import load_model
     from ..data.paths import private_dir
 
@@ -73,8 +92,8 @@ def record_takeovers(model, out_dir: Path, *, sessions: int, seed0: int = 1000, 
     for i in range(sessions):
         seed = seed0 + i
         r = record_takeover(ckpt, Path(out_dir) / f"sandbox-takeover-seed{seed}.ilbot.sqlite", seed=seed,
-                            ticks=ticks, agent_ticks=agent_ticks, demo_ticks=demo_ticks)
+                            ticks=ticks, agent_ticks=agent_ticks, demo_ticks=demo_ticks, on_misclick=on_misclick)
         out.append(r)
         progress(f"  takeover session {i + 1}/{sessions}: seed {seed}, {r['ticks']} ticks, {r['takeovers']} "
-                 f"takeovers ({r['demo_ticks']} ticks of the demonstrator), {r['events']} events, {r['items']} items")
+                 f"takeovers ({r['on_misclick']} from a misclick's state; {r['demo_ticks']} ticks of the demonstrator), {r['events']} events, {r['items']} items")
     return out

@@ -110,4 +110,4 @@ def write_session(trace: Trace, path, *, notes: str = "", overwrite: bool = Fals
                                          scroll_y=int(a.scroll_y), hold_ms=float(a.hold_ms)))
             for kind, t0_ns, t1_ns, seg_meta in segments:
                 out.add_segment(kind, t0_ns, t1_ns, seg_meta)
-    return {"ticks": len(trace.states), "events": len(trace.actions), "items": trace.score}
+    return {"ticks": len(trace.states), "events": len(trace.actions), "items": trace.score, "misclicks": trace.misclicks}

@@ -30,6 +30,7 @@ Same seed + same inputs in the same order between the same ticks → the same st
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from dataclasses import dataclass
@@ -107,6 +108,15 @@ class SandboxGame:
         self.slots = [Slot() for _ in range(self.cfg.n_nodes)]
         for slot in self.slots:
             slot.node = self._spawn()
+
+    def snapshot(self) -> dict:
+        """The whole game (rules' state and random generator), for `restore`."""
+        return copy.deepcopy(self.__dict__)
+
+    def restore(self, snapshot: dict) -> None:
+        """Back to a `snapshot()`, in place: whoever holds this game sees the restored one."""
+        self.__dict__.clear()
+        self.__dict__.update(copy.deepcopy(snapshot))
 
     # --- geometry -------------------------------------------------------------------------
     @property
