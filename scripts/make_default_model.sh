@@ -43,8 +43,9 @@ ROUND1_MIN=${ROUND1_MIN:-5}
 ROUND_MIN=${ROUND_MIN:-4}
 TAKEOVERS=${TAKEOVERS:-64}
 TAKEOVER_WEIGHT=${TAKEOVER_WEIGHT:-4}
-# sampling temperature candidates (event,time,position), the best by closed-loop fit_score is stored
-SAMPLINGS=${SAMPLINGS:-"event=1,time=1,position=1 event=0.7,time=0.7,position=0.7 event=0.5,time=0.5,position=0.5 event=0.5,time=0.3,position=0.5 event=0.5,time=1,position=0.5 event=0.7,time=1,position=0.3"}
+# sampling temperature candidates (event,time,position[,cross]), the best by closed-loop fit_score is
+# stored; cross=1 draws "act this tick or not" from the model's own odds while the rest is sharp
+SAMPLINGS=${SAMPLINGS:-"event=0.7,time=0.7,position=0.7 event=0.5,time=0.5,position=0.5 event=0.5,time=0.3,position=0.5 event=0.5,time=0.5,position=0.3 event=0.5,time=0.5,position=0.5,cross=1 event=0.3,time=0.3,position=0.5,cross=1"}
 T0=$(date +%s)
 mkdir -p "$WORK"
 if [ -n "$(ls -A "$WORK")" ]; then echo "make_default_model: $WORK is not empty; use a new or empty WORKDIR" >&2; exit 2; fi

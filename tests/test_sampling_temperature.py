@@ -41,7 +41,11 @@ def test_temperature_forms_and_checks():
     assert Temperature.of(0.5) == Temperature(0.5, 0.5, 0.5)
     assert Temperature.of({"time": 0.3}) == Temperature(1.0, 0.3, 1.0)
     assert Temperature(1.0, 0.5, 0.2).scaled(2.0) == Temperature(2.0, 1.0, 0.4)
-    for bad in ({"event": -1.0}, {"time": float("nan")}, {"position": "hot"}, {"positon": 1.0}):
+    t = Temperature.of({"time": 0.3, "cross": 1.0})
+    assert t.crossing == 1.0 and Temperature(time=0.3).crossing == 0.3  # cross defaults to the time temperature
+    assert Temperature.of(t.to_dict()) == t and "cross" not in Temperature().to_dict()
+    assert t.scaled(0.5) == Temperature(0.5, 0.15, 0.5, 0.5)
+    for bad in ({"event": -1.0}, {"time": float("nan")}, {"position": "hot"}, {"positon": 1.0}, {"cross": -0.1}):
         with pytest.raises(ValueError, match="temperature"):
             Temperature.of(bad)
 
@@ -64,12 +68,28 @@ def test_planner_applies_each_kind_and_the_models_own():
     assert plans(1, Temperature(1, 1, 1)) == b  # a whole Temperature replaces them
 
 
+def test_the_cross_temperature_decides_only_whether_to_act_this_tick():
+    torch.manual_seed(1)
+    model = UnifiedEventModel(ModelConfig(**{**CFG.__dict__, "time_head": "crossing"})).eval()
+    ctx = _ctx()
+
+    def lengths(temperature):  # events performed per tick over 40 planner seeds
+        return [len(Planner(model, seed=s, temperature=temperature).plan(ctx, tick_ms=600.0)) for s in range(40)]
+
+    sharp = Temperature(0, 0, 0)  # every draw at its mode, the crossing one too (cross follows time)
+    assert len(set(lengths(sharp))) == 1
+    # only the crossing draw sampled: the same modes, but whether (and after how many events) the
+    # tick ends now varies from seed to seed
+    assert len(set(lengths(Temperature(0, 0, 0, cross=1.0)))) > 1
+    assert lengths(Temperature(0, 0, 0, cross=0.0)) == lengths(sharp)
+
+
 def test_checkpoint_carries_sampling(tmp_path):
     d = save_checkpoint(tmp_path / "ck", _model(), spec_hash="h", key_vocab=KEY_VOCAB, stats={})
     assert load_checkpoint(d).model.sampling == Temperature()
-    write_sampling(d, Temperature(0.5, 0.3, 0.5))
+    write_sampling(d, Temperature(0.5, 0.3, 0.5, cross=1.0))
     ck = load_checkpoint(d)
-    assert ck.sampling == ck.model.sampling == Temperature(0.5, 0.3, 0.5)
+    assert ck.sampling == ck.model.sampling == Temperature(0.5, 0.3, 0.5, cross=1.0)
     meta = json.loads((d / "config.json").read_text())
     meta["sampling"] = {"event": 0.5, "time": -2}
     (d / "config.json").write_text(json.dumps(meta))

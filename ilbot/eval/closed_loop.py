@@ -19,7 +19,7 @@ Per seed and overall:
 ends the output with one JSON line of the headline figures.
 
 The agent samples at its checkpoint's own temperatures (config.json's "sampling", ilbot.model.sampling.
-Temperature; 1 without) times `--temperature`. `--sampling event=E,time=T,position=P` plays with
+Temperature; 1 without) times `--temperature`. `--sampling event=E,time=T,position=P[,cross=C]` plays with
 those instead; given several times, each candidate is played and the one with the best `fit_score`
 is reported (`candidates` lists them all). `--store-sampling` then writes the chosen temperatures
 into the checkpoint, so every front end (the app, `ilbot play`, the benches) samples that way:
@@ -53,15 +53,17 @@ def add_arguments(p) -> None:
                         "other seeds than those you report)")
     p.add_argument("--ticks", type=int, default=200, help="closed-loop: ticks per seed (default 200)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the headline figures")
-    p.add_argument("--sampling", action="append", default=None, metavar="event=E,time=T,position=P",
-                   help="closed-loop: the planner's temperatures per kind of draw (default: the checkpoint's own); "
+    p.add_argument("--sampling", action="append", default=None, metavar="event=E,time=T,position=P[,cross=C]",
+                   help="closed-loop: the planner's temperatures per kind of draw (cross: whether to act this tick, "
+                        "with a crossing time head; default the time one) (default: the checkpoint's own); "
                         "repeat to compare candidates: the best by fit_score is reported")
     p.add_argument("--store-sampling", action="store_true",
                    help="closed-loop: write --sampling into --model's checkpoint (config.json \"sampling\")")
 
 
 def parse_sampling(text: str):
-    """`event=E,time=T,position=P` (any subset; the others 1) → Temperature; one line naming a bad part."""
+    """`event=E,time=T,position=P[,cross=C]` (any subset; the others 1, cross as time) → Temperature;
+    one line naming a bad part."""
     from ..errors import UserError
     from ..model.sampling import Temperature
 
@@ -232,7 +234,7 @@ def run(args) -> int:
         args.model = str(SHIPPED_MODEL)
     candidates = [parse_sampling(t) for t in args.sampling or []] or [None]
     if args.store_sampling and candidates == [None]:
-        raise UserError("--store-sampling needs --sampling event=E,time=T,position=P")
+        raise UserError("--store-sampling needs --sampling event=E,time=T,position=P[,cross=C]")
     print(f"closed loop: agent and demonstrator on {args.seeds} seeds x {args.ticks} ticks"
           + (f", {len(candidates)} sampling candidates" if len(candidates) > 1 else ""), file=sys.stderr, flush=True)
     report, tried = None, []

@@ -25,7 +25,7 @@ The draws use the same uniforms either way (one stream per kind, drawn up front)
 Temperatures (`Temperature`: one per kind of draw, the model's own `sampling` times the run's
 scalar) apply to every draw: event type and the event-specific classes (logits / T.event), time
 (distance from the median in log space × T.time; a crossing head's probability of crossing the
-tick's end, logit / T.time) and position (σ × T.position, anchor logits / T.position); T = 0
+tick's end, logit / T.cross, which defaults to T.time) and position (σ × T.position, anchor logits / T.position); T = 0
 gives the mode. The plan reports the model's own σ
 and probabilities (at T = 1), whatever the temperature.
 
@@ -225,7 +225,7 @@ class Planner:
             crosses = np.zeros(B, bool)
             if crossing:  # the head says whether this slot is past the tick's end (its kind, for the calibration)
                 logit = out["cross_logit"]
-                crosses = logit > 0 if T.time <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T.time))
+                crosses = logit > 0 if T.crossing <= 0 else Uc[i] < 1.0 / (1.0 + np.exp(-logit / T.crossing))
             kind = crosses if crossing else None  # look-ahead slots; None: unknown (no crossing head)
             if cal is not None:
                 out = apply_calibration(out, cal, kind)

@@ -26,21 +26,33 @@ MAX_TEMPERATURE = 100.0  # beyond this a temperature is no decoding choice (a dr
 @dataclass(frozen=True)
 class Temperature:
     """The planner's sampling temperatures, one per kind of draw: `event` (the event type, button /
-    key / scroll), `time` (the wait before an event, and whether a slot crosses the tick's end) and
-    `position` (x, y and the anchor component). A checkpoint may carry its own (config.json's
-    "sampling", tuned in closed loop: `ilbot eval closed-loop`); a run's scalar temperature
-    multiplies them (`scaled`)."""
+    key / scroll), `time` (the wait before an event), `position` (x, y and the anchor component)
+    and `cross` (with a crossing time head: whether a slot falls past the tick's end, i.e. whether
+    the agent acts at all this tick; None: the `time` temperature). `cross` is its own knob
+    because the two decide different things: a sharp `time` puts events where the model expects
+    them (a click after the reach, not during it), while a sharp `cross` turns "acts on 70 % of
+    such ticks" into "acts on all of them" and so changes how often the agent idles. A checkpoint
+    may carry its own (config.json's "sampling", tuned in closed loop: `ilbot eval closed-loop`); a
+    run's scalar temperature multiplies them (`scaled`)."""
 
     event: float = 1.0
     time: float = 1.0
     position: float = 1.0
+    cross: float | None = None
 
     def __post_init__(self):
-        for k in ("event", "time", "position"):
+        for k in ("event", "time", "position", "cross"):
             v = getattr(self, k)
+            if k == "cross" and v is None:
+                continue
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                     and 0 <= v <= MAX_TEMPERATURE):
                 raise ValueError(f"temperature {k}: expected a number in 0..{MAX_TEMPERATURE:g}, got {v!r}")
+
+    @property
+    def crossing(self) -> float:
+        """The temperature of the crossing draw."""
+        return self.time if self.cross is None else self.cross
 
     @classmethod
     def of(cls, t: "float | Temperature | dict | None") -> "Temperature":
@@ -49,17 +61,19 @@ class Temperature:
         if isinstance(t, cls):
             return t
         if isinstance(t, dict):
-            unknown = set(t) - {"event", "time", "position"}
+            unknown = set(t) - {"event", "time", "position", "cross"}
             if unknown:
-                raise ValueError(f"temperature: unknown field {sorted(unknown)[0]!r} (expected event, time, position)")
+                raise ValueError(f"temperature: unknown field {sorted(unknown)[0]!r} (expected event, time, position, cross)")
             return cls(**t)
         return cls(float(t), float(t), float(t))
 
     def scaled(self, s: float) -> "Temperature":
-        return Temperature(self.event * s, self.time * s, self.position * s)
+        return Temperature(self.event * s, self.time * s, self.position * s,
+                           None if self.cross is None else self.cross * s)
 
     def to_dict(self) -> dict:
-        return {"event": self.event, "time": self.time, "position": self.position}
+        d = {"event": self.event, "time": self.time, "position": self.position}
+        return d if self.cross is None else {**d, "cross": self.cross}
 
 
 # The inverse CDF of the time distribution runs through these knots (DESIGN §6: q10, q50, q90).

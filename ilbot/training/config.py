@@ -67,7 +67,10 @@ class DataConfig:
 
     `epoch_windows` caps the windows per epoch (0 = all): huge datasets get "epochs" of a fixed
     size, each a fresh random draw. `idle_keep` keeps that fraction of idle windows (one look-ahead
-    slot only) per epoch: real mouse data is ~70 % idle, which wastes steps on one easy slot."""
+    slot only) per epoch: real mouse data is ~70 % idle, which wastes steps on one easy slot. It
+    also lowers the odds of "nothing this tick" the model learns (by the factor idle_keep): fine
+    where the decision is calibrated afterwards or only scored, not for an agent that samples it
+    (the sandbox keeps every idle window)."""
 
     train_split: str = "train"
     val_split: str = "val"
