@@ -43,8 +43,8 @@ def register(sub) -> None:
                    help="least length of each of the demonstrator's spans, drawn; it hands back between gestures "
                         "(default 1-3)")
     t.add_argument("--no-takeover-on-misclick", dest="on_misclick", action="store_false",
-                   help="hand over only after the drawn agent spans (by default the demonstrator also takes over "
-                        "at once after an agent tick that misclicked)")
+                   help="hand over only after the drawn agent spans (by default an agent tick that misclicks is "
+                        "undone and the demonstrator plays it from the same state)")
     t.set_defaults(func=_run_takeover)
 
 

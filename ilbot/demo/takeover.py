@@ -95,5 +95,6 @@ def record_takeovers(model, out_dir: Path, *, sessions: int, seed0: int = 1000, 
                             ticks=ticks, agent_ticks=agent_ticks, demo_ticks=demo_ticks, on_misclick=on_misclick)
         out.append(r)
         progress(f"  takeover session {i + 1}/{sessions}: seed {seed}, {r['ticks']} ticks, {r['takeovers']} "
-                 f"takeovers ({r['on_misclick']} from a misclick's state; {r['demo_ticks']} ticks of the demonstrator), {r['events']} events, {r['items']} items")
+                 f"takeovers ({r['on_misclick']} from a misclick's state; {r['demo_ticks']} ticks of the "
+                 f"demonstrator), {r['events']} events, {r['items']} items")
     return out
