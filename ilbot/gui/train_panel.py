@@ -43,6 +43,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout
 
 from ..data.progress import format_duration
 from ..errors import UserError
+from ..sandbox import SHIPPED_DATASET, SHIPPED_MODEL
 from .loss_curves import LossCurves
 from .models_list import REPORTS, ModelsList, is_run
 from .report_view import ReportView
@@ -58,6 +59,17 @@ SESSION_COLUMNS = ["session", "events", "ticks", "corrections", "length"]
 def default_workspace() -> Path:
     """Where the app keeps datasets and runs: ILBOT_HOME, else ~/.ilbot."""
     return Path(os.environ.get("ILBOT_HOME") or Path.home() / ".ilbot")
+
+
+def with_rehearsal(settings: list[str]) -> list[str]:
+    """`settings` (key=value items), plus `data.rehearse` = the shipped dataset where they fine-tune
+    the shipped model and name no rehearsal: a few minutes of a person's play would otherwise pull
+    the model off what it knew (ilbot.training.rehearsal)."""
+    keys = {item.split("=", 1)[0].strip(): item.split("=", 1)[1].strip() for item in settings if "=" in item}
+    if "data.rehearse" in keys or Path(keys.get("init_from", "")).resolve() != SHIPPED_MODEL.resolve() \
+            or not SHIPPED_DATASET.is_dir():
+        return list(settings)
+    return list(settings) + [f"data.rehearse={SHIPPED_DATASET}"]
 
 
 def shipped_configs() -> list[Path]:
@@ -458,7 +470,7 @@ class TrainPanel(QWidget):
             self.error.emit(str(e))
             return None
         minutes = self.minutes_spin.value()
-        return [f"max_minutes={minutes:g}"] + extra
+        return [f"max_minutes={minutes:g}"] + with_rehearsal(extra)
 
     def _dataset_splits(self, data: Path) -> list[str]:
         try:

@@ -10,3 +10,4 @@ are `ilbot.demo`.
 from pathlib import Path
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "assets" / "model"  # the default model, made by scripts/make_default_model.sh
+SHIPPED_DATASET = Path(__file__).resolve().parent / "assets" / "dataset"  # the windows it was trained on (rehearsed when fine-tuning it)

@@ -79,6 +79,11 @@ class DataConfig:
     idle_keep: float = 1.0
     val_windows: int = 2000  # cap on validation windows (a fixed, seeded subset); 0 = all
     num_workers: int = 0
+    # fine-tuning: a dataset folder (the base model's data, same feature spec) whose training windows
+    # are mixed in, `rehearse_share` of each epoch's draws, so the model keeps what it knew
+    # (ilbot.training.rehearsal); "" = none
+    rehearse: str = ""
+    rehearse_share: float = 0.5
 
 
 @dataclass
@@ -250,6 +255,7 @@ def validate(cfg: TrainConfig) -> None:
         ("data.batch_size", cfg.data.batch_size >= 1, "must be at least 1"),
         ("data.epoch_windows", cfg.data.epoch_windows >= 0, "must be 0 (all) or positive"),
         ("data.idle_keep", 0 < cfg.data.idle_keep <= 1, "must be within (0, 1]"),
+        ("data.rehearse_share", 0 < cfg.data.rehearse_share < 1, "must be within (0, 1)"),
         ("data.val_windows", cfg.data.val_windows >= 0, "must be 0 (all) or positive"),
         ("loss.beta_nll", 0 <= cfg.loss.beta_nll <= 1, "must be within [0, 1]"),
     ]

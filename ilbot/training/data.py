@@ -24,7 +24,10 @@ BATCH_KEYS = CONTEXT_FIELDS + ("targets", "target_mask")
 
 
 def idle_windows(ds, chunk: int = 65536) -> np.ndarray:
-    """[N] bool: windows whose targets hold only the look-ahead slot (read in chunks)."""
+    """[N] bool: windows whose targets hold only the look-ahead slot (read in chunks; of each part
+    in turn for joined windows, ilbot.training.rehearsal)."""
+    if hasattr(ds, "parts"):
+        return np.concatenate([idle_windows(p, chunk) for p in ds.parts])
     mask = ds["target_mask"]
     out = np.empty(len(ds), bool)
     for start in range(0, len(ds), chunk):

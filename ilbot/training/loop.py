@@ -42,6 +42,8 @@ from ..errors import CheckpointError, ConfigError
 from . import ddp
 from .config import TrainConfig, config_from_dict
 from .data import EpochSampler, idle_windows, iterate_batches
+from .normalisation import renormalised
+from .rehearsal import RehearsalWindows
 from .rundir import RunFolder, checkpoint_tmp, replace_dir
 from .tensorboard import TensorBoardLog
 
@@ -323,6 +325,15 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
 
     ds = open_split(data_path, cfg.data.train_split, "data.train_split")
     ds_val = open_split(data_path, cfg.data.val_split, "data.val_split") if cfg.data.val_split else None
+    # the normalisation the weights are learned in: a resumed run's own, a fine-tuned model's base's
+    # (ilbot.training.normalisation), else this dataset's
+    norm_from = out / "last" if saved is not None else Path(cfg.init_from) if cfg.init_from else None
+    if norm_from is not None:
+        from ..model.checkpoint import read_checkpoint_meta
+
+        norm = read_checkpoint_meta(norm_from)[1].get("stats")
+        ds = renormalised(ds, norm)
+        ds_val = renormalised(ds_val, norm) if ds_val is not None else None
     model = build_model(cfg, ds).to(device)
     optimizer = make_optimizer(model, cfg)
 
@@ -364,10 +375,14 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
     if info.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
-    idle = idle_windows(ds) if cfg.data.idle_keep < 1.0 else None
-    sampler = EpochSampler(len(ds), seed=cfg.seed, idle=idle, idle_keep=cfg.data.idle_keep,
+    train = ds  # the windows the epochs draw from: the training split, with the base's mixed in to rehearse
+    if cfg.data.rehearse:
+        base = renormalised(open_split(cfg.data.rehearse, cfg.data.train_split, "data.rehearse"), ds.stats)
+        train = RehearsalWindows(ds, base, cfg.data.rehearse_share)
+    idle = idle_windows(train) if cfg.data.idle_keep < 1.0 else None
+    sampler = EpochSampler(len(train), seed=cfg.seed, idle=idle, idle_keep=cfg.data.idle_keep,
                            epoch_windows=cfg.data.epoch_windows, rank=info.rank, world_size=info.world_size,
-                           weights=ds.weights)  # marked segments (corrections) weighted by the build
+                           weights=train.weights)  # marked segments (corrections) weighted by the build
     bs = cfg.data.batch_size
     steps_per_epoch = len(sampler.batches(0, bs))
     total_steps = steps_per_epoch * cfg.epochs
@@ -445,7 +460,7 @@ def _train(data_path, out: Path, cfg: TrainConfig, info: ddp.DistInfo, saved: di
     while not stop and state["epoch"] < cfg.epochs:
         batches = sampler.batches(state["epoch"], bs)
         skip = state["batch_in_epoch"]
-        for batch in iterate_batches(ds, batches[skip:], cfg.data.num_workers):
+        for batch in iterate_batches(train, batches[skip:], cfg.data.num_workers):
             b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             session_frac = bar.elapsed_s / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0
             if cfg.max_minutes and info.distributed:  # every rank must use the same lr and stop together
