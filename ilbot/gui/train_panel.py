@@ -7,7 +7,8 @@ Three pages, one per step, and a job strip under them:
   ones build a dataset (`ilbot build … --split-by session --holdout-frac 0.2`: with one session
   its last part by time is held out) into `WORKSPACE/datasets/<time>`.
 - **Training**: dataset, config (built-in defaults, a shipped `configs/*.toml` or any file), a time
-  cap in minutes (per invocation: Resume gets it again), extra `key=value` settings; Train starts
+  cap in minutes (per invocation: Resume gets it again), the checkpoint to start from (empty: a new
+  model; the shipped model: fine-tuned with its dataset rehearsed), extra `key=value` settings; Train starts
   `ilbot train --progress-json` into `WORKSPACE/runs/<time>`; the loss curves grow as the child
   reports (its metrics records, and the running training loss of each progress record, so a
   short run that logs no training record still draws a training curve); Resume continues the
@@ -210,6 +211,14 @@ class TrainPanel(QWidget):
         self.minutes_spin.setSpecialValueText("no cap")
         self.minutes_spin.setToolTip("time cap per invocation (0: none); Resume gets the whole cap again")
         form.addRow("Time cap", self.minutes_spin)
+        self.start_combo = QComboBox()
+        self.start_combo.setEditable(True)
+        self.start_combo.addItem("")
+        self.start_combo.addItem(str(SHIPPED_MODEL))
+        self.start_combo.lineEdit().setPlaceholderText("a new model")
+        self.start_combo.setToolTip("fine-tune: a checkpoint whose weights and normalisation the run starts from "
+                                    "(the shipped model: its dataset is rehearsed too); empty: a new model")
+        form.addRow("Start from", self.start_combo)
         self.settings_edit = QLineEdit()
         self.settings_edit.setPlaceholderText("key=value; key=value (e.g. epochs=20; optim.lr=1e-3)")
         self.settings_edit.setToolTip("config keys to override, as ilbot train --set")
@@ -469,6 +478,9 @@ class TrainPanel(QWidget):
         except UserError as e:
             self.error.emit(str(e))
             return None
+        start = self.start_combo.currentText().strip()
+        if start and not any(item.split("=", 1)[0].strip() == "init_from" for item in extra):
+            extra.append(f"init_from={start}")
         minutes = self.minutes_spin.value()
         return [f"max_minutes={minutes:g}"] + with_rehearsal(extra)
 
