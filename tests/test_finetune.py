@@ -11,7 +11,7 @@ from ilbot.data.build import build_dataset
 from ilbot.data.dataset import open_dataset
 from ilbot.demo.virtual import play_demo_episode, write_session
 from ilbot.errors import ConfigError
-from ilbot.gui.train_panel import with_rehearsal
+from ilbot.gui.train_panel import fine_tune_settings
 from ilbot.model.checkpoint import load_checkpoint
 from ilbot.sandbox import SHIPPED_DATASET, SHIPPED_MODEL
 from ilbot.training.config import load_config
@@ -69,6 +69,8 @@ def test_fine_tuned_checkpoint_keeps_the_base_normalisation_and_predicts_as_it(t
     short = open_dataset(two[1], split="train")
     for k in ("feature_mean", "feature_std"):
         assert b.stats[k] == a.stats[k] and b.stats[k] != short.stats[k]
+    wa, wb = a.model.state_dict(), b.model.state_dict()
+    assert all(np.allclose(wa[k].numpy(), wb[k].numpy(), atol=1e-6) for k in wa)
     # resuming keeps it too
     train(two[1], tmp_path / "b", None, show_progress=False, resume=True, overrides=["epochs=2"])
     assert load_checkpoint(tmp_path / "b" / "last").stats["feature_std"] == a.stats["feature_std"]
@@ -101,7 +103,12 @@ def test_rehearsal_refuses_windows_of_another_spec(two, tmp_path):
 
 
 def test_app_rehearses_the_shipped_dataset_when_it_fine_tunes_the_shipped_model():
-    assert with_rehearsal([f"init_from={SHIPPED_MODEL}", "optim.lr=2e-4"])[-1] == f"data.rehearse={SHIPPED_DATASET}"
-    assert with_rehearsal(["optim.lr=2e-4"]) == ["optim.lr=2e-4"]
+    assert fine_tune_settings([f"init_from={SHIPPED_MODEL}", "optim.lr=2e-4"], "")[-1] == f"data.rehearse={SHIPPED_DATASET}"
+    assert fine_tune_settings([f'init_from="{SHIPPED_MODEL}"'], "")[-1] == f"data.rehearse={SHIPPED_DATASET}"  # quoted
+    assert fine_tune_settings(["optim.lr=2e-4"], "") == ["optim.lr=2e-4"]
     own = [f"init_from={SHIPPED_MODEL}", "data.rehearse=/elsewhere"]
-    assert with_rehearsal(own) == own
+    assert fine_tune_settings(own, "") == own
+    # the Start from field: init_from, and the shipped model's rehearsal with it; a Settings init_from wins
+    assert fine_tune_settings(["epochs=3"], str(SHIPPED_MODEL)) == [
+        "epochs=3", f"init_from={SHIPPED_MODEL}", f"data.rehearse={SHIPPED_DATASET}"]
+    assert fine_tune_settings(["init_from=/a/run"], str(SHIPPED_MODEL)) == ["init_from=/a/run"]

@@ -45,6 +45,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout
 from ..data.progress import format_duration
 from ..errors import UserError
 from ..sandbox import SHIPPED_DATASET, SHIPPED_MODEL
+from ..training.config import parse_override
 from .loss_curves import LossCurves
 from .models_list import REPORTS, ModelsList, is_run
 from .report_view import ReportView
@@ -62,15 +63,21 @@ def default_workspace() -> Path:
     return Path(os.environ.get("ILBOT_HOME") or Path.home() / ".ilbot")
 
 
-def with_rehearsal(settings: list[str]) -> list[str]:
-    """`settings` (key=value items), plus `data.rehearse` = the shipped dataset where they fine-tune
-    the shipped model and name no rehearsal: a few minutes of a person's play would otherwise pull
-    the model off what it knew (ilbot.training.rehearsal)."""
-    keys = {item.split("=", 1)[0].strip(): item.split("=", 1)[1].strip() for item in settings if "=" in item}
-    if "data.rehearse" in keys or Path(keys.get("init_from", "")).resolve() != SHIPPED_MODEL.resolve() \
-            or not SHIPPED_DATASET.is_dir():
-        return list(settings)
-    return list(settings) + [f"data.rehearse={SHIPPED_DATASET}"]
+def fine_tune_settings(settings: list[str], start: str) -> list[str]:
+    """`settings` (key=value items, as `ilbot train --set` reads them) plus `init_from` = `start`
+    (the *Start from* field) unless they name one, plus `data.rehearse` = the shipped dataset where
+    they fine-tune the shipped model and name no rehearsal: a few minutes of a person's play would
+    otherwise pull the model off what it knew (ilbot.training.rehearsal)."""
+    keys = dict(parse_override(item) for item in settings)
+    out = list(settings)
+    if start and "init_from" not in keys:
+        out.append(f"init_from={start}")
+        keys["init_from"] = start
+    init = str(keys.get("init_from") or "")
+    if init and "data.rehearse" not in keys and SHIPPED_DATASET.is_dir() \
+            and Path(init).resolve() == SHIPPED_MODEL.resolve():
+        out.append(f"data.rehearse={SHIPPED_DATASET}")
+    return out
 
 
 def shipped_configs() -> list[Path]:
@@ -474,15 +481,12 @@ class TrainPanel(QWidget):
 
     def _train_settings(self) -> list[str] | None:
         try:
-            extra = split_settings(self.settings_edit.text())
+            extra = fine_tune_settings(split_settings(self.settings_edit.text()), self.start_combo.currentText().strip())
         except UserError as e:
             self.error.emit(str(e))
             return None
-        start = self.start_combo.currentText().strip()
-        if start and not any(item.split("=", 1)[0].strip() == "init_from" for item in extra):
-            extra.append(f"init_from={start}")
         minutes = self.minutes_spin.value()
-        return [f"max_minutes={minutes:g}"] + with_rehearsal(extra)
+        return [f"max_minutes={minutes:g}"] + extra
 
     def _dataset_splits(self, data: Path) -> list[str]:
         try:

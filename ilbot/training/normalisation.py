@@ -6,12 +6,13 @@ the runtime applies to live features. Fine-tuned on another dataset — a few mi
 person's play, where many features barely vary and std is floored near 0 — the same weights would
 see inputs on another scale (up to ×10⁶), and the checkpoint would carry statistics of those few
 minutes to play with: the shipped sandbox model fine-tuned that way for a minute on 50 ticks of
-play fell to a closed-loop items ratio of 0.04, and 0.93 with this (docs/training.md). `Renormalised(ds, stats)` serves `ds`'s windows with their
-game state re-expressed in `stats`' normalisation — raw = z·std_ds + mean_ds, z' = (raw −
-mean) / std, both stds floored as `normalise_features` floors them — so a fine-tuned model keeps
-the inputs its weights were learned on, and its checkpoint keeps the base's normalisation
-(`stats` returns the dataset's statistics with the feature mean and std replaced). Everything
-else is the dataset's own.
+play fell to a closed-loop items ratio of 0.04, and 0.93 with this (docs/training.md).
+
+`Renormalised(ds, stats)` serves `ds`'s windows with their game state re-expressed in `stats`'
+normalisation — raw = z·std_ds + mean_ds, z' = (raw − mean) / std, both stds floored as
+`normalise_features` floors them — so a fine-tuned model keeps the inputs its weights were learned
+on, and its checkpoint keeps the base's normalisation (`stats` returns the dataset's statistics
+with the feature mean and std replaced). Everything else is the dataset's own.
 """
 
 from __future__ import annotations

@@ -24,15 +24,15 @@ class RehearsalWindows:
     """The windows of `own` then of `base` (module docstring); `weights` [N_own + N_base]. `share`
     in (0, 1), checked with the config (data.rehearse_share)."""
 
-    def __init__(self, own, base, share: float, base_name: str = "data.rehearse"):
+    def __init__(self, own, base, share: float):
         if base.spec_hash != own.spec_hash:
-            raise ConfigError(f"{base_name}: its dataset was built with feature spec {base.spec_hash}, "
+            raise ConfigError(f"data.rehearse: its dataset was built with feature spec {base.spec_hash}, "
                               f"the training data with {own.spec_hash}; rehearse on data of the same game and spec")
         if list(base.key_vocab) != list(own.key_vocab):
-            raise ConfigError(f"{base_name}: its key vocabulary differs from the training data's")
+            raise ConfigError("data.rehearse: its key vocabulary differs from the training data's")
         for key in SHAPED:
             if tuple(base[key].shape[1:]) != tuple(own[key].shape[1:]):
-                raise ConfigError(f"{base_name}: its windows' {key} are shaped {tuple(base[key].shape[1:])}, "
+                raise ConfigError(f"data.rehearse: its windows' {key} are shaped {tuple(base[key].shape[1:])}, "
                                   f"the training data's {tuple(own[key].shape[1:])}")
         self.parts = (own, base)
         self.n_own = len(own)
