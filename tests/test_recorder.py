@@ -427,7 +427,9 @@ def test_tick_thread_survives_hostile_state_files(own_display, tmp_path, hp_spec
                 time.sleep(0.08)
         os.mkfifo(state / f"tick_{n}.json")
         time.sleep(0.08)
-        (state / f"tick_{n + 1}.json").write_text(json.dumps({"tick": n + 1, "hp": 1}))
+        # written beside and renamed, as the others: a file caught half-written is one more malformed read
+        (state / "last.tmp").write_text(json.dumps({"tick": n + 1, "hp": 1}))
+        os.replace(state / "last.tmp", state / f"tick_{n + 1}.json")
         time.sleep(0.2)
         assert rec._threads[1].is_alive()  # the tick thread
     finally:
