@@ -10,6 +10,7 @@ from ilbot.model import ModelConfig, UnifiedEventModel
 from ilbot.model.fields import last_history_xy, previous_xy, target_to_history_rows
 from ilbot.model.incremental import IncrementalDecoder
 from ilbot.model.planner import Planner
+from ilbot.model.recent import RecentBuffer
 from ilbot.model.synthetic import synthetic_windows
 
 ANCHORS = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]  # synthetic features as positions; valid when above 0.5
@@ -21,7 +22,9 @@ OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residu
                 xy_dist="laplace", xy_by_type=True),
            dict(xy_residual=True, xy_step_input=True, pointer_input=True),
            dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True,
-                xy_dist="laplace", pointer_input=True)]
+                xy_dist="laplace", pointer_input=True),
+           dict(recent_events=4), dict(xy_residual=True, slot_elapsed_input=True, time_head="crossing", xy_step_input=True,
+                xy_dist="laplace", pointer_input=True, recent_events=8)]
 
 
 def _model_and_batch(opts, B=3):
@@ -29,7 +32,7 @@ def _model_and_batch(opts, B=3):
     model = UnifiedEventModel(ModelConfig(d_model=64, n_heads=4, n_decoder_layers=2, **opts)).eval()
     with torch.no_grad():  # non-trivial LayerNorm affines and xy offsets, so every term is exercised
         for name, p in model.named_parameters():
-            if any(k in name for k in ("ln", "xy_head", "elapsed", "anchors", "step_in", "pointer_in")):
+            if any(k in name for k in ("ln", "xy_head", "elapsed", "anchors", "step_in", "pointer_in", "recent")):
                 p.add_(0.3 * torch.randn_like(p))
             elif "xy_by_type" in name:  # type terms comparable to the state's
                 p.add_(0.1 * torch.randn_like(p))
@@ -99,6 +102,8 @@ def test_planner_style_incremental_equals_full_pass(opts):
     prev2 = last_history_xy(b["history"].float(), b["history_mask"], before=1, pointer=pointer).numpy()
     ptr = dec.pointer_input(b["pointer"].numpy())
     assert (ptr is None) == (not opts.get("pointer_input", False))
+    recent = RecentBuffer(model.recent, b["history"].float(), b["history_mask"]) if model.recent else None
+    assert (recent is None) == (not opts.get("recent_events"))
     B, A = since.shape
     got = {k: [] for k in ("time_q", "time_q_log", "x_mu", "y_mu", "x_logsig", "event_logits")}
     if opts.get("time_head") == "crossing":
@@ -116,6 +121,7 @@ def test_planner_style_incremental_equals_full_pass(opts):
         assert (step is None) == (not opts.get("xy_step_input", False))
         xi = xi if step is None else xi + step
         xi = xi if ptr is None else xi + ptr
+        xi = xi if recent is None else xi + recent.term()
         a_in, parts = dec.anchor_input(pos, valid, prev) if pos is not None else (None, None)
         r = rows[:, i]
         hn = dec.step(state, xi if a_in is None else xi + a_in, i)
@@ -129,6 +135,8 @@ def test_planner_style_incremental_equals_full_pass(opts):
         for k in got:
             got[k].append(out[k])
         prev2, prev = prev, np.stack([r[:, 1], r[:, 2]], axis=-1)
+        if recent is not None:
+            recent.push(r[:, 0], r[:, 1], r[:, 2], r[:, 3])
         if i + 1 < A:
             x = dec.embed(r[:, 3].astype(int), r[:, 0], r[:, 1], r[:, 2], r[:, 4].astype(int), r[:, 5].astype(int),
                           r[:, 6].astype(int), r[:, 7].astype(int), since[:, i], i + 1)

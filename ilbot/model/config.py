@@ -89,6 +89,10 @@ class ModelConfig:
     # slot's input gets a linear map of that row (zero at the start), so the heads learn how far
     # to trust it. Without it, after T idle ticks the model no longer knows where the cursor is.
     pointer_input: bool = False
+    # recent_events (ilbot.model.recent): K > 0 adds to each slot's input a linear map of the K
+    # events just before it (the context's last ones, then the tick's own): type, gap, step and
+    # step length, event by event — the kinematics the per-tick pooling of the context loses.
+    recent_events: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -102,6 +106,8 @@ class ModelConfig:
         if self.logsig_min >= self.logsig_max:
             raise ValueError("ModelConfig: logsig_min must be below logsig_max")
         self._check_anchors()
+        if not (isinstance(self.recent_events, int) and 0 <= self.recent_events < self.n_ticks * self.n_slots):
+            raise ValueError(f"ModelConfig: recent_events must be an integer in 0..{self.n_ticks * self.n_slots - 1}, got {self.recent_events!r}")
         if self.time_head not in ("quantiles", "crossing"):
             raise ValueError(f"ModelConfig: time_head must be 'quantiles' or 'crossing', got {self.time_head!r}")
         for name in ("n_ticks", "n_features", "n_slots", "key_vocab_size", "d_model", "n_heads", "ff_mult"):

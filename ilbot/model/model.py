@@ -16,7 +16,8 @@ slot's input (ActionDecoder); with `cfg.anchors` each slot also sees the game st
 and its position is a mixture with one component shifted toward each (`anchor_logits` [K+1],
 `anchor_shift` [K+1, 2]; ilbot.model.anchors). With `cfg.xy_by_type` the position (the xy head
 and the anchor mixture) is conditioned on each slot's event type, here its target's type
-(ilbot.model.by_type; padded slots take MOVE, masked in the loss).
+(ilbot.model.by_type; padded slots take MOVE, masked in the loss). `cfg.recent_events` adds the
+features of the K events before each slot to its input (ilbot.model.recent).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
 from .fields import context_pointer, last_history_xy, previous_xy, target_event_types
 from .heads import CategoricalHead, GaussianXYHead, LaplaceXYHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
+from .recent import RecentEvents
 
 
 class UnifiedEventModel(nn.Module):
@@ -56,6 +58,7 @@ class UnifiedEventModel(nn.Module):
         self.loss_fn = loss or UnifiedEventLoss()
         self.anchors = PositionAnchors(cfg.anchors, d) if cfg.anchors else None  # only then: older checkpoints load
         self.xy_by_type = XYByType(d, self.xy_head.proj.out_features, bool(cfg.anchors)) if cfg.xy_by_type else None
+        self.recent = RecentEvents(cfg.recent_events, d, cfg.dt_log_scale) if cfg.recent_events else None
 
     @property
     def core_heads(self) -> tuple:
@@ -116,6 +119,8 @@ class UnifiedEventModel(nn.Module):
         if self.decoder.step_in is not None:  # xy_step_input: the step from event i−2 to i−1
             prev2 = torch.cat([last_history_xy(*history, before=1, pointer=pointer).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]
             x = x + self.decoder.step_input(prev, prev2)  # [B,A,d]
+        if self.recent is not None:  # recent_events: the K events before each slot, one by one
+            x = x + self.recent.teacher_forced(*history, tg_in, tmask, target_event_types(tg_in))  # [B,A,d]
         if self.anchors is not None:
             pos, valid = self.anchors.positions(batch["gamestate"])  # [B,K,2], [B,K]
             feats, rel = anchor_inputs(pos[:, None], valid[:, None], prev)  # [B,A,K·4], [B,A,K,2]

@@ -66,6 +66,7 @@ from ..data.action import PlannedAction
 from ..data.schema import CONTEXT_FIELDS, POINTER_FIELDS, TICK_MS, EventType
 from .calibration import Calibration, apply_calibration
 from .fields import context_pointer, last_history_xy
+from .recent import RecentBuffer
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
 from .sampling import Temperature, categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
@@ -206,6 +207,7 @@ class Planner:
         prev_xy = last_history_xy(*history, pointer=pointer).numpy() if track else None
         prev2_xy = last_history_xy(*history, before=1, pointer=pointer).numpy() if dec.step_w is not None else None  # the event before
         pointer_term = None if pointer is None else dec.pointer_input(pointer.numpy())  # [B,d], every slot's
+        recent = None if self.model.recent is None else RecentBuffer(self.model.recent, *history)  # recent_events
         if anchors is not None:
             pos, valid = (a.numpy() for a in anchors.positions(batch["gamestate"]))  # [B,K,2], [B,K]
         for i in range(n_slots):
@@ -216,6 +218,8 @@ class Planner:
                 x = x + dec.step_input(prev_xy, prev2_xy)
             if pointer_term is not None:  # pointer_input: the pointer row, in every slot's input
                 x = x + pointer_term
+            if recent is not None:  # recent_events: the K events before this slot
+                x = x + recent.term()
             parts = None
             if anchors is not None:
                 extra, parts = dec.anchor_input(pos, valid, prev_xy)  # [B,d], what core() needs
@@ -261,6 +265,8 @@ class Planner:
                 break
             f = self._event_fields(hn, etype, active, U[i])  # button, key_action, key_id, scroll_y [B] each
             slots.append((etype, dt, cum, px, py, out, probs, active, f["button"], f["key_action"], f["key_id"], f["scroll_y"]))
+            if recent is not None:
+                recent.push(dt, px, py, etype)
             if i + 1 < n_slots:  # the sample becomes slot i+1's input
                 x = dec.embed(etype, dt, px, py, f["button"], f["key_action"], f["key_id"], f["scroll_y"], cum, i + 1)
         return self._stack(slots, B, A)
