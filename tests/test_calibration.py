@@ -388,3 +388,62 @@ def test_planner_and_evaluator_calibrate_the_first_slot_alike():
     np.testing.assert_allclose(s["q90"][first, 0], pred.time_q[starts, 2], rtol=1e-4)
     np.testing.assert_allclose(s["p_click"][first, 0], pred.event_probs[starts, 0], rtol=1e-4, atol=1e-6)
     assert pred.event_pred is not None
+
+
+# ---- events per slot kind ---------------------------------------------------------------------
+
+CAL_KINDS = Calibration(**{**{f: getattr(CAL, f) for f in ("event_temperature", "event_bias", "decision_offset",
+                                                             "decision_rule", "sigma_scale", "time_scale")},
+                           "event_by_kind": {"in_window": {"temperature": 1.2, "bias": (0.1, 0.0, -0.3, 0.2), "decision_offset": (0.4, 0.0, 0.0, 0.0)},
+                                             "lookahead": {"temperature": 2.5, "bias": (-1.0, 0.0, 0.5, 0.5), "decision_offset": (1.5, 0.0, 0.7, 0.0)}}})
+
+
+def test_events_per_kind_apply_where_the_kind_is_known_and_round_trip():
+    rng = np.random.default_rng(8)
+    out = _heads(rng)
+    la = rng.random((5, 7)) < 0.4
+    a = apply_calibration(out, CAL_KINDS, la)
+    b = apply_calibration({k: torch.from_numpy(v) for k, v in out.items()}, CAL_KINDS, torch.from_numpy(la))
+    want = np.where(la[..., None], out["event_logits"] / 2.5 + np.float32([-1.0, 0.0, 0.5, 0.5]),
+                    out["event_logits"] / 1.2 + np.float32([0.1, 0.0, -0.3, 0.2]))
+    np.testing.assert_allclose(a["event_logits"], want, rtol=1e-6)
+    np.testing.assert_allclose(b["event_logits"].numpy(), want, rtol=1e-6)
+    d = np.where(la[..., None], np.float32([1.5, 0.0, 0.7, 0.0]), np.float32([0.4, 0.0, 0.0, 0.0]))
+    assert np.array_equal(a["event_decision"], (want + d).argmax(-1)) and np.array_equal(b["event_decision"].numpy(), a["event_decision"])
+    u = apply_calibration(out, CAL_KINDS, None)  # kind unknown: the global parameters
+    np.testing.assert_allclose(u["event_logits"], out["event_logits"] / 1.7 + np.float32(CAL.event_bias), rtol=1e-6)
+    d = json.loads(json.dumps(CAL_KINDS.to_dict()))
+    assert Calibration.from_dict(d) == CAL_KINDS
+    assert "by_kind" not in CAL.to_dict()["events"]  # older calibrations keep their form
+    d["events"]["by_kind"]["lookahead"]["temperature"] = -1.0
+    with pytest.raises(ValueError, match=r"calibration\.events\.by_kind\.lookahead\.temperature"):
+        Calibration.from_dict(d)
+    del d["events"]["by_kind"]["in_window"]
+    with pytest.raises(ValueError, match=r"calibration\.events\.by_kind: missing"):
+        Calibration.from_dict(d)
+
+
+def test_fit_gives_each_kind_its_event_scaling_and_beats_one_for_both():
+    """Look-ahead slots whose model is overconfident and biased toward MOVE, in-window slots whose
+    model is well calibrated: per kind, each gets its own T and b, and the NLL over all slots drops."""
+    rng = np.random.default_rng(9)
+    n = 30_000
+    s = _slots(rng, n)
+    la = s.lookahead
+    true = rng.normal(0, 2, (n, 4)) + np.log([0.1, 1e-3, 0.05, 0.85])
+    s.type = _sample_types(rng, true)
+    z = np.where(la[:, None], 3.0 * true + np.array([0.0, 0.0, 0.0, 2.0]), true)
+    probs = np.exp(z - z.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    q = np.tile([10.0, 20.0, 40.0], (n, 1))
+    raw = Prediction(event_probs=probs, time_q=q, x_mu=np.full(n, 0.5), y_mu=np.full(n, 0.5), x_sigma=np.ones(n), y_sigma=np.ones(n))
+    cal = fit_calibration(s, raw)
+    assert cal.events("lookahead")[0] == pytest.approx(3.0, rel=0.1) and cal.events("in_window")[0] == pytest.approx(1.0, rel=0.1)
+
+    def nll(lookahead):
+        p = calibrated_prediction(raw, cal, lookahead).event_probs
+        return -np.log(p[np.arange(n), s.type]).mean()
+    assert nll(la) < nll(np.zeros(n, bool)) - 0.02  # the kinds' own parameters fit better than the in-window ones for all
+    after = calibrated_prediction(raw, cal, la)
+    acc_argmax, rival = event_metrics(s.type, after.event_probs.argmax(1))["event_accuracy"], rival_accuracy(s)
+    assert event_metrics(s.type, after.event_pred)["event_accuracy"] >= rival + KEEP_LEAD * (acc_argmax - rival) - 1e-12

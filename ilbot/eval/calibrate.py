@@ -19,6 +19,9 @@ parameters of `ilbot.model.calibration.Calibration` are fitted to those slots:
   part of the model's lead over the strongest event baseline on the rare types' recall, never
   all of it (keep_lead = 1 spends none). The floor starts from the calibrated argmax rather than
   the raw model's: the raw argmax of a class-weighted model gives accuracy away for recall.
+  This is done once over all slots (the parameters for slots of unknown kind) and once per slot
+  kind: T and b fitted on each kind's slots, and both kinds' offsets chosen together for the
+  figures over all slots (`Calibration.event_by_kind`), when the split has slots of both kinds.
 - **positions**, per slot kind (in-window, look-ahead) and axis: s = the 0.683 quantile of
   |residual| / σ, the residual measured from the mean the report scores (with anchors the most
   probable component's): 1σ then covers 68.3 % of those slots. The NLL fits σ to the residuals'
@@ -130,39 +133,44 @@ def fit_event_scaling(logp: np.ndarray, types: np.ndarray, l2: float = BIAS_L2) 
 
 def choose_decision_offset(logp_cal: np.ndarray, types: np.ndarray, rule: str = "macro_f1",
                            accuracy_slack: float = 0.0, rival_accuracy: float | None = None,
-                           keep_lead: float = KEEP_LEAD) -> tuple[np.ndarray, dict]:
+                           keep_lead: float = KEEP_LEAD, groups: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Decision offsets d [4] for argmax(logp_cal + d) under `rule` (module docstring), and
     {"accuracy_floor", "accuracy", "macro_f1", "rival_accuracy"} of the chosen decision on these
-    slots. rival_accuracy: the strongest baseline's accuracy on them (None: no rival)."""
+    slots. rival_accuracy: the strongest baseline's accuracy on them (None: no rival). With
+    `groups` [S] (0…G−1, e.g. the slot kind) each group gets its own offsets, d [G, 4], chosen
+    together for the figures over all slots."""
+    g = np.zeros(len(types), np.int64) if groups is None else np.asarray(groups, np.int64)
+    G = int(g.max()) + 1 if len(g) else 1
+
     def figures(d):
-        m = event_metrics(types, np.argmax(logp_cal + d, axis=1))
+        m = event_metrics(types, np.argmax(logp_cal + d[g], axis=1))
         return m["event_accuracy"], m["event_macro_f1"]
 
-    d = np.zeros(N_EVENT_TYPES)
+    d = np.zeros((G, N_EVENT_TYPES))
     acc0, f10 = figures(d)
     floor = acc0 - accuracy_slack
     if rival_accuracy is not None and acc0 > rival_accuracy:
         floor = min(floor, rival_accuracy + keep_lead * (acc0 - rival_accuracy))
-    if rule == "accuracy":
-        return d, {"accuracy_floor": None, "accuracy": acc0, "macro_f1": f10, "rival_accuracy": rival_accuracy}
-    if rule != "macro_f1":
-        raise ValueError(f"decision rule must be 'accuracy' or 'macro_f1', got {rule!r}")
     best = (f10, acc0)
-    free = [k for k in range(N_EVENT_TYPES) if k != int(EventType.MOVE)]
-    for _ in range(4):  # coordinate ascent; stops when a pass changes nothing
+    if rule not in ("accuracy", "macro_f1"):
+        raise ValueError(f"decision rule must be 'accuracy' or 'macro_f1', got {rule!r}")
+    free = [(j, k) for j in range(G) for k in range(N_EVENT_TYPES) if k != int(EventType.MOVE)]
+    for _ in range(4 if rule == "macro_f1" else 0):  # coordinate ascent; stops when a pass changes nothing
         changed = False
-        for k in free:
+        for j, k in free:
             for v in DECISION_GRID:
-                if v == d[k]:
+                if v == d[j, k]:
                     continue
                 cand = d.copy()
-                cand[k] = v
+                cand[j, k] = v
                 acc, f1 = figures(cand)
                 if acc >= floor - 1e-12 and (f1, acc) > best:
                     best, d, changed = (f1, acc), cand, True
         if not changed:
             break
-    return d, {"accuracy_floor": floor, "accuracy": best[1], "macro_f1": best[0], "rival_accuracy": rival_accuracy}
+    chosen = {"accuracy_floor": None if rule == "accuracy" else floor, "accuracy": best[1], "macro_f1": best[0],
+              "rival_accuracy": rival_accuracy}
+    return (d[0] if groups is None else d), chosen
 
 
 def rival_accuracy(slots: Slots) -> float:
@@ -176,11 +184,28 @@ def fit_calibration(slots: Slots, raw: Prediction, *, decision: str = "macro_f1"
     """The calibration of a model whose raw (uncalibrated) teacher-forced predictions on `slots`
     are `raw` (ilbot.eval.report.predict_split). A slot kind without slots keeps scale 1."""
     logp = log_probs(raw.event_probs)
-    t, bias = fit_event_scaling(logp, slots.type)
-    z = logp / t + bias
-    logp_cal = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
-    offset, chosen = choose_decision_offset(logp_cal, slots.type, decision, accuracy_slack,
-                                            rival_accuracy(slots), keep_lead)
+    rival = rival_accuracy(slots)
+
+    def scaled(keep):  # (T, b, calibrated log-probabilities) fitted on the slots `keep`
+        t, bias = fit_event_scaling(logp[keep], slots.type[keep])
+        z = logp[keep] / t + bias
+        return t, bias, z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+
+    t, bias, logp_cal = scaled(np.ones(len(slots.type), bool))  # for slots of unknown kind
+    offset, chosen = choose_decision_offset(logp_cal, slots.type, decision, accuracy_slack, rival, keep_lead)
+    by_kind = None
+    masks = [kind_mask(slots, kind) for kind in KINDS]
+    if all(m.any() for m in masks):  # each kind its own T and b, and offsets chosen over all slots
+        fits = [scaled(m) for m in masks]
+        logp_kind = np.zeros_like(logp)
+        for m, (_, _, lp) in zip(masks, fits):
+            logp_kind[m] = lp
+        groups = np.select(masks, np.arange(len(KINDS)))
+        d_kind, chosen_kind = choose_decision_offset(logp_kind, slots.type, decision, accuracy_slack, rival, keep_lead,
+                                                     groups=groups)
+        by_kind = {kind: {"temperature": ft, "bias": tuple(float(v) for v in fb), "decision_offset": tuple(float(v) for v in dk)}
+                   for kind, (ft, fb, _), dk in zip(KINDS, fits, d_kind)}
+        chosen = chosen_kind
     sigma, times = {}, {"all": quantile_scales(slots.dt, raw.time_q)}
     for kind in KINDS:
         keep = kind_mask(slots, kind)
@@ -193,7 +218,8 @@ def fit_calibration(slots: Slots, raw: Prediction, *, decision: str = "macro_f1"
     return Calibration(event_temperature=t, event_bias=tuple(float(v) for v in bias),
                        decision_offset=tuple(float(v) for v in offset), decision_rule=decision,
                        sigma_scale=sigma, time_scale=times,
-                       fit={"decision": {k: (None if v is None else float(v)) for k, v in chosen.items()}})
+                       fit={"decision": {k: (None if v is None else float(v)) for k, v in chosen.items()}},
+                       event_by_kind=by_kind)
 
 
 def calibrated_prediction(raw: Prediction, cal: Calibration, lookahead: np.ndarray) -> Prediction:
@@ -339,9 +365,15 @@ def summary(result: dict) -> str:
     """The fitted parameters and a before → after table per slot kind."""
     cal, before, after = result["calibration"], result["before"], result["after"]
     names = [EVENT_NAMES[k] for k in range(N_EVENT_TYPES)]
-    lines = [f"events: temperature {cal.event_temperature:.3f}, log-prior correction "
-             + ", ".join(f"{n} {v:+.2f}" for n, v in zip(names, cal.event_bias))
-             + f"; decision rule {cal.decision_rule}, offsets " + ", ".join(f"{n} {v:+.1f}" for n, v in zip(names, cal.decision_offset))]
+
+    def events(t, b, d):
+        return (f"temperature {t:.3f}, log-prior correction " + ", ".join(f"{n} {v:+.2f}" for n, v in zip(names, b))
+                + ", offsets " + ", ".join(f"{n} {v:+.1f}" for n, v in zip(names, d)))
+
+    lines = [f"events (decision rule {cal.decision_rule}), slots of unknown kind: " + events(*cal.events(None))]
+    for kind in KINDS:
+        if cal.event_by_kind is not None:
+            lines.append(f"events, {kind}: " + events(*cal.events(kind)))
     for kind in KINDS:
         sx, sy = cal.sigma_scale[kind]
         s10, s90 = cal.time_scale[kind]

@@ -13,7 +13,11 @@ that one function, so the agent samples from the distributions the report scores
   argmax(log p + d), d a per-class offset chosen for the metric a user cares about
   (`decision_rule`). d is kept apart from b: it serves one metric and would distort the
   probabilities the planner samples from at temperature > 0 and that the Brier score and ECE
-  score. `out["event_decision"]` holds the decision.
+  score. `out["event_decision"]` holds the decision. `event_by_kind` (optional) holds a T, b and
+  d per slot kind, used wherever the kind is known; the global ones, fitted on all slots, serve
+  slots of unknown kind. The look-ahead slot follows a wait past the tick's end and its types
+  are distributed otherwise than the tick's own events: on Balabit's unseen sessions, per-kind
+  parameters raised macro-F1 from 0.614 to 0.633 and accuracy from 0.9443 to 0.9450.
 - **positions**: σ × s per slot kind (in-window, look-ahead) and axis, so that 1σ covers 68.3 %.
   With position anchors every component shares σ, so the scale applies to all of them.
 - **times**: in log1p(ms) space, the space the quantile head is trained in and the sampler draws
@@ -55,7 +59,8 @@ N_TYPES = 4  # EventType order: CLICK, KEY, SCROLL, MOVE
 LOG_TIME_CAP = math.log1p(1e9)
 
 _KEYS = {"events", "sigma_scale", "time_scale", "fit"}
-_EVENT_KEYS = {"temperature", "bias", "decision_offset", "decision_rule"}
+_EVENT_KEYS = {"temperature", "bias", "decision_offset", "decision_rule", "by_kind"}
+_KIND_EVENT_KEYS = {"temperature", "bias", "decision_offset"}
 
 
 def _identity_pairs() -> dict:
@@ -78,6 +83,15 @@ class Calibration:
     sigma_scale: dict = field(default_factory=_identity_pairs)  # kind → (s_x, s_y)
     time_scale: dict = field(default_factory=_identity_time)  # kind (TIME_KINDS) → (s_q10, s_q90)
     fit: dict = field(default_factory=dict)
+    # kind (KINDS) → {"temperature": T, "bias": (b…), "decision_offset": (d…)}; None: the global ones everywhere
+    event_by_kind: dict | None = None
+
+    def events(self, kind: str | None) -> tuple[float, tuple, tuple]:
+        """(T, b, d) for slots of `kind` (KINDS), or the global ones (kind None or none per kind)."""
+        if kind is None or self.event_by_kind is None:
+            return self.event_temperature, self.event_bias, self.decision_offset
+        e = self.event_by_kind[kind]
+        return e["temperature"], e["bias"], e["decision_offset"]
 
     def __post_init__(self) -> None:
         # the checks of from_dict, for calibrations built in code
@@ -85,10 +99,14 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """The JSON form stored in config.json."""
+        def events(t, b, d):
+            return {"temperature": float(t), "bias": [float(v) for v in b], "decision_offset": [float(v) for v in d]}
+
+        ev = dict(events(self.event_temperature, self.event_bias, self.decision_offset), decision_rule=self.decision_rule)
+        if self.event_by_kind is not None:
+            ev["by_kind"] = {k: events(*self.events(k)) for k in KINDS}
         return {
-            "events": {"temperature": float(self.event_temperature), "bias": [float(v) for v in self.event_bias],
-                       "decision_offset": [float(v) for v in self.decision_offset],
-                       "decision_rule": self.decision_rule},
+            "events": ev,
             "sigma_scale": {k: [float(v) for v in self.sigma_scale[k]] for k in KINDS},
             "time_scale": {k: [float(v) for v in self.time_scale[k]] for k in TIME_KINDS},
             "fit": dict(self.fit),
@@ -104,7 +122,11 @@ class Calibration:
                    decision_offset=tuple(float(v) for v in e["decision_offset"]), decision_rule=e["decision_rule"],
                    sigma_scale={k: tuple(float(v) for v in d["sigma_scale"][k]) for k in KINDS},
                    time_scale={k: tuple(float(v) for v in d["time_scale"][k]) for k in TIME_KINDS},
-                   fit=dict(d.get("fit") or {}))
+                   fit=dict(d.get("fit") or {}),
+                   event_by_kind=None if "by_kind" not in e else {
+                       k: {"temperature": float(v["temperature"]), "bias": tuple(float(x) for x in v["bias"]),
+                           "decision_offset": tuple(float(x) for x in v["decision_offset"])}
+                       for k, v in e["by_kind"].items()})
 
     @staticmethod
     def _check(d) -> None:
@@ -127,10 +149,17 @@ class Calibration:
 
         obj(d, "calibration", _KEYS, optional=("fit",))
         e = d["events"]
-        obj(e, "calibration.events", _EVENT_KEYS)
-        numbers([e["temperature"]], "calibration.events.temperature", 1, 0.0, 1e3, False)
-        numbers(e["bias"], "calibration.events.bias", N_TYPES, -1e4, 1e4, True)
-        numbers(e["decision_offset"], "calibration.events.decision_offset", N_TYPES, -1e4, 1e4, True)
+        obj(e, "calibration.events", _EVENT_KEYS, optional=("by_kind",))
+        groups = [(e, "calibration.events")]
+        if "by_kind" in e:
+            obj(e["by_kind"], "calibration.events.by_kind", KINDS)
+            for k in KINDS:
+                obj(e["by_kind"][k], f"calibration.events.by_kind.{k}", _KIND_EVENT_KEYS)
+                groups.append((e["by_kind"][k], f"calibration.events.by_kind.{k}"))
+        for g, where in groups:
+            numbers([g["temperature"]], f"{where}.temperature", 1, 0.0, 1e3, False)
+            numbers(g["bias"], f"{where}.bias", N_TYPES, -1e4, 1e4, True)
+            numbers(g["decision_offset"], f"{where}.decision_offset", N_TYPES, -1e4, 1e4, True)
         if e["decision_rule"] not in DECISION_RULES:
             raise ValueError(f"calibration.events.decision_rule must be one of {list(DECISION_RULES)}, "
                              f"got {str(e['decision_rule'])[:80]!r}")
@@ -160,6 +189,13 @@ def _per_slot(pair_in, pair_la, j: int, lookahead, like):
     if isinstance(like, np.ndarray):
         return np.where(np.asarray(lookahead, bool), b, a).astype(like.dtype)
     return torch.where(torch.as_tensor(lookahead, device=like.device), b, a).to(like.dtype)
+
+
+def _like_bool(mask, like):
+    """A bool mask in the array type (and device) of `like`."""
+    if isinstance(like, np.ndarray):
+        return np.asarray(mask, bool)
+    return torch.as_tensor(mask, device=like.device).bool()
 
 
 def _pick(keep, a, b):
@@ -197,10 +233,19 @@ def apply_calibration(out: dict, cal: Calibration | None, lookahead=None) -> dic
         return out
     out = dict(out)
     if "event_logits" in out:
-        z = out["event_logits"]
-        z = z / float(cal.event_temperature) + _const(cal.event_bias, z)
+        z = out["event_logits"]  # [..., 4]
+        if lookahead is None or cal.event_by_kind is None:
+            t, b, d = cal.events(None)
+            z = z / float(t) + _const(b, z)
+            d = _const(d, z)
+        else:  # each slot its kind's T, b and d
+            (t_in, b_in, d_in), (t_la, b_la, d_la) = cal.events("in_window"), cal.events("lookahead")
+            la = _like_bool(lookahead, z)[..., None]  # [..., 1]
+            xp = module(z)
+            z = xp.where(la, z / float(t_la) + _const(b_la, z), z / float(t_in) + _const(b_in, z))
+            d = xp.where(la, _const(d_la, z), _const(d_in, z))
         out["event_logits"] = z
-        out["event_decision"] = (z + _const(cal.decision_offset, z)).argmax(-1)
+        out["event_decision"] = (z + d).argmax(-1)
     ts = cal.time_scale
     if "time_q_la" in out:  # a crossing head: each set of quantiles is its kind's
         sets = (("time_q", ts["in_window"], ts["in_window"]), ("time_q_la", ts["lookahead"], ts["lookahead"]))
