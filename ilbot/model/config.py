@@ -106,13 +106,13 @@ class ModelConfig:
         if self.logsig_min >= self.logsig_max:
             raise ValueError("ModelConfig: logsig_min must be below logsig_max")
         self._check_anchors()
-        if not (isinstance(self.recent_events, int) and 0 <= self.recent_events < self.n_ticks * self.n_slots):
-            raise ValueError(f"ModelConfig: recent_events must be an integer in 0..{self.n_ticks * self.n_slots - 1}, got {self.recent_events!r}")
         if self.time_head not in ("quantiles", "crossing"):
             raise ValueError(f"ModelConfig: time_head must be 'quantiles' or 'crossing', got {self.time_head!r}")
         for name in ("n_ticks", "n_features", "n_slots", "key_vocab_size", "d_model", "n_heads", "ff_mult"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ModelConfig: {name} must be at least 1")
+        if isinstance(self.recent_events, bool) or not (isinstance(self.recent_events, int) and 0 <= self.recent_events < self.n_ticks * self.n_slots):
+            raise ValueError(f"ModelConfig: recent_events must be an integer in 0..{self.n_ticks * self.n_slots - 1}, got {self.recent_events!r}")
 
     def _check_anchors(self) -> None:
         if not isinstance(self.anchors, list | tuple):
