@@ -66,9 +66,9 @@ from ..data.action import PlannedAction
 from ..data.schema import CONTEXT_FIELDS, POINTER_FIELDS, TICK_MS, EventType
 from .calibration import Calibration, apply_calibration
 from .fields import context_pointer, last_history_xy
-from .recent import RecentBuffer
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
+from .recent import RecentBuffer
 from .sampling import Temperature, categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
 from .xp import softmax
 

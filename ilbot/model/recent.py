@@ -3,12 +3,11 @@ K events just before it — the context's last events, then the tick's own — e
 its type, its gap, its step from the event before and that step's length.
 
 Why: the context pools each tick's events into one vector (ActionEncoder), so the shape of the
-movement that just ended — the cursor slowing to a stop, a pause, the time since a click — is
-lost across the tick boundary, and within a tick the decoder has to rebuild it from embedded
-absolute positions. What comes next depends on exactly that: on Balabit's unseen sessions a
+movement that just ended — the cursor slowing to a stop, then a pause — is lost across the tick
+boundary, and within a tick the decoder has to rebuild it from embedded absolute positions. What comes next depends on exactly that: on Balabit's unseen sessions a
 gradient-boosted classifier on the last six events' types, gaps, steps and speeds alone told
 clicks from moves with a ROC AUC of 0.86 (max F1 0.34), where the model without this input had
-0.80 (0.26).
+0.80 (0.26). With K = 8 the model's in-window CLICK AUC there went from 0.844 to 0.874.
 
 One event's features (FEATURES = 9, all 0 for an absent one): valid, type one-hot (4),
 log1p(dt)/dt_log_scale, the step (dx, dy) from the previous event × STEP_SCALE, and
