@@ -151,11 +151,14 @@ def choose_decision_offset(logp_cal: np.ndarray, types: np.ndarray, rule: str = 
     floor = acc0 - accuracy_slack
     if rival_accuracy is not None and acc0 > rival_accuracy:
         floor = min(floor, rival_accuracy + keep_lead * (acc0 - rival_accuracy))
-    best = (f10, acc0)
-    if rule not in ("accuracy", "macro_f1"):
+    if rule == "accuracy":
+        return (d[0] if groups is None else d), {"accuracy_floor": None, "accuracy": acc0, "macro_f1": f10,
+                                                 "rival_accuracy": rival_accuracy}
+    if rule != "macro_f1":
         raise ValueError(f"decision rule must be 'accuracy' or 'macro_f1', got {rule!r}")
+    best = (f10, acc0)
     free = [(j, k) for j in range(G) for k in range(N_EVENT_TYPES) if k != int(EventType.MOVE)]
-    for _ in range(4 if rule == "macro_f1" else 0):  # coordinate ascent; stops when a pass changes nothing
+    for _ in range(4):  # coordinate ascent; stops when a pass changes nothing
         changed = False
         for j, k in free:
             for v in DECISION_GRID:
@@ -168,8 +171,7 @@ def choose_decision_offset(logp_cal: np.ndarray, types: np.ndarray, rule: str = 
                     best, d, changed = (f1, acc), cand, True
         if not changed:
             break
-    chosen = {"accuracy_floor": None if rule == "accuracy" else floor, "accuracy": best[1], "macro_f1": best[0],
-              "rival_accuracy": rival_accuracy}
+    chosen = {"accuracy_floor": floor, "accuracy": best[1], "macro_f1": best[0], "rival_accuracy": rival_accuracy}
     return (d[0] if groups is None else d), chosen
 
 

@@ -120,7 +120,7 @@ class UnifiedEventModel(nn.Module):
             prev2 = torch.cat([last_history_xy(*history, before=1, pointer=pointer).unsqueeze(1), prev[:, :-1]], dim=1)  # [B,A,2]
             x = x + self.decoder.step_input(prev, prev2)  # [B,A,d]
         if self.recent is not None:  # recent_events: the K events before each slot, one by one
-            x = x + self.recent.teacher_forced(*history, tg_in, tmask, target_event_types(tg_in))  # [B,A,d]
+            x = x + self.recent.teacher_forced(*history, tg_in, tmask)  # [B,A,d]
         if self.anchors is not None:
             pos, valid = self.anchors.positions(batch["gamestate"])  # [B,K,2], [B,K]
             feats, rel = anchor_inputs(pos[:, None], valid[:, None], prev)  # [B,A,K·4], [B,A,K,2]

@@ -23,9 +23,11 @@ from torch import nn
 
 from ..data.schema import H
 from . import xp
+from .decoder import ActionDecoder
+from .fields import target_to_history_rows
 
 FEATURES = 9
-STEP_SCALE = 10.0  # window units → input units, as ActionDecoder.STEP_SCALE
+STEP_SCALE = ActionDecoder.STEP_SCALE  # window units → input units, as the step input's
 ROW = ("dt_ms", "x", "y", "type")  # the raw columns an event row of this module holds
 
 
@@ -45,7 +47,6 @@ def recent_features(rows, valid, dt_log_scale: float):
     length = m.log1p(1000.0 * m.sqrt(dx * dx + dy * dy))
     cols = [vf, *onehot, dt, dx * STEP_SCALE, dy * STEP_SCALE, length]
     return np.stack(cols, axis=-1).astype(rows.dtype) if m is np else torch.stack(cols, dim=-1)
-
 
 
 def last_history_rows(history: torch.Tensor, history_mask: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,12 +75,12 @@ class RecentEvents(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     def teacher_forced(self, history: torch.Tensor, history_mask: torch.Tensor,
-                       targets: torch.Tensor, target_mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """history [B,T,A,8], mask [B,T,A], the decoder's target rows [B,A,7] with their mask
-        [B,A] and types [B,A] → every slot's term [B,A,d] (slot i reads the K events before it)."""
+                       targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+        """history [B,T,A,8], mask [B,T,A] and the decoder's target rows [B,A,7] with their mask
+        [B,A] → every slot's term [B,A,d] (slot i reads the K events before it)."""
         K, A = self.k, targets.shape[1]
         hist, hvalid = last_history_rows(history, history_mask, K + 1)  # [B,K+1,4], [B,K+1]
-        tg = torch.stack([targets[..., 0], targets[..., 1], targets[..., 2], types.to(targets.dtype)], dim=-1)  # [B,A,4]
+        tg = target_to_history_rows(targets)[..., [H[c] for c in ROW]]  # [B,A,4]
         f = recent_features(torch.cat([hist, tg], 1), torch.cat([hvalid, target_mask.bool()], 1),
                             self.dt_log_scale)  # [B,K+A,FEATURES]
         win = f.unfold(1, K, 1)[:, :A]  # [B,A,FEATURES,K]: slot i ← events i−K … i−1
