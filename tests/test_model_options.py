@@ -24,7 +24,10 @@ OPTIONS = [dict(xy_residual=True), dict(slot_elapsed_input=True), dict(xy_residu
            dict(xy_residual=True, slot_elapsed_input=True, anchors=ANCHORS, time_head="crossing", xy_step_input=True,
                 xy_dist="laplace", pointer_input=True),
            dict(recent_events=4), dict(xy_residual=True, slot_elapsed_input=True, time_head="crossing", xy_step_input=True,
-                xy_dist="laplace", pointer_input=True, recent_events=8)]
+                xy_dist="laplace", pointer_input=True, recent_events=8),
+           dict(time_by_type=True), dict(time_head="crossing", time_by_type=True, xy_by_type=True),
+           dict(xy_residual=True, slot_elapsed_input=True, time_head="crossing", xy_step_input=True,
+                xy_dist="laplace", pointer_input=True, recent_events=8, time_by_type=True)]
 
 
 def _model_and_batch(opts, B=3):
@@ -34,7 +37,7 @@ def _model_and_batch(opts, B=3):
         for name, p in model.named_parameters():
             if any(k in name for k in ("ln", "xy_head", "elapsed", "anchors", "step_in", "pointer_in", "recent")):
                 p.add_(0.3 * torch.randn_like(p))
-            elif "xy_by_type" in name:  # type terms comparable to the state's
+            elif "by_type" in name:  # type terms comparable to the state's
                 p.add_(0.1 * torch.randn_like(p))
     b = {k: torch.from_numpy(v) for k, v in synthetic_windows(B, seed=11, max_events=30).items()}
     b["target_mask"][:] = True  # compare every slot
@@ -127,10 +130,16 @@ def test_planner_style_incremental_equals_full_pass(opts):
         hn = dec.step(state, xi if a_in is None else xi + a_in, i)
         etype = r[:, 3].astype(int)  # the slot's target type, as teacher forcing conditions on it
         out = dec.core(hn, prev, parts, etype=etype)
-        if opts.get("xy_by_type"):  # the planner's order: event and time first, the position given the type
-            first = dec.core(hn, prev, parts)
-            assert "x_mu" not in first and np.array_equal(first["event_logits"], out["event_logits"])
-            first.update(dec.position(hn, prev, parts, etype))
+        if opts.get("xy_by_type") or opts.get("time_by_type"):  # the planner's order: the event (and the
+            first = dec.core(hn, prev, parts)  # crossing) first, then the position and time given the type
+            assert ("x_mu" in first) != bool(opts.get("xy_by_type")) and ("time_q" in first) != bool(opts.get("time_by_type"))
+            assert np.array_equal(first["event_logits"], out["event_logits"])
+            if opts.get("time_head") == "crossing":
+                assert np.array_equal(first["cross_logit"], out["cross_logit"])
+            if opts.get("xy_by_type"):
+                first.update(dec.position(hn, prev, parts, etype))
+            if opts.get("time_by_type"):
+                first.update(dec.timing(hn, etype))
             assert all(np.allclose(first[k], out[k], atol=1e-5) for k in out)
         for k in got:
             got[k].append(out[k])

@@ -63,7 +63,7 @@ _FLOAT_RANGES = {"dropout": (0.0, 1.0, True), "dt_log_scale": (0.0, 1e6, False),
                  "logsig_max": (-50.0, 50.0, True), "time_max_ms": (0.0, 1e9, False),
                  "xy_input_noise": (0.0, 10.0, True), "x_sigma_scale": (0.0, 1e6, False),
                  "y_sigma_scale": (0.0, 1e6, False), "tick_ms": (MIN_TICK_MS, MAX_TICK_MS, True)}
-_BOOLS = ("xy_residual", "slot_elapsed_input", "xy_step_input", "xy_by_type", "pointer_input")
+_BOOLS = ("xy_residual", "slot_elapsed_input", "xy_step_input", "xy_by_type", "time_by_type", "pointer_input")
 _STRINGS = ("xy_dist", "time_head")
 
 

@@ -83,6 +83,13 @@ class ModelConfig:
     # it. Moves lie along the path and clicks on the node: one distribution for both puts a
     # sampled CLICK at a path point.
     xy_by_type: bool = False
+    # time_by_type: the time quantiles depend on the slot's event type (ilbot.model.by_type.TimeByType):
+    # a linear term per type, of the decoder state, on the quantile outputs (not on the crossing
+    # logit, which the planner draws before the type). Teacher forcing takes the type from the
+    # slot's target; the planner draws crossing, type, then the time given both. On Balabit half
+    # the clicks that follow a move come in the same millisecond, where a move follows a move
+    # after ~110 ms: one set of quantiles for both puts a click's median at a move's gap.
+    time_by_type: bool = False
     # pointer_input: where the context holds no event, the previous position (xy_residual's and
     # the step input's origin, the anchors') is the context's pointer row — where the last
     # pointer event before the context left the cursor — instead of the window centre, and every

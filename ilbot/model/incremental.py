@@ -22,7 +22,9 @@ in numpy float32 on weights prepared once, with as few ops per step as the maths
   the rows that need them (the planner decides);
 - with ModelConfig.xy_by_type the type embedding E is folded through the position heads'
   weights once: each type's term is a row of a small table (E[t]·W_xyᵀ + xy_bias[t] for the xy
-  head, E[t]·[score_h; free_logit]ᵀ for the anchors' scorer) added after the shared matmul.
+  head, E[t]·[score_h; free_logit]ᵀ for the anchors' scorer) added after the shared matmul;
+- with ModelConfig.time_by_type each type's time head (the shared weights plus its term) is
+  one block of a single matmul [d, types·n_out], whose drawn type's block is kept (timing()).
 
 The step's result equals the teacher-forced full pass (tests/test_model_incremental.py). Build
 it after training or loading: it copies the weights. The GELU is the tanh form in both paths.
@@ -36,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.schema import N_EVENT_TYPES
 from .anchors import anchor_components, anchor_inputs
 from .model import UnifiedEventModel
 
@@ -139,6 +142,16 @@ class IncrementalDecoder:
                 xy=_np(bt.embed.weight @ xy.weight.T + bt.xy_bias),  # [types, 4]
                 anchor_h=None if an is None else _np(bt.embed.weight @ torch.cat([an.score_h.weight, an.free_logit.weight]).T),  # [types, ds+1]
                 anchor_bias=None if an is None else _np(bt.anchor_bias))  # [types, 2]
+            # time_by_type (ilbot.model.by_type.TimeByType): the time head's weights plus each type's
+            # term, stacked per type (the crossing logit's row unchanged), for one matmul [d, types·n_out]
+            tt = model.time_by_type
+            self.time_by_type = None
+            if tt is not None:
+                tw, tb = model.time_head.proj.weight, model.time_head.proj.bias  # [n_out, d], [n_out]
+                pad = tw.shape[0] - tt.bias.shape[1]  # the crossing logit: no type term
+                w = tw + F.pad(tt.weight, (0, 0, 0, pad))  # [types, n_out, d]
+                b = tb + F.pad(tt.bias, (0, pad))  # [types, n_out]
+                self.time_by_type = _fold_ln(dec.ln, w.reshape(-1, tw.shape[1]), b.reshape(-1))  # [d, types·n_out], [types·n_out]
 
     # ---- per tick -------------------------------------------------------------------------
     def start(self, context: torch.Tensor) -> dict:
@@ -213,14 +226,31 @@ class IncrementalDecoder:
         prev_xy [B,2]: the previous event's position, the origin of x_mu, y_mu when the model
         has xy_residual (ignored otherwise); anchors: anchor_input's second result when the model
         has anchors, adding anchor_logits [B,K+1], anchor_shift [B,K+1,2]. With xy_by_type the
-        position depends on the slot's event type etype [B]: without it the dict holds the event
-        and time heads only (draw the type, then call position())."""
+        position, with time_by_type the time quantiles depend on the slot's event type etype [B]:
+        without it the dict leaves them out (draw the type, then call position() and timing());
+        a crossing head's cross_logit is always there."""
         raw = hn @ self.core_w + self.core_b  # [B,11]
         a, b = self.core_split
         out = {"event_logits": raw[:, :a]}
-        out.update(self.model.time_head.params(raw[:, a:b]))
+        times = self.model.time_head.params(raw[:, a:b])
+        if self.time_by_type is not None:
+            times = {k: v for k, v in times.items() if k == "cross_logit"}
+            if etype is not None:
+                times.update(self.timing(hn, etype))
+        out.update(times)
         if self.by_type is None or etype is not None:
             out.update(self._position(hn, raw[:, b:], prev_xy, anchors, etype))
+        return out
+
+    def timing(self, hn: np.ndarray, etype: np.ndarray) -> dict[str, np.ndarray]:
+        """The time quantile keys of core() (time_q, time_q_log and a crossing head's time_q_la,
+        time_q_la_log) for slots of event type etype [B], with time_by_type."""
+        if self.time_by_type is None:
+            raise ValueError("IncrementalDecoder: the model has no time_by_type; core() holds its time quantiles")
+        w, b = self.time_by_type
+        raw = (hn @ w + b).reshape(len(hn), N_EVENT_TYPES, -1)[np.arange(len(hn)), etype]  # [B, n_out]
+        out = self.model.time_head.params(raw)
+        out.pop("cross_logit", None)  # drawn before the type, from core()
         return out
 
     def position(self, hn: np.ndarray, prev_xy: np.ndarray | None = None, anchors: tuple | None = None,

@@ -16,7 +16,8 @@ slot's input (ActionDecoder); with `cfg.anchors` each slot also sees the game st
 and its position is a mixture with one component shifted toward each (`anchor_logits` [K+1],
 `anchor_shift` [K+1, 2]; ilbot.model.anchors). With `cfg.xy_by_type` the position (the xy head
 and the anchor mixture) is conditioned on each slot's event type, here its target's type
-(ilbot.model.by_type; padded slots take MOVE, masked in the loss). `cfg.recent_events` adds the
+(ilbot.model.by_type; padded slots take MOVE, masked in the loss); `cfg.time_by_type` likewise
+conditions the time quantiles. `cfg.recent_events` adds the
 features of the K events before each slot to its input (ilbot.model.recent).
 """
 
@@ -27,7 +28,7 @@ from torch import nn
 
 from ..data.schema import N_BUTTONS, N_EVENT_TYPES, N_KEY_ACTIONS, N_SCROLL, TG
 from .anchors import PositionAnchors, anchor_inputs
-from .by_type import XYByType
+from .by_type import TimeByType, XYByType
 from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
@@ -58,6 +59,7 @@ class UnifiedEventModel(nn.Module):
         self.loss_fn = loss or UnifiedEventLoss()
         self.anchors = PositionAnchors(cfg.anchors, d) if cfg.anchors else None  # only then: older checkpoints load
         self.xy_by_type = XYByType(d, self.xy_head.proj.out_features, bool(cfg.anchors)) if cfg.xy_by_type else None
+        self.time_by_type = TimeByType(d, 6 if self.time_head.crossing else 3) if cfg.time_by_type else None
         self.recent = RecentEvents(cfg.recent_events, d, cfg.dt_log_scale) if cfg.recent_events else None
 
     @property
@@ -80,12 +82,15 @@ class UnifiedEventModel(nn.Module):
     def heads(self, h: torch.Tensor, types: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
         """Every head on per-slot states h [B,L,d] → (head dict, the state the anchors' scorer
         reads, the anchors' per-type biases or None). With xy_by_type the position head reads
-        h + E[type] and its raw outputs get the type's bias, for the slot types `types` [B,L]."""
+        h + E[type] and its raw outputs get the type's bias, with time_by_type the time quantiles
+        get the type's term, for the slot types `types` [B,L]."""
         out: dict[str, torch.Tensor] = {}
-        by_type = self.xy_by_type
+        by_type, time_by_type = self.xy_by_type, self.time_by_type
         for head in self.core_heads + self.event_heads:
-            if head is not self.xy_head or by_type is None:
+            if not (head is self.xy_head and by_type is not None or head is self.time_head and time_by_type is not None):
                 out.update(head(h))
+        if time_by_type is not None:
+            out.update(self.time_head.params(time_by_type(self.time_head.proj(h), h, types)))
         if by_type is None:
             return out, h, None
         hx, xy_bias, anchor_bias = by_type(h, types)
@@ -127,7 +132,8 @@ class UnifiedEventModel(nn.Module):
             x = x + self.anchors.inputs(feats)  # [B,A,d]
         h = self.decoder(x, context)  # [B,A,d]
         types = None
-        if self.xy_by_type is not None:  # the position given each slot's own (target) type; padding → MOVE
+        if self.xy_by_type is not None or self.time_by_type is not None:
+            # the position and time given each slot's own (target) type; padding → MOVE
             types = target_event_types(tg_in)  # [B,A] (the noise moves x, y only)
         out, hx, anchor_bias = self.heads(h, types)
         if self.cfg.xy_residual:  # the head's mean is an offset from the previous event's position

@@ -20,6 +20,8 @@ in-window dt, and an in-window dt that runs past the end crosses too.
 The event type is drawn before the position. With ModelConfig.xy_by_type the position heads
 (and the anchor mixture) are then evaluated for the drawn type (IncrementalDecoder.position), so a
 drawn CLICK takes the click position distribution; without it they do not depend on the type.
+With ModelConfig.time_by_type the time quantiles likewise (IncrementalDecoder.timing); the
+crossing draw comes before the type and does not depend on it.
 The draws use the same uniforms either way (one stream per kind, drawn up front).
 
 Temperatures (`Temperature`: one per kind of draw, the model's own `sampling` times the run's
@@ -193,7 +195,7 @@ class Planner:
         cal = self.calibration
         Uc = torch.rand(A, B, generator=g).numpy() if crossing else None  # per slot: does it cross the tick's end
         anchors = self.model.anchors
-        by_type = dec.by_type is not None
+        by_type, time_by_type = dec.by_type is not None, dec.time_by_type is not None
         Ua = torch.rand(A, B, generator=g).numpy() if anchors is not None else None  # per slot: the mixture component
         slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
         zeros = np.zeros(B, np.int64)
@@ -225,7 +227,7 @@ class Planner:
                 extra, parts = dec.anchor_input(pos, valid, prev_xy)  # [B,d], what core() needs
                 x = x + extra
             hn = dec.step(state, x, i)  # [B,d]
-            out = dec.core(hn, prev_xy, parts)  # with xy_by_type: the event and time heads only
+            out = dec.core(hn, prev_xy, parts)  # with xy_by_type / time_by_type: without the position / time quantiles
             crosses = np.zeros(B, bool)
             if crossing:  # the head says whether this slot is past the tick's end (its kind, for the calibration)
                 logit = out["cross_logit"]
@@ -240,6 +242,9 @@ class Planner:
             if by_type:  # … then the position distribution given it
                 xy_out = dec.position(hn, prev_xy, parts, etype)
                 out.update(xy_out if cal is None else apply_calibration(xy_out, cal, kind))
+            if time_by_type:  # … and the time quantiles given it
+                t_out = dec.timing(hn, etype)
+                out.update(t_out if cal is None else apply_calibration(t_out, cal, kind))
             if anchors is not None:  # draw the mixture component, and shift the mean to it
                 j = sample_categorical(out["anchor_logits"], T.position, u=Ua[i])  # [B]
                 shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
