@@ -17,8 +17,8 @@ and its position is a mixture with one component shifted toward each (`anchor_lo
 `anchor_shift` [K+1, 2]; ilbot.model.anchors). With `cfg.xy_by_type` the position (the xy head
 and the anchor mixture) is conditioned on each slot's event type, here its target's type
 (ilbot.model.by_type; padded slots take MOVE, masked in the loss); `cfg.time_by_type` likewise
-conditions the time quantiles. `cfg.recent_events` adds the
-features of the K events before each slot to its input (ilbot.model.recent).
+conditions the time quantiles. `cfg.recent_events` adds the features of the K events before
+each slot to its input (ilbot.model.recent).
 """
 
 from __future__ import annotations
