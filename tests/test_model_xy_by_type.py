@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from ilbot.data.schema import EventType
-from ilbot.model import ModelConfig, UnifiedEventLoss, UnifiedEventModel
+from ilbot.model import ModelConfig, UnifiedEventModel
 from ilbot.model.checkpoint import load_checkpoint, save_checkpoint
 from ilbot.model.incremental import IncrementalDecoder
 from ilbot.model.planner import Planner
 from ilbot.model.synthetic import synthetic_windows
+
+from model_fit_helpers import fit  # tests/
 
 ANCHORS = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
 # the shipped sandbox model's options, and every option at once
@@ -92,22 +94,10 @@ def _task(n: int, rng: np.random.Generator) -> dict:
     return b
 
 
-def _trained(xy_by_type: bool, steps: int = 300):
-    torch.manual_seed(0)
-    cfg = ModelConfig(n_ticks=N_TICKS, n_slots=N_SLOTS, n_features=N_FEATURES, d_model=32, n_heads=4, ff_mult=2,
-                      n_context_layers=1, n_decoder_layers=1, dropout=0.0, xy_residual=True,
-                      anchors=[[0, 1, 2]], xy_by_type=xy_by_type)
-    model = UnifiedEventModel(cfg, loss=UnifiedEventLoss({"CLICK": 1.0}))  # every type weighted 1
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rng = np.random.default_rng(0)
-    model.train()
-    for _ in range(steps):
-        b = {k: torch.from_numpy(v) for k, v in _task(128, rng).items()}
-        loss = model(b, {"targets": b["targets"], "target_mask": b["target_mask"]})["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
+def _trained(xy_by_type: bool):
+    return fit(ModelConfig(n_ticks=N_TICKS, n_slots=N_SLOTS, n_features=N_FEATURES, d_model=32, n_heads=4, ff_mult=2,
+                           n_context_layers=1, n_decoder_layers=1, dropout=0.0, xy_residual=True,
+                           anchors=[[0, 1, 2]], xy_by_type=xy_by_type), _task)
 
 
 def _offsets(model, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
