@@ -202,6 +202,9 @@ GUARD_SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     from ilbot.safety import install_release_guards
     mode, out = sys.argv[1], sys.argv[2]
+    # Ctrl+C's default, whatever this was started under: a shell's background job inherits SIGINT
+    # ignored, and the guards keep an ignored signal ignored (as the "ignored" case checks)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if mode == "ignored":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     install_release_guards(lambda: open(out, "a").write("released\\n"))
