@@ -87,7 +87,8 @@ class TimeQuantileHead(DistributionHead):
 
     def __init__(self, d: int, cfg: ModelConfig):
         self.crossing = cfg.time_head == "crossing"
-        super().__init__(d, 7 if self.crossing else 3)
+        self.n_quantile_raw = 6 if self.crossing else 3  # the quantiles' raw outputs; a crossing logit after them
+        super().__init__(d, self.n_quantile_raw + self.crossing)
         if self.crossing:
             self.keys = ("time_q", "time_q_log", "time_q_la", "time_q_la_log", "cross_logit")
         self.log_max = math.log1p(cfg.time_max_ms)

@@ -148,7 +148,7 @@ class IncrementalDecoder:
             self.time_by_type = None
             if tt is not None:
                 tw, tb = model.time_head.proj.weight, model.time_head.proj.bias  # [n_out, d], [n_out]
-                pad = tw.shape[0] - tt.bias.shape[1]  # the crossing logit: no type term
+                pad = tw.shape[0] - model.time_head.n_quantile_raw  # the crossing logit: no type term
                 w = tw + F.pad(tt.weight, (0, 0, 0, pad))  # [types, n_out, d]
                 b = tb + F.pad(tt.bias, (0, pad))  # [types, n_out]
                 self.time_by_type = _fold_ln(dec.ln, w.reshape(-1, tw.shape[1]), b.reshape(-1))  # [d, types·n_out], [types·n_out]

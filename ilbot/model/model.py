@@ -59,7 +59,7 @@ class UnifiedEventModel(nn.Module):
         self.loss_fn = loss or UnifiedEventLoss()
         self.anchors = PositionAnchors(cfg.anchors, d) if cfg.anchors else None  # only then: older checkpoints load
         self.xy_by_type = XYByType(d, self.xy_head.proj.out_features, bool(cfg.anchors)) if cfg.xy_by_type else None
-        self.time_by_type = TimeByType(d, 6 if self.time_head.crossing else 3) if cfg.time_by_type else None
+        self.time_by_type = TimeByType(d, self.time_head.n_quantile_raw) if cfg.time_by_type else None
         self.recent = RecentEvents(cfg.recent_events, d, cfg.dt_log_scale) if cfg.recent_events else None
 
     @property
@@ -86,8 +86,9 @@ class UnifiedEventModel(nn.Module):
         get the type's term, for the slot types `types` [B,L]."""
         out: dict[str, torch.Tensor] = {}
         by_type, time_by_type = self.xy_by_type, self.time_by_type
+        typed = [head for head, t in ((self.xy_head, by_type), (self.time_head, time_by_type)) if t is not None]
         for head in self.core_heads + self.event_heads:
-            if not (head is self.xy_head and by_type is not None or head is self.time_head and time_by_type is not None):
+            if head not in typed:  # those given the type come below
                 out.update(head(h))
         if time_by_type is not None:
             out.update(self.time_head.params(time_by_type(self.time_head.proj(h), h, types)))
