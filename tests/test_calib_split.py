@@ -106,6 +106,39 @@ def test_user_split_keeps_held_out_users_in_val_and_takes_calib_from_training_us
     assert 2 not in set(tr["user"].tolist())
 
 
+def test_user_split_by_share_holds_out_whole_users_at_random(tmp_path, capsys):
+    # the scripts' user split on data whose user ids are not known in advance
+    users = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8]
+    paths = _stores(tmp_path, users)
+    val_users = {}
+    for seed in (0, 1, 2):
+        build_dataset(paths, tmp_path / f"ds{seed}", split_by="user", holdout_frac=0.25, calib_frac=0.1, seed=seed,
+                      progress=False)
+        meta = _meta(tmp_path / f"ds{seed}")
+        held = {s["user"] for s in meta["sessions"] if s["split"] == "val"}
+        assert len(held) == 2  # round(0.25 × 8 users)
+        for s in meta["sessions"]:  # a held-out user has every session in val, the others none
+            assert (s["split"] == "val") == (s["user"] in held)
+        val_users[seed] = held
+    assert len({frozenset(v) for v in val_users.values()}) > 1  # the seed draws the users
+    build_dataset(paths, tmp_path / "again", split_by="user", holdout_frac=0.25, calib_frac=0.1, seed=0,
+                  progress=False)
+    assert {s["user"] for s in _meta(tmp_path / "again")["sessions"] if s["split"] == "val"} == val_users[0]
+    # a named user comes on top of the drawn ones; a tiny share still takes one user, a large one never all
+    build_dataset(paths, tmp_path / "named", split_by="user", holdout=(8,), holdout_frac=0.01, progress=False)
+    held = {s["user"] for s in _meta(tmp_path / "named")["sessions"] if s["split"] == "val"}
+    assert 8 in held and len(held) in (1, 2)
+    build_dataset(paths, tmp_path / "most", split_by="user", holdout_frac=0.99, progress=False)
+    assert len({s["user"] for s in _meta(tmp_path / "most")["sessions"] if s["split"] == "train"}) == 1
+    # the CLI takes the share with --split-by user
+    assert cli(["build", *map(str, paths), "--out", str(tmp_path / "cli"), "--no-progress", "--split-by", "user",
+                "--holdout-frac", "0.25", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert {s["user"] for s in _meta(tmp_path / "cli")["sessions"] if s["split"] == "val"} == val_users[1]
+    assert cli(["build", *map(str, paths), "--out", str(tmp_path / "none"), "--no-progress", "--split-by", "user"]) == 2
+    assert "--holdout-frac" in capsys.readouterr().err and not (tmp_path / "none").exists()
+
+
 def test_stats_and_training_see_only_the_train_split(tmp_path):
     paths = _stores(tmp_path, [1] * 8)
     st = build_dataset(paths, tmp_path / "ds", split_by="session", holdout_frac=0.25, calib_frac=0.5, seed=1,

@@ -88,7 +88,8 @@ QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 @dataclass
 class BuildConfig:
     """How windows are built. `holdout`: user ids (split_by="user") or session file names/stems
-    (split_by="session"); `holdout_frac`: share of sessions held out at random (split_by="session");
+    (split_by="session"); `holdout_frac`: share of the sessions (split_by="session") or of the users
+    (split_by="user") held out at random, besides any `holdout`;
     `calib_frac`: share of the remaining training sessions held out at random as the "calib" split
     (needs a val split)."""
 
@@ -322,10 +323,13 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
             if u is None:
                 raise DataError(f"{p}: no user in its meta; cannot split by user (use --split-by session)")
         want = {str(u) for u in cfg.holdout}
-        have = {str(u) for u in users}
-        unknown = sorted(want - have)
+        have = sorted({str(u) for u in users})
+        unknown = sorted(want - set(have))
         if unknown:
-            raise DataError(f"--holdout: no session of user(s) {', '.join(unknown)} (users: {', '.join(sorted(have))})")
+            raise DataError(f"--holdout: no session of user(s) {', '.join(unknown)} (users: {', '.join(have)})")
+        if cfg.holdout_frac > 0:  # round(F × users) of the users (at least one, never all), seeded
+            k = min(max(int(round(cfg.holdout_frac * len(have))), 1), len(have) - 1) if len(have) > 1 else 0
+            want |= {have[i] for i in np.random.default_rng(cfg.seed).permutation(len(have))[:k]}
         codes[[i for i, u in enumerate(users) if str(u) in want]] = 1
     elif cfg.split_by == "session":
         names = [p.name.removesuffix(".ilbot.sqlite") for p in paths]

@@ -30,7 +30,8 @@ def register(sub) -> None:
     p.add_argument("--split-by", choices=["session", "user"], default=None)
     p.add_argument("--holdout", default="", help="held-out users (--split-by user) or session names, comma-separated")
     p.add_argument("--holdout-frac", type=float, default=None,
-                   help="share in (0, 1) of sessions held out at random (implies --split-by session); "
+                   help="share in (0, 1) of sessions held out at random (implies --split-by session), or of "
+                        "users with --split-by user (besides any --holdout; at least one, never all); "
                         "with one session, the share of its windows held out at its end (one session and no "
                         "split option: 0.2 of its end)")
     p.add_argument("--calib-frac", type=float, default=None,
@@ -165,8 +166,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         cfg.holdout = tuple(h.strip() for h in args.holdout.split(",") if h.strip())
     if split_by == "session" and not cfg.holdout and cfg.holdout_frac <= 0:
         raise DataError("--split-by session needs --holdout NAMES or --holdout-frac F")
-    if split_by == "user" and not cfg.holdout:
-        raise DataError("--split-by user needs --holdout USER,...")
+    if split_by == "user" and not cfg.holdout and cfg.holdout_frac <= 0:
+        raise DataError("--split-by user needs --holdout USER,... or --holdout-frac F")
     paths = _session_paths(args.sessions)
     if split_by is None and len(set(paths)) == 1:  # one session and no split asked for: hold out its end
         cfg.split_by, cfg.holdout_frac, cfg.auto_holdout = "session", DEFAULT_TIME_HOLDOUT, True
