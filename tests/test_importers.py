@@ -125,6 +125,25 @@ def test_bad_files(tmp_path, capsys):
     assert "no input files" in capsys.readouterr().err
 
 
+
+def test_a_data_folder_of_links_imports_like_a_copy(tmp_path, capsys):
+    # user folders linked in from elsewhere (how a data set is often assembled) and a link back up
+    # the tree: every session once, no loop
+    src = _balabit(tmp_path, BAL_ROWS[:3], user="user12").parent
+    _balabit(tmp_path, BAL_ROWS[:3], user="user12", name="session_2")
+    other = _balabit(tmp_path / "elsewhere", BAL_ROWS[:3], user="user15").parent
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "user12").symlink_to(src, target_is_directory=True)
+    (data / "user15").symlink_to(other, target_is_directory=True)
+    (data / "user15" / "loop").symlink_to(data, target_is_directory=True)
+    (data / ".hidden_session").write_text(BAL_HEADER)
+    assert main(["import", "balabit", str(data), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    capsys.readouterr()
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.ilbot.sqlite"))
+    assert names == ["balabit_user12_session_1.ilbot.sqlite", "balabit_user12_session_2.ilbot.sqlite",
+                     "balabit_user15_session_1.ilbot.sqlite"]
+
 KEYS_CSV = """user,session,keyname,timepress,timerelease
 3,0,shift,1000,1200
 3,0,h,1100,1180

@@ -12,7 +12,9 @@ header is row 1), which are line numbers unless a quoted field spans lines.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -35,13 +37,29 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 
+def _files_under(root: Path, pattern: str) -> list[Path]:
+    """The files matching `pattern` anywhere under `root`, sorted, hidden files skipped. Folder links
+    are followed (a data set assembled from links imports like a copy), each real folder once, so a
+    link back up the tree cannot loop."""
+    seen, out = set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        out += [Path(folder) / n for n in fnmatch.filter(names, pattern)
+                if not n.startswith(".") and (Path(folder) / n).is_file()]
+    return sorted(out)
+
+
 def find_source_files(paths: list[Path], pattern: str = "*.csv") -> list[Path]:
     """The files to import: each path that is a file, plus the files matching `pattern` under
-    each folder (sorted, hidden files skipped). A path that does not exist is an error."""
+    each folder (`_files_under`). A path that does not exist is an error."""
     files = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob(pattern) if f.is_file() and not f.name.startswith("."))
+            files += _files_under(p, pattern)
         elif p.is_file():
             files.append(p)
         elif p.exists():
