@@ -10,7 +10,7 @@
 # checkpoint (val split), so the calibrated figures are on windows the calibration was not fitted on.
 # Layout under $WORK: sessions/ (imported once); session split: dataset/ run/ report/ calibration.txt;
 # user split: dataset_users/ run_users/ report_users/ calibration_users.txt.
-# A rerun replaces what an earlier run of this script left there (ilbot datasets and runs only: the
+# A rerun replaces what an earlier run of this script left there (ilbot datasets, runs and reports only: the
 # --overwrite of build, train and eval refuses any other folder).
 # Override the locations with DATA=..., WORK=..., PY=...; extra `ilbot train` args go after the script.
 # SPLITS="session user" (default) or one of them. The user split holds out typists 0,5,...,35 when
