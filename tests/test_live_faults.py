@@ -129,8 +129,11 @@ def test_a_held_key_is_released_at_max_hold_when_no_plan_comes(own_display, ckpt
         rt.start()
         assert _wait(lambda: rt.running, 5.0) is not None
         rt.executor.perform(_press("b"), rt.origin)
-        t = _wait(lambda: x_held()[0] == [], 3.0)
-        assert t is not None and t <= 0.5 + 0.3, t  # max hold plus the clock's period and X round trips
+        t = _wait(lambda: x_held()[0] == [], 5.0)
+        # released by the max-hold rule: not before the 0.5 s hold, and long before the wait ends (without
+        # the rule the key stays down until stop); the slack is for the clock's period and X round trips
+        # on a loaded machine (a CI run saw 0.91 s)
+        assert t is not None and 0.45 <= t <= 0.5 + 1.5, t
         assert rt.running  # nothing else happened: the run goes on
     finally:
         rt.stop()
