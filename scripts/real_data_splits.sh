@@ -23,12 +23,14 @@ fi
 # than two users there is no user split, and it is skipped with a note.
 users() { find "$WORK/sessions" -maxdepth 1 -name "${NAME}_user*_session*.ilbot.sqlite" -printf '%f\n' \
   | sed -n "s/^${NAME}_user\(.*\)_session.*/\1/p" | sort -u; }
-if [[ -n "${HOLDOUT_USERS:-}" ]]; then
-  user_holdout=(--holdout "$HOLDOUT_USERS")
-else
-  user_holdout=(--holdout "$DEFAULT_HOLDOUT_USERS")
-  if building; then
-    have=$(users)
+user_holdout=(--holdout "${HOLDOUT_USERS:-$DEFAULT_HOLDOUT_USERS}")
+skip_user=""  # why there is no user split, if there is none
+if [[ -z "${HOLDOUT_USERS:-}" ]] && building; then
+  have=$(users)
+  n_users=$(grep -c . <<< "$have" || true)
+  if (( n_users < 2 )); then
+    skip_user="the data has $n_users user(s)"
+  else
     for u in ${DEFAULT_HOLDOUT_USERS//,/ }; do
       if ! grep -qx -- "$u" <<< "$have"; then
         echo "user split: no sessions of user $u here; holding out a share of $HOLDOUT_SHARE of the users instead" >&2
@@ -44,10 +46,10 @@ for split in $SPLITS; do
     user) ds=$DATASET_USERS; sfx="_users"; build=(--split-by user "${user_holdout[@]}" --calib-frac 0.1 --seed 0) ;;
     *) echo "SPLITS: unknown split '$split' (session, user)" >&2; exit 2 ;;
   esac
+  if [[ $split == user && -n $skip_user ]]; then
+    echo "user split: skipped, $skip_user" >&2; continue
+  fi
   if building; then
-    if [[ $split == user && -z "${HOLDOUT_USERS:-}" && $(users | wc -l) -lt 2 ]]; then
-      echo "user split: skipped, the data has $(users | wc -l) user(s)" >&2; continue
-    fi
     ilbot build "$WORK/sessions" --out "$ds" --overwrite "${build[@]}"
   fi
   ilbot train --data "$ds" --config "$CONFIG" --out "$WORK/run$sfx" --overwrite "$@"

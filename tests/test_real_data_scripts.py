@@ -30,9 +30,10 @@ def _typing_log(path: Path, users: list[int], sessions: int = 3, keys: int = 60)
     path.write_text("\n".join(rows) + "\n")
 
 
-def _run(data: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
+def _run(data: Path, work: Path, *extra: str, **env_vars: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATA": str(data), "WORK": str(work), "PY": sys.executable}
     env.pop("HOLDOUT_USERS", None)
+    env.update(env_vars)
     return subprocess.run(["bash", str(ROOT / "scripts" / "train_keystrokes.sh"), "--set", "max_steps=2",
                            "--set", "val_every_steps=2", *extra], env=env, capture_output=True, text=True,
                           timeout=600)
@@ -69,9 +70,6 @@ def test_named_users_must_exist_and_one_typist_has_no_user_split(tmp_path):
     assert "user split: skipped, the data has 1 user(s)" in r.stderr
     assert (tmp_path / "one" / "report" / "report.json").exists()
     assert not (tmp_path / "one" / "dataset_users").exists()
-    env_users = {**os.environ, "HOLDOUT_USERS": "3", "SPLITS": "user", "DATA": str(data),
-                 "WORK": str(tmp_path / "named"), "PY": sys.executable}
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "train_keystrokes.sh")], env=env_users, capture_output=True,
-                       text=True, timeout=600)
+    r = _run(data, tmp_path / "named", HOLDOUT_USERS="3", SPLITS="user")
     assert r.returncode != 0 and "no session of user(s) 3 (users: 7)" in r.stderr
     assert not (tmp_path / "named" / "dataset_users").exists()

@@ -288,6 +288,17 @@ def _build_session(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec
     return part
 
 
+def _share(frac: float, n: int) -> int:
+    """round(frac × n), at least one and never all n (0 when n < 2): how many of n items a held-out
+    share takes."""
+    return min(max(int(round(frac * n)), 1), n - 1) if n > 1 else 0
+
+
+def _seeded_pick(frac: float, n: int, seed: int) -> np.ndarray:
+    """The indices of the `_share(frac, n)` items of n held out at random, seeded by `seed`."""
+    return np.random.default_rng(seed).permutation(n)[:_share(frac, n)]
+
+
 def _time_split(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec_t: np.ndarray, rec_feat: np.ndarray,
                 window_size: tuple[float, float], whole: _SessionPart) -> tuple[_SessionPart, _SessionPart, int]:
     """The session cut in two by time: (head, tail, cut time ns). The tail starts at the tick
@@ -295,7 +306,7 @@ def _time_split(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec_t:
     built like a session of its own, so no window of one part sees the other's events (the
     tail's context starts as padding, the head's last look-ahead stays inside the head)."""
     n = len(whole.anchors)
-    k = min(max(int(round(cfg.holdout_frac * n)), 1), n - 1) if n > 1 else 0
+    k = _share(cfg.holdout_frac, n)
     if k < 1:
         raise DataError(f"{path}: {n} window(s): too few to hold out the last part of the session by time")
     b = int(whole.anchors[n - k])  # first tick of the held-out part
@@ -327,9 +338,8 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
         unknown = sorted(want - set(have))
         if unknown:
             raise DataError(f"--holdout: no session of user(s) {', '.join(unknown)} (users: {', '.join(have)})")
-        if cfg.holdout_frac > 0:  # round(F × users) of the users (at least one, never all), seeded
-            k = min(max(int(round(cfg.holdout_frac * len(have))), 1), len(have) - 1) if len(have) > 1 else 0
-            want |= {have[i] for i in np.random.default_rng(cfg.seed).permutation(len(have))[:k]}
+        if cfg.holdout_frac > 0:  # a share of the users, drawn like a share of the sessions below
+            want |= {have[i] for i in _seeded_pick(cfg.holdout_frac, len(have), cfg.seed)}
         codes[[i for i, u in enumerate(users) if str(u) in want]] = 1
     elif cfg.split_by == "session":
         names = [p.name.removesuffix(".ilbot.sqlite") for p in paths]
@@ -340,10 +350,7 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
                 raise DataError(f"--holdout: no session named {', '.join(unknown)}")
             codes[[i for i, nm in enumerate(names) if nm in want]] = 1
         if cfg.holdout_frac > 0:
-            k = int(round(cfg.holdout_frac * n))
-            k = min(max(k, 1), n - 1) if n > 1 else 0
-            pick = np.random.default_rng(cfg.seed).permutation(n)[:k]
-            codes[pick] = 1
+            codes[_seeded_pick(cfg.holdout_frac, n, cfg.seed)] = 1
     else:
         raise DataError(f"--split-by: expected 'session' or 'user', got {cfg.split_by!r}")
     if codes.all():
