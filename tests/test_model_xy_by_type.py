@@ -115,14 +115,20 @@ def _offsets(model, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
 GOLDEN = Path(__file__).parent / "data" / "model_xy_by_type_off.npz"
 
 
-def test_off_reproduces_the_outputs_from_before_the_option_bit_for_bit():
+def test_off_reproduces_the_outputs_from_before_the_option():
     """Teacher-forced heads and planner samples of models without the option equal those the code
-    gave before xy_by_type existed (the planner now draws the type before the position: same values)."""
+    gave before xy_by_type existed (the planner now draws the type before the position: same values):
+    every discrete draw exactly, every float to float32 rounding — the CPU's kernels differ in the
+    last bits from one machine to another (an AMD EPYC gives up to ~1e-5 relative where the machine
+    that wrote the file gave 0)."""
     want = np.load(GOLDEN)
     got = golden_outputs()
     assert set(got) == set(want.files)
     for k, v in got.items():
-        assert np.array_equal(v, want[k]), k
+        if v.dtype.kind == "f":
+            np.testing.assert_allclose(v, want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        else:
+            assert np.array_equal(v, want[k]), k
 
 
 def _typed_model():

@@ -16,8 +16,9 @@ Decisions where the design is silent:
 - macro-F1 averages the per-class F1 over the classes present in the truth or in the predictions
   (as scikit-learn does), so a type absent from both (KEY in mouse data) does not count; balanced
   accuracy averages recall over the classes present in the truth.
-- `xy_nll` is the diagonal-Gaussian NLL per slot (x and y terms summed) in normalised window
-  units, the units the model predicts and is trained in; lower is better.
+- `xy_nll` is the NLL of the point per slot under the stated distribution (a diagonal Gaussian,
+  Laplaces, or the Laplace scale mixture) in normalised window units, the units the model
+  predicts and is trained in; lower is better.
 - A metric with no slot to measure it on is left out rather than reported as NaN.
 - With a position mixture (`Prediction.mix_w`), these metrics score the most probable
   component (its mean and σ); the proper scores of `ilbot.eval.scores` score the whole mixture.
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.schema import EVENT_NAMES, N_EVENT_TYPES, EventType
+from ..model.loss import laplace_mix_nll
 from ..model.sampling import LAPLACE_K  # σ = K·b for a Laplace prediction
 from .slots import Slots
 
@@ -58,9 +60,22 @@ class Prediction:
     mix_w: np.ndarray | None = None
     mix_x: np.ndarray | None = None
     mix_y: np.ndarray | None = None
+    # a Laplace scale mixture (ModelConfig.xy_dist = "laplace_mix"; xy_laplace is then True): the
+    # head's shape outputs [S] (ilbot.model.heads.LaplaceMixXYHead); x_sigma, y_sigma are its 68.3 %
+    # half-widths as for one Laplace
+    xy_wide_logit: np.ndarray | None = None
+    x_logrho: np.ndarray | None = None
+    y_logrho: np.ndarray | None = None
     # the decided type per slot when it is not argmax(event_probs): a calibrated model's decision
     # rule (ilbot.model.calibration), which accuracy, macro-F1 and the confusion matrix count
     event_pred: np.ndarray | None = None
+
+    def scale_mix(self) -> dict | None:
+        """The scale mixture's parameters as the head states them (x_mu, x_logsig, …), or None."""
+        if self.xy_wide_logit is None:
+            return None
+        return {"x_mu": self.x_mu, "y_mu": self.y_mu, "x_logsig": np.log(self.x_sigma), "y_logsig": np.log(self.y_sigma),
+                "x_logrho": self.x_logrho, "y_logrho": self.y_logrho, "xy_wide_logit": self.xy_wide_logit}
 
     def select(self, keep: np.ndarray) -> "Prediction":
         return Prediction(**{k: (v if v is None or isinstance(v, bool) else v[keep]) for k, v in self.__dict__.items()})
@@ -125,7 +140,9 @@ def xy_metrics(s: Slots, p: Prediction) -> dict:
     if p.x_sigma is not None and p.y_sigma is not None:
         zx = (s.x - p.x_mu) / p.x_sigma
         zy = (s.y - p.y_mu) / p.y_sigma
-        if p.xy_laplace:  # b = σ/K per coordinate: |z|·K + log(2σ/K)
+        if p.xy_wide_logit is not None:  # the scale mixture's joint likelihood
+            nll = laplace_mix_nll(p.scale_mix(), s.x, s.y)
+        elif p.xy_laplace:  # b = σ/K per coordinate: |z|·K + log(2σ/K)
             nll = 2 * math.log(2.0 / LAPLACE_K) + np.log(p.x_sigma) + np.log(p.y_sigma) + LAPLACE_K * (np.abs(zx) + np.abs(zy))
         else:
             nll = 2 * HALF_LOG_2PI + np.log(p.x_sigma) + np.log(p.y_sigma) + 0.5 * (zx ** 2 + zy ** 2)

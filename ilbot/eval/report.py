@@ -98,6 +98,8 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
         mix = {"mix_w": torch.softmax(out["anchor_logits"][m].float(), -1).cpu().numpy().astype(np.float64),
                "mix_x": pick("x_mu")[:, None] + pick("anchor_shift")[..., 0],  # [S, J]
                "mix_y": pick("y_mu")[:, None] + pick("anchor_shift")[..., 1]}
+    if "xy_wide_logit" in out:  # a Laplace scale mixture: its shape
+        mix = {k: pick(k) for k in ("xy_wide_logit", "x_logrho", "y_logrho")}
     xy = best_component_xy(out)  # [B, A, 2]: with anchors, the most probable component's mean
     out = {**out, "x_mu": xy[..., 0], "y_mu": xy[..., 1]}
     return Prediction(**mix,
@@ -108,7 +110,7 @@ def model_prediction(model, batch: dict, device="cpu") -> Prediction:
         button=argmax("button_logits"), key_action=argmax("key_action_logits"),
         key_id=argmax("key_id_logits"), scroll=argmax("scroll_y_logits"),
         event_pred=out["event_decision"][m].cpu().numpy().astype(np.int64) if "event_decision" in out else None,
-        xy_laplace=model.cfg.xy_dist == "laplace",
+        xy_laplace=model.cfg.xy_dist in ("laplace", "laplace_mix"),
     )
 
 

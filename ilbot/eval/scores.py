@@ -17,7 +17,8 @@ every score):
 - xy: `x_crps_px`, `y_crps_px`, the CRPS of each coordinate's predictive distribution, in pixels
   (the CRPS is equivariant under scaling, so CRPS_px = window width (height) × CRPS in window
   units). The distribution is the one the predictor states: a Gaussian (`crps_normal`) or a
-  Laplace with b = σ/LAPLACE_K (`crps_laplace`); with position anchors the mixture over the
+  Laplace with b = σ/LAPLACE_K (`crps_laplace`), or the Laplace scale mixture of
+  LaplaceMixXYHead (`laplace_scale_mix_crps` below, closed form); with position anchors the mixture over the
   components (`crps_mixnorm` for Gaussians; `laplace_mixture_crps` below for Laplaces, which
   scoringrules lacks);
 - with `detail`, the tables behind the plots: `event_reliability` (top-1 and per type: count,
@@ -48,7 +49,8 @@ import scoringrules as sr
 from scipy.special import ndtr
 
 from ..data.schema import EVENT_NAMES, N_EVENT_TYPES
-from ..model.sampling import LAPLACE_K, QUANTILE_LEVELS
+from ..model.sampling import LAPLACE_K, QUANTILE_LEVELS, laplace_mix_k
+from ..model.xp import sigmoid
 from .slots import Slots
 
 N_BINS = 10
@@ -83,6 +85,25 @@ def laplace_mixture_crps(obs: np.ndarray, mu: np.ndarray, b: np.ndarray, w: np.n
     return out
 
 
+def laplace_scale_mix_crps(obs: np.ndarray, mu: np.ndarray, b: np.ndarray, rho: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """CRPS of (1 − w)·Laplace(μ, b) + w·Laplace(μ, ρ·b) (LaplaceMixXYHead's marginal), all [S] → [S].
+
+    As above, CRPS = E|X − y| − ½ E|X − X'|, with E|X_i − y| = |d| + b_i·e^{−|d|/b_i}. Two
+    independent zero-median Laplaces of scales a, c have E|X − X'| = (a² + ac + c²)/(a + c) (3a/2
+    when a = c). With w = 0 this is scoringrules' crps_laplace."""
+    d, b2 = np.abs(obs - mu), rho * b
+    first = (1.0 - w) * (d + b * np.exp(-d / b)) + w * (d + b2 * np.exp(-d / b2))
+    second = ((1.0 - w) ** 2 * 1.5 * b + w ** 2 * 1.5 * b2
+              + 2.0 * w * (1.0 - w) * (b * b + b * b2 + b2 * b2) / (b + b2))
+    return first - 0.5 * second
+
+
+def _scale_mix(p, axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(b [S], ρ [S], w [S]) of the scale mixture's coordinate `axis`: b = σ/k(w, ρ)."""
+    w, rho = sigmoid(p.xy_wide_logit), np.exp(getattr(p, f"{axis}_logrho"))
+    return getattr(p, f"{axis}_sigma") / laplace_mix_k(w, rho), rho, w
+
+
 def _components(p, axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(means [S, J], scale σ [S], weights [S, J]) of one coordinate's predictive distribution;
     J = 1 without a mixture."""
@@ -95,6 +116,8 @@ def _components(p, axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def position_crps(obs: np.ndarray, p, axis: str) -> np.ndarray:
     """CRPS per slot of coordinate `axis` ("x" or "y") in window units."""
+    if p.xy_wide_logit is not None:
+        return laplace_scale_mix_crps(obs, getattr(p, f"{axis}_mu"), *_scale_mix(p, axis))
     m, sigma, w = _components(p, axis)
     if p.xy_laplace:
         b = sigma / LAPLACE_K
@@ -113,6 +136,12 @@ def position_crps(obs: np.ndarray, p, axis: str) -> np.ndarray:
 
 def position_cdf(obs: np.ndarray, p, axis: str) -> np.ndarray:
     """The predictive CDF of coordinate `axis` at obs [S] → [S] (the PIT)."""
+    if p.xy_wide_logit is not None:  # (1 − w)·F(b) + w·F(ρ·b)
+        b, rho, w = _scale_mix(p, axis)
+        d = obs - getattr(p, f"{axis}_mu")
+        half_tail = lambda scale: 0.5 * np.exp(-np.abs(d) / scale)  # noqa: E731 — a Laplace's mass beyond |d|
+        tail = (1.0 - w) * half_tail(b) + w * half_tail(rho * b)
+        return np.where(d < 0, tail, 1.0 - tail)
     m, sigma, w = _components(p, axis)
     z = (obs[:, None] - m) / sigma[:, None]  # [S, J] in units of σ
     if p.xy_laplace:

@@ -13,6 +13,9 @@ from ..data.keys import VOCAB_SIZE
 from ..data.schema import A, F, LOOKAHEAD_CLIP_MS, T, TICK_MS
 
 
+XY_DISTS = ("gaussian", "laplace", "laplace_mix")
+
+
 @dataclass
 class ModelConfig:
     # window geometry (DESIGN §5)
@@ -57,6 +60,8 @@ class ModelConfig:
     # std; for the Laplace 1.148 × its scale b), so overlays and 1σ coverage mean the same thing.
     # The Laplace's location is the conditional median, the point that minimises the absolute
     # error, and its heavier tails fit mouse steps (most tiny, a few jumps) without a wide σ.
+    # "laplace_mix": a scale mixture of two Laplaces with that median, whose shape (the share and
+    # width of jumps) is predicted per slot (ilbot.model.heads.LaplaceMixXYHead); no anchors.
     xy_dist: str = "gaussian"
     # xy_input_noise: in training only (like dropout), the teacher-forced previous positions the
     # decoder reads (slot inputs, and the origin of xy_residual, xy_step_input and anchors) get
@@ -106,13 +111,15 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if not (self.x_sigma_scale > 0 and self.y_sigma_scale > 0):
             raise ValueError("ModelConfig: x_sigma_scale and y_sigma_scale must be positive")
-        if self.xy_dist not in ("gaussian", "laplace"):
-            raise ValueError(f"ModelConfig: xy_dist must be 'gaussian' or 'laplace', got {self.xy_dist!r}")
+        if self.xy_dist not in XY_DISTS:
+            raise ValueError(f"ModelConfig: xy_dist must be one of {', '.join(map(repr, XY_DISTS))}, got {self.xy_dist!r}")
         if not self.xy_input_noise >= 0:
             raise ValueError("ModelConfig: xy_input_noise must be >= 0")
         if self.logsig_min >= self.logsig_max:
             raise ValueError("ModelConfig: logsig_min must be below logsig_max")
         self._check_anchors()
+        if self.anchors and self.xy_dist == "laplace_mix":
+            raise ValueError("ModelConfig: xy_dist 'laplace_mix' does not combine with anchors (use 'laplace')")
         if self.time_head not in ("quantiles", "crossing"):
             raise ValueError(f"ModelConfig: time_head must be 'quantiles' or 'crossing', got {self.time_head!r}")
         for name in ("n_ticks", "n_features", "n_slots", "key_vocab_size", "d_model", "n_heads", "ff_mult"):

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .loss import gaussian_nll, laplace_nll, pinball_loss
-from .sampling import sample_categorical, sample_time, sample_xy, sample_xy_laplace
-from .xp import cap, module, sigmoid, softplus
+from .loss import gaussian_nll, laplace_mix_nll, laplace_nll, pinball_loss
+from .sampling import (LAPLACE_K, laplace_mix_k, sample_categorical, sample_time, sample_xy, sample_xy_laplace,
+                       sample_xy_laplace_mix)
+from .xp import cap, detached, module, sigmoid, softplus
 
 
 def _inv_softplus(y: float) -> float:
@@ -170,3 +171,52 @@ class LaplaceXYHead(GaussianXYHead):
 
     coord_nll = staticmethod(laplace_nll)
     coord_sample = staticmethod(sample_xy_laplace)
+
+
+class LaplaceMixXYHead(LaplaceXYHead):
+    """A scale mixture of two Laplaces with one median (ModelConfig.xy_dist = "laplace_mix"):
+    (1 − w)·L(x; b_x)·L(y; b_y) + w·L(x; ρ_x·b_x)·L(y; ρ_y·b_y). The weight w of the wide
+    component is shared by the axes (a jump moves the cursor in x and y at once); ρ ∈ [1, RHO_MAX]
+    per axis. Its shape is predicted per slot, so the tails can be heavy after a pause and light
+    mid-drag: one Laplace's NLL-fitted b is inflated by the tail everywhere, and a single σ scale
+    cannot calibrate both (measured on Balabit: |e|/σ ran 0.53–0.95 × a Laplace's quantiles at
+    68.3 % and 1.0–2.2 × at 99 %, differently per population).
+
+    Outputs: x_mu, y_mu (the medians); x_logsig, y_logsig, σ the half-width of the mixture's
+    central 68.3 % (σ = k(w, ρ)·b, ilbot.model.sampling.laplace_mix_k), as for the other heads;
+    x_logrho, y_logrho (log ρ) and xy_wide_logit (logit w). The bounds [logsig_min, logsig_max]
+    hold the narrow component's K·b."""
+
+    keys = ("x_mu", "x_logsig", "y_mu", "y_logsig", "x_logrho", "y_logrho", "xy_wide_logit")
+    RHO_MAX = 30.0
+
+    def __init__(self, d: int, cfg: ModelConfig):
+        super().__init__(d, cfg)
+        proj = nn.Linear(d, 7)  # x, logsig_x, y, logsig_y as the Laplace's; then ρ_x, ρ_y, w
+        with torch.no_grad():  # the Laplace's start; ρ ≈ 4 (sigmoid 0.41 of log 30), w ≈ 0.2
+            proj.weight.mul_(0.01)
+            proj.bias.copy_(torch.cat([self.proj.bias, torch.tensor([-0.37, -0.37, -1.4])]))
+        self.proj = proj
+
+    def params(self, raw) -> dict:
+        """raw [..., 7] (torch or numpy) → the keys above [...]."""
+        out = super().params(raw[..., :4])  # x_logsig, y_logsig: log(K·b) of the narrow component
+        logrho = math.log(self.RHO_MAX) * sigmoid(raw[..., 4:6])  # [..., 2]
+        logit = raw[..., 6]
+        out.update(x_logrho=logrho[..., 0], y_logrho=logrho[..., 1], xy_wide_logit=logit)
+        xp, w = module(raw), detached(sigmoid(logit))
+        for a in "xy":  # σ = k·b; k without gradient: the loss takes b back out (laplace_mix_nll)
+            k = laplace_mix_k(w, xp.exp(detached(out[f"{a}_logrho"])))
+            out[f"{a}_logsig"] = out[f"{a}_logsig"] - math.log(LAPLACE_K) + xp.log(k)
+        return out
+
+    def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+        """target [..., 2] (x, y) → NLL of the point [...] (beta: β-NLL, ilbot.model.loss.laplace_mix_nll)."""
+        return laplace_mix_nll(out, target[..., 0], target[..., 1], beta)
+
+    def sample(self, out: dict, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """[..., 2] (x, y)."""
+        return torch.stack(sample_xy_laplace_mix(out, temperature, generator), dim=-1)
+
+
+XY_HEADS = {"gaussian": GaussianXYHead, "laplace": LaplaceXYHead, "laplace_mix": LaplaceMixXYHead}  # by ModelConfig.xy_dist

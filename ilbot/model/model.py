@@ -33,7 +33,7 @@ from .config import ModelConfig
 from .decoder import ActionDecoder
 from .encoders import ActionEncoder, GamestateEncoder, TemporalEncoder
 from .fields import context_pointer, last_history_xy, previous_xy, target_event_types
-from .heads import CategoricalHead, GaussianXYHead, LaplaceXYHead, TimeQuantileHead
+from .heads import XY_HEADS, CategoricalHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
 from .recent import RecentEvents
 
@@ -50,7 +50,7 @@ class UnifiedEventModel(nn.Module):
         # heads every slot needs (event, time, position) …
         self.event_head = CategoricalHead(d, "event", N_EVENT_TYPES)
         self.time_head = TimeQuantileHead(d, cfg)
-        self.xy_head = (LaplaceXYHead if cfg.xy_dist == "laplace" else GaussianXYHead)(d, cfg)
+        self.xy_head = XY_HEADS[cfg.xy_dist](d, cfg)
         # … and the event-specific ones (CLICK: button; KEY: key_action, key_id; SCROLL: scroll_y)
         self.button_head = CategoricalHead(d, "button", N_BUTTONS)
         self.key_action_head = CategoricalHead(d, "key_action", N_KEY_ACTIONS)

@@ -71,7 +71,8 @@ from .fields import context_pointer, last_history_xy
 from .incremental import IncrementalDecoder
 from .model import UnifiedEventModel
 from .recent import RecentBuffer
-from .sampling import Temperature, categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy, sample_xy_laplace
+from .sampling import (Temperature, categorical_inverse_cdf, sample_categorical, sample_event, sample_time, sample_xy,
+                       sample_xy_laplace, sample_xy_laplace_mix)
 from .xp import softmax
 
 _INT_FIELDS = ("type", "button", "key_action", "key_id", "scroll_y")
@@ -189,7 +190,7 @@ class Planner:
         state = dec.start(self.model.encode(batch))  # caches; context [B,T,d] → folded cross-attention
         U = torch.rand(A, 6, B, generator=g).numpy()  # per slot: event, time, button, key_action, key_id, scroll
         N = torch.randn(A, 2, B, generator=g)  # per slot: x, y noise
-        laplace = self.cfg.xy_dist == "laplace"
+        laplace = self.cfg.xy_dist in ("laplace", "laplace_mix")
         N = (torch.special.ndtr(N) if laplace else N).numpy()  # a Laplace samples by its inverse CDF: Φ(noise) is uniform
         crossing = self.model.time_head.crossing  # drawn after the others: older models keep their streams
         cal = self.calibration
@@ -197,6 +198,8 @@ class Planner:
         anchors = self.model.anchors
         by_type, time_by_type = dec.by_type is not None, dec.time_by_type is not None
         Ua = torch.rand(A, B, generator=g).numpy() if anchors is not None else None  # per slot: the mixture component
+        scale_mix = self.cfg.xy_dist == "laplace_mix"  # the component of a Laplace scale mixture: drawn last, per slot
+        Um = torch.rand(A, B, generator=g).numpy() if scale_mix else None
         slots = []  # per decoded slot: its arrays, stacked into [B, A] fields once at the end
         zeros = np.zeros(B, np.int64)
         active = np.ones(B, bool)  # rows that have not crossed the tick's end
@@ -250,7 +253,9 @@ class Planner:
                 shift = out["anchor_shift"][np.arange(B), j]  # [B,2]
                 out["x_mu"], out["y_mu"] = out["x_mu"] + shift[:, 0], out["y_mu"] + shift[:, 1]
             dt = sample_time(out["time_q"], T.time, u=U[i, 1]).astype(np.float64)  # [B] ms
-            if laplace:
+            if scale_mix:
+                px, py = sample_xy_laplace_mix(out, T.position, u=np.stack([Um[i], N[i, 0], N[i, 1]], -1))
+            elif laplace:
                 px = sample_xy_laplace(out["x_mu"], out["x_logsig"], T.position, u=N[i, 0])
                 py = sample_xy_laplace(out["y_mu"], out["y_logsig"], T.position, u=N[i, 1])
             else:

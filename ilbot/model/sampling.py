@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .xp import cap, floor, module, softmax
+from .xp import cap, floor, module, sigmoid, softmax
 
 
 MAX_TEMPERATURE = 100.0  # beyond this a temperature is no decoding choice (a draw from noise)
@@ -168,3 +168,48 @@ def sample_xy_laplace(mu, logsig, temperature: float = 1.0, generator: torch.Gen
     # 1 − 2|u − ½| is in (0, 1]; the floor keeps log finite if u is exactly 0 or 1
     mag = -xp.log(floor(1.0 - 2.0 * xp.abs(c), 1e-12))
     return mu + temperature * (module(mu).exp(logsig) / LAPLACE_K) * xp.sign(c) * mag
+
+
+# ---- a scale mixture of two Laplaces (ModelConfig.xy_dist = "laplace_mix") -------------------
+# Per coordinate (1 − w)·Laplace(μ, b) + w·Laplace(μ, ρ·b), ρ ≥ 1: most steps small, a share w of
+# jumps. σ (x_logsig) stays the half-width of the central 68.3 %, so overlays, coverage and the
+# calibration's σ scales mean what they mean for one Laplace; σ = k(w, ρ)·b, k the root below.
+_TAIL_683 = 1.0 - math.erf(1.0 / math.sqrt(2.0))  # 0.3173: the mass outside the central 68.3 %
+NEWTON_STEPS = 8  # from k = LAPLACE_K the residual is < 1e-15 on w ∈ [0, 1], ρ ∈ [1, 30]
+
+
+def laplace_mix_k(w, rho):
+    """σ / b of the mixture [...]: the root k of (1 − w)·e^{−k} + w·e^{−k/ρ} = 0.3173 (the mass
+    beyond ±k·b). The left side is convex and decreasing in k and is ≥ 0.3173 at k = LAPLACE_K (the
+    root for w = 0, and ρ ≥ 1), so Newton's steps from there approach the root from below without
+    overshooting. Pure in (w, ρ): the calibration scales σ and b together and k stays."""
+    xp = module(w)
+    k = xp.ones_like(w) * LAPLACE_K
+    for _ in range(NEWTON_STEPS):
+        narrow, wide = (1.0 - w) * xp.exp(-k), w * xp.exp(-k / rho)
+        k = k + (narrow + wide - _TAIL_683) / (narrow + wide / rho)
+    return k
+
+
+def laplace_mix_component_logsig(logsig, w, rho, wide):
+    """log(K·b) of the chosen component [...] (K·b: the σ sample_xy_laplace takes): the narrow one
+    (b = σ/k), or where `wide` the wide one (ρ·b)."""
+    xp = module(logsig)
+    log_b = logsig - xp.log(laplace_mix_k(w, rho))
+    return log_b + math.log(LAPLACE_K) + xp.where(wide, xp.log(rho), xp.zeros_like(rho))
+
+
+def sample_xy_laplace_mix(out: dict, temperature: float = 1.0, generator: torch.Generator | None = None,
+                          u=None) -> tuple:
+    """(x, y) [...] from the scale mixture in a head dict (x_mu, x_logsig, x_logrho, y_…,
+    xy_wide_logit). u [..., 3] uniforms: the component (one for both axes: a jump moves the cursor
+    in x and y at once), then x and y, each by the Laplace's inverse CDF. Temperature scales both
+    components' widths; the mixture weight stays."""
+    mu = out["x_mu"]
+    if u is None:
+        u = torch.rand(tuple(mu.shape) + (3,), generator=generator, dtype=mu.dtype)
+    w = sigmoid(out["xy_wide_logit"])
+    wide = u[..., 0] < w
+    return tuple(sample_xy_laplace(out[f"{a}_mu"], laplace_mix_component_logsig(
+        out[f"{a}_logsig"], w, module(mu).exp(out[f"{a}_logrho"]), wide), temperature, u=u[..., j + 1])
+        for j, a in enumerate("xy"))

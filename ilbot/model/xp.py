@@ -32,6 +32,11 @@ def softplus(a):
     return np.logaddexp(0.0, a).astype(a.dtype, copy=False) if isinstance(a, np.ndarray) else F.softplus(a)
 
 
+def detached(a):
+    """a without gradient (torch); numpy arrays have none."""
+    return a if isinstance(a, np.ndarray) else a.detach()
+
+
 def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a)) if isinstance(a, np.ndarray) else torch.sigmoid(a)
 
