@@ -243,12 +243,15 @@ def test_storm_never_puts_more_than_the_rate_into_any_second_of_performed_action
     pipeline = SafetyPipeline(cfg, (800, 600))
     ex = Stalling(every=25 if stall else 0)
     s = Scheduler(ex, safety_config=cfg, max_late_ms=100)
+    # the four ticks' plans are filtered first (the filter keeps no clock of its own: it reads the
+    # tick starts it is given), so the time the filter takes on a slow or loaded machine — a few
+    # hundred ms under coverage — cannot make every plan arrive late
+    plans = [storm_plan(rng) for _ in range(4)]
+    plans = [pipeline.filter(p, i * 600.0) if filtered else sorted(p, key=lambda a: a.t_ms) for i, p in enumerate(plans)]
     t0 = time.monotonic_ns() + 50_000_000
     submitted = 0
-    for i in range(4):
+    for i, safe in enumerate(plans):
         start_ns = t0 + i * 600_000_000
-        plan = storm_plan(rng)
-        safe = pipeline.filter(plan, start_ns / 1e6) if filtered else sorted(plan, key=lambda a: a.t_ms)
         while time.monotonic_ns() < start_ns + 60_000_000:  # the plan arrives 60 ms into its tick
             time.sleep(0.002)
         submitted += s.submit([a.with_(meta={"due_ns": start_ns + int(a.t_ms * 1e6)}) for a in safe], start_ns)
