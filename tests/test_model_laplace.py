@@ -51,12 +51,17 @@ def test_model_uses_the_laplace_head_and_the_planner_samples_it():
         ModelConfig(xy_dist="cauchy")
 
 
+def move_slots(n: int) -> Slots:
+    """n in-window MOVE slots along x at y = 0.5, in a 100 × 100 px window."""
+    return Slots(type=np.full(n, 3), dt=np.ones(n), x=np.linspace(0.1, 0.9, n), y=np.full(n, 0.5), w=np.full(n, 100.0),
+                 h=np.full(n, 100.0), button=np.zeros(n, int), key_action=np.zeros(n, int), key_id=np.zeros(n, int),
+                 scroll=np.zeros(n, int), lookahead=np.zeros(n, bool), slot=np.arange(n), window=np.zeros(n, int),
+                 user=np.full(n, -1), prev_type=np.full(n, 3), prev_x=np.full(n, 0.5), prev_y=np.full(n, 0.5))
+
+
 def test_evaluation_scores_a_laplace_prediction_with_its_own_likelihood():
     n = 5
-    s = Slots(type=np.full(n, 3), dt=np.ones(n), x=np.linspace(0.1, 0.9, n), y=np.full(n, 0.5), w=np.full(n, 100.0),
-              h=np.full(n, 100.0), button=np.zeros(n, int), key_action=np.zeros(n, int), key_id=np.zeros(n, int),
-              scroll=np.zeros(n, int), lookahead=np.zeros(n, bool), slot=np.arange(n), window=np.zeros(n, int),
-              user=np.full(n, -1), prev_type=np.full(n, 3), prev_x=np.full(n, 0.5), prev_y=np.full(n, 0.5))
+    s = move_slots(n)
     p = Prediction(x_mu=np.full(n, 0.5), y_mu=np.full(n, 0.45), x_sigma=np.full(n, 0.2), y_sigma=np.full(n, 0.1), xy_laplace=True)
     got = xy_metrics(s, p)["xy_nll"]
     t = lambda a: torch.tensor(a)  # noqa: E731

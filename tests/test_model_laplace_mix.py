@@ -12,7 +12,6 @@ import torch
 
 from ilbot.eval.metrics import Prediction, xy_metrics
 from ilbot.eval.scores import laplace_scale_mix_crps, position_cdf, position_crps
-from ilbot.eval.slots import Slots
 from ilbot.model import ModelConfig, UnifiedEventModel
 from ilbot.model.calibration import Calibration, apply_calibration
 from ilbot.model.heads import LaplaceMixXYHead
@@ -20,6 +19,7 @@ from ilbot.model.loss import laplace_mix_nll
 from ilbot.model.planner import Planner
 from ilbot.model.sampling import LAPLACE_K, laplace_mix_k, sample_xy_laplace_mix
 from ilbot.model.synthetic import synthetic_windows
+from test_model_laplace import move_slots  # tests/
 
 
 def _out(n, w_logit=-1.0, rho=(6.0, 3.0), sigma=(0.1, 0.2), lib=torch):
@@ -127,10 +127,7 @@ def test_model_trains_plans_and_evaluates_the_mixture():
 
 def test_evaluation_scores_the_mixture_with_its_own_likelihood():
     n = 5
-    s = Slots(type=np.full(n, 3), dt=np.ones(n), x=np.linspace(0.1, 0.9, n), y=np.full(n, 0.5), w=np.full(n, 100.0),
-              h=np.full(n, 100.0), button=np.zeros(n, int), key_action=np.zeros(n, int), key_id=np.zeros(n, int),
-              scroll=np.zeros(n, int), lookahead=np.zeros(n, bool), slot=np.arange(n), window=np.zeros(n, int),
-              user=np.full(n, -1), prev_type=np.full(n, 3), prev_x=np.full(n, 0.5), prev_y=np.full(n, 0.5))
+    s = move_slots(n)
     out = _out(n, lib=np)
     out["x_mu"], out["y_mu"] = np.full(n, 0.5), np.full(n, 0.45)
     p = _prediction(out)
