@@ -19,7 +19,9 @@ that one function, so the agent samples from the distributions the report scores
   are distributed otherwise than the tick's own events: on Balabit's unseen sessions, per-kind
   parameters raised macro-F1 from 0.614 to 0.633 and accuracy from 0.9443 to 0.9450.
 - **positions**: σ × s per slot kind (in-window, look-ahead) and axis, so that 1σ covers 68.3 %.
-  With position anchors every component shares σ, so the scale applies to all of them.
+  With position anchors every component shares σ, so the scale applies to all of them; with the
+  Laplace scale mixture (xy_dist "laplace_mix") σ sets both components' widths (b = σ/k(w, ρ)),
+  so it scales the whole mixture and leaves its shape.
 - **times**: in log1p(ms) space, the space the quantile head is trained in and the sampler draws
   in, q10 moves to q50 − s10·(q50 − q10) and q90 to q50 + s90·(q90 − q50) per slot kind (q50
   unchanged; s < 1 narrows, s > 1 widens), so that 10 % of slots fall below q10 and 10 % above
