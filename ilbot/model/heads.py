@@ -204,10 +204,10 @@ class LaplaceMixXYHead(LaplaceXYHead):
         logrho = math.log(self.RHO_MAX) * sigmoid(raw[..., 4:6])  # [..., 2]
         logit = raw[..., 6]
         out.update(x_logrho=logrho[..., 0], y_logrho=logrho[..., 1], xy_wide_logit=logit)
-        xp, w = module(raw), detached(sigmoid(logit))
-        for a in "xy":  # σ = k·b; k without gradient: the loss takes b back out (laplace_mix_nll)
-            k = laplace_mix_k(w, xp.exp(detached(out[f"{a}_logrho"])))
-            out[f"{a}_logsig"] = out[f"{a}_logsig"] - math.log(LAPLACE_K) + xp.log(k)
+        # σ = k·b; k without gradient (the loss takes b back out: laplace_mix_nll), both axes in one solve
+        xp = module(raw)
+        log_k = xp.log(laplace_mix_k(detached(sigmoid(logit))[..., None], xp.exp(detached(logrho)))) - math.log(LAPLACE_K)  # [..., 2]
+        out["x_logsig"], out["y_logsig"] = out["x_logsig"] + log_k[..., 0], out["y_logsig"] + log_k[..., 1]
         return out
 
     def nll(self, out: dict, target: torch.Tensor, beta: float = 0.0) -> torch.Tensor:

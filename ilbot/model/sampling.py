@@ -191,12 +191,13 @@ def laplace_mix_k(w, rho):
     return k
 
 
-def laplace_mix_component_logsig(logsig, w, rho, wide):
-    """log(K·b) of the chosen component [...] (K·b: the σ sample_xy_laplace takes): the narrow one
-    (b = σ/k), or where `wide` the wide one (ρ·b)."""
+def laplace_mix_component_logsig(logsig, w, logrho, wide):
+    """log(K·b) of the chosen component [..., n] (K·b: the σ sample_xy_laplace takes) for n axes
+    at once (logsig, logrho [..., n]; w, wide [...]): the narrow one (b = σ/k), or where `wide`
+    the wide one (ρ·b)."""
     xp = module(logsig)
-    log_b = logsig - xp.log(laplace_mix_k(w, rho))
-    return log_b + math.log(LAPLACE_K) + xp.where(wide, xp.log(rho), xp.zeros_like(rho))
+    log_b = logsig - xp.log(laplace_mix_k(w[..., None], xp.exp(logrho)))
+    return log_b + math.log(LAPLACE_K) + xp.where(wide[..., None], logrho, xp.zeros_like(logrho))
 
 
 def sample_xy_laplace_mix(out: dict, temperature: float = 1.0, generator: torch.Generator | None = None,
@@ -208,8 +209,8 @@ def sample_xy_laplace_mix(out: dict, temperature: float = 1.0, generator: torch.
     mu = out["x_mu"]
     if u is None:
         u = torch.rand(tuple(mu.shape) + (3,), generator=generator, dtype=mu.dtype)
-    w = sigmoid(out["xy_wide_logit"])
-    wide = u[..., 0] < w
-    return tuple(sample_xy_laplace(out[f"{a}_mu"], laplace_mix_component_logsig(
-        out[f"{a}_logsig"], w, module(mu).exp(out[f"{a}_logrho"]), wide), temperature, u=u[..., j + 1])
-        for j, a in enumerate("xy"))
+    xp, w = module(mu), sigmoid(out["xy_wide_logit"])
+    logsig = laplace_mix_component_logsig(xp.stack([out["x_logsig"], out["y_logsig"]], -1), w,
+                                          xp.stack([out["x_logrho"], out["y_logrho"]], -1), u[..., 0] < w)  # [..., 2]
+    return (sample_xy_laplace(mu, logsig[..., 0], temperature, u=u[..., 1]),
+            sample_xy_laplace(out["y_mu"], logsig[..., 1], temperature, u=u[..., 2]))
