@@ -265,7 +265,10 @@ def test_storm_never_puts_more_than_the_rate_into_any_second_of_performed_action
                 and not (r.action.type == K and r.action.key_action == KeyAction.RELEASE)]
         assert windows_ok(mine, limit) <= limit, name
     c = s.counters
-    assert c["performed"] == len(recs) and (filtered or c["rate_dropped"] > 100) and (not stall or c["late_dropped"] > 0)
+    # unfiltered, the limiter acts (how often depends on the machine: on a slow one under coverage
+    # most of the storm is already late when its turn comes, and goes as late_dropped); the rate
+    # itself is what the windows above check
+    assert c["performed"] == len(recs) and (filtered or c["rate_dropped"] > 0) and (not stall or c["late_dropped"] > 0)
     assert c["submitted"] == submitted == c["performed"] + c["dropped"]  # every action accounted for
     assert c["dropped"] == sum(c[k] for k in ("late_dropped", "rate_dropped", "cooldown_dropped", "unheld_dropped"))
     for t, a in ex.starts:  # nothing performed in a bunch later: each non-release started within max_late_ms
