@@ -168,9 +168,9 @@ def test_callbacks_never_block_the_clock_or_its_heartbeat():
     clock = SafetyClock(ex, SafetyConfig(stale_ticks=1, tick_ms=20), last_fresh_ns=lambda: fresh_ns,
                         on_stale=lambda age: gate.wait(5), heartbeat=lambda: beats.append(time.monotonic()))
     try:
-        time.sleep(0.3)  # on_stale is blocked all this time
+        time.sleep(1.0)  # on_stale is blocked all this time: a clock that waited on it would not beat
         assert clock.counters["stale"] == 1 and len(beats) > 10
-        assert max(b - a for a, b in zip(beats, beats[1:])) < 0.2
+        assert max(b - a for a, b in zip(beats, beats[1:])) < 0.5  # half the block: room for a loaded machine
         assert clock.counters["suspended"] == 0
     finally:
         gate.set()
