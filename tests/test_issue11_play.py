@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_assembly_time_counts_toward_the_state_timeout(tmp_path):
     run = assemble(RunRequest(model=ROOT / "ilbot" / "sandbox" / "assets" / "model", source=f"json-dir:{tmp_path}",
-                              state_timeout_s=3.0))
+                              state_timeout_s=10.0))
     assert run.config.startup_s > 0  # loading the model took some time
-    run.config.startup_s = 2.5  # as if loading had taken 2.5 s of the 3 s
+    run.config.startup_s = 9.5  # as if loading had taken 9.5 s of the 10 s
     t0 = time.monotonic()
-    with pytest.raises(NoGameState, match=r"in 3 s"):
+    with pytest.raises(NoGameState, match=r"in 10 s"):
         run.run(5)
     took = time.monotonic() - t0
-    assert took < 2.0, took  # ~0.5 s left of the wait, not 3 s
+    assert took < 5.0, took  # ~0.5 s left of the wait, not 10 s
     assert run.stopped and run.reason == "no_state" and run.config.startup_s == 0.0
 
 
