@@ -19,10 +19,16 @@ and the anchor mixture) is conditioned on each slot's event type, here its targe
 (ilbot.model.by_type; padded slots take MOVE, masked in the loss); `cfg.time_by_type` likewise
 conditions the time quantiles. `cfg.recent_events` adds the features of the K events before
 each slot to its input (ilbot.model.recent).
+
+Teacher forcing encodes the context of the whole batch once and decodes its rows in groups of
+similar length, each over its own longest row (ilbot.model.row_groups): the valid slots' outputs,
+the loss and its gradient are those of decoding every row over the batch's longest, for a fifth
+of the slots on real recordings. Slots past a row's last valid one hold padding.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,6 +42,7 @@ from .fields import context_pointer, last_history_xy, previous_xy, target_event_
 from .heads import XY_HEADS, CategoricalHead, TimeQuantileHead
 from .loss import UnifiedEventLoss
 from .recent import RecentEvents
+from .row_groups import merge_rows, row_groups, row_lengths, take_rows
 
 
 class UnifiedEventModel(nn.Module):
@@ -61,6 +68,7 @@ class UnifiedEventModel(nn.Module):
         self.xy_by_type = XYByType(d, self.xy_head.proj.out_features, bool(cfg.anchors)) if cfg.xy_by_type else None
         self.time_by_type = TimeByType(d, self.time_head.n_quantile_raw) if cfg.time_by_type else None
         self.recent = RecentEvents(cfg.recent_events, d, cfg.dt_log_scale) if cfg.recent_events else None
+        self.group_rows = True  # teacher forcing decodes rows grouped by length (ilbot.model.row_groups); False: all at once
 
     @property
     def core_heads(self) -> tuple:
@@ -110,6 +118,21 @@ class UnifiedEventModel(nn.Module):
                              "(in the batch or as the targets argument); use ilbot.model.Planner to sample")
         tg, tmask = tg.float(), tmask.bool()
         context = self.encode(batch)  # [B,T,d]
+        B, L = tmask.shape
+        groups = row_groups(row_lengths(tmask)) if self.group_rows else [(np.arange(B), L)]
+        if len(groups) == 1:
+            out = self.decode_slots(batch, context, tg, tmask)
+        else:  # rows of similar length decoded together, each group over its own slots (ilbot.model.row_groups)
+            groups = [(torch.as_tensor(rows, device=tmask.device), lg) for rows, lg in groups]
+            out = merge_rows([self.decode_slots(take_rows(batch, rows, B), context[rows], tg[rows, :lg], tmask[rows, :lg])
+                              for rows, lg in groups], groups, L)
+        if targets is not None:
+            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_nll=self.xy_head.coord_nll)
+        return out
+
+    def decode_slots(self, batch: dict, context: torch.Tensor, tg: torch.Tensor, tmask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Teacher-forced head outputs [B,L,…] of slots with targets tg [B,L,7] (float), mask
+        tmask [B,L] (bool), on the context [B,T,d] of `batch`'s rows."""
         # what the decoder reads of the previous slots (padding zeroed, so garbage there cannot reach
         # the valid slots through the xy origins); the loss scores against tg
         tg_in = torch.where(tmask.unsqueeze(-1), tg, torch.zeros_like(tg))  # [B,A,7]
@@ -142,6 +165,4 @@ class UnifiedEventModel(nn.Module):
             out["y_mu"] = out["y_mu"] + (prev[..., 1] - 0.5)
         if self.anchors is not None:  # a mixture: component k shifted toward anchor k (ilbot.model.anchors)
             out["anchor_logits"], out["anchor_shift"] = self.anchors.mixture(hx, feats, rel, valid[:, None], anchor_bias)  # [B,A,K+1], [B,A,K+1,2]
-        if targets is not None:
-            out["loss"], out["loss_parts"] = self.loss_fn(out, tg, tmask, xy_nll=self.xy_head.coord_nll)
         return out

@@ -1,0 +1,97 @@
+"""Teacher forcing on rows grouped by length (ilbot.model.row_groups): the cheapest grouping, and
+the same valid-slot outputs, loss and gradients as decoding every row over the batch's longest."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from ilbot.model import ModelConfig, UnifiedEventModel
+from ilbot.model.row_groups import merge_rows, row_groups, row_lengths
+from ilbot.model.synthetic import synthetic_windows
+
+SMALL = dict(d_model=32, n_heads=2, n_context_layers=1, n_decoder_layers=2, dropout=0.0)
+RICH = dict(SMALL, xy_residual=True, slot_elapsed_input=True, xy_step_input=True, pointer_input=True, recent_events=4,
+            time_head="crossing", time_by_type=True, xy_by_type=True, xy_dist="laplace_mix")
+ANCHORS = dict(SMALL, xy_residual=True, anchors=[[0, 1, 2], [3, 4, 5]], xy_by_type=True)
+
+
+def cost(groups, group_cost):
+    return sum(len(rows) * L + group_cost for rows, L in groups)
+
+
+def brute_force(lengths, group_cost, max_groups):
+    """The cheapest split of the sorted lengths into ≤ max_groups runs (cut anywhere)."""
+    s = np.sort(lengths)
+    best = len(s) * s[-1] + group_cost
+    for g in range(1, max_groups):
+        for cuts in itertools.combinations(range(1, len(s)), g):
+            bounds = (0,) + cuts + (len(s),)
+            best = min(best, sum((b - a) * s[b - 1] + group_cost for a, b in zip(bounds, bounds[1:])))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_row_groups_cover_every_row_once_at_the_least_cost(seed):
+    rng = np.random.default_rng(seed)
+    lengths = np.minimum(rng.geometric(0.3, int(rng.integers(1, 11))), 40)
+    group_cost = float(rng.choice([0, 3, 10, 64]))
+    groups = row_groups(lengths, group_cost, max_groups=3)
+    rows = np.concatenate([r for r, _ in groups])
+    assert sorted(rows) == list(range(len(lengths)))  # every row, once
+    assert all(L == lengths[r].max() for r, L in groups)  # each group decodes its longest row, no more
+    assert cost(groups, group_cost) == pytest.approx(brute_force(lengths, group_cost, 3))
+    assert len(groups) <= 3
+
+
+def test_one_group_when_grouping_does_not_pay():
+    assert [L for _, L in row_groups(np.full(64, 7))] == [7]  # every row as long
+    assert [L for _, L in row_groups(np.array([1, 2, 3]), group_cost=64)] == [3]  # a pass costs more than it saves
+    groups = row_groups(np.r_[np.ones(60, int), np.full(4, 60)], group_cost=64)  # 60 short rows, 4 long
+    assert [(len(r), L) for r, L in groups] == [(60, 1), (4, 60)]
+
+
+def test_row_lengths_count_to_the_last_valid_slot():
+    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], dtype=torch.bool)
+    assert row_lengths(mask).tolist() == [2, 1, 4, 1]
+
+
+def test_merge_rows_restores_the_row_order_and_pads_with_the_last_slot():
+    groups = [(torch.tensor([2, 0]), 1), (torch.tensor([1]), 3)]
+    parts = [{"v": torch.tensor([[20.0], [0.0]])}, {"v": torch.tensor([[10.0, 11.0, 12.0]])}]
+    assert merge_rows(parts, groups, 3)["v"].tolist() == [[0, 0, 0], [10, 11, 12], [20, 20, 20]]
+
+
+def varied_batch(n, seed):
+    """Windows of 0 … 30 target events: several groups."""
+    w = synthetic_windows(n, seed=seed, max_events=30)
+    return {k: torch.from_numpy(v) for k, v in w.items()}
+
+
+@pytest.mark.parametrize("name,cfg", [("small", SMALL), ("rich", RICH), ("anchors", ANCHORS)])
+def test_grouped_teacher_forcing_gives_the_outputs_loss_and_gradients_of_one_pass(name, cfg):
+    torch.manual_seed(0)
+    model = UnifiedEventModel(ModelConfig(**cfg))
+    b = varied_batch(24, seed=3)
+    mask = b["target_mask"]
+    assert len(row_groups(row_lengths(mask))) > 1  # the batch is grouped
+    results = {}
+    for grouped in (False, True):
+        model.group_rows = grouped
+        model.zero_grad()
+        out = model(b, {"targets": b["targets"], "target_mask": mask})
+        out["loss"].backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results[grouped] = (out, grads)
+    (one, g_one), (grouped, g_grouped) = results[False], results[True]
+    assert grouped["loss"].item() == pytest.approx(one["loss"].item(), rel=1e-5)
+    for key, v in one.items():
+        if key.startswith("loss"):
+            continue
+        assert grouped[key].shape == v.shape, key
+        assert torch.allclose(grouped[key][mask], v[mask], rtol=1e-4, atol=1e-5), key
+        assert torch.isfinite(grouped[key]).all(), key  # padding holds real outputs
+    assert g_grouped.keys() == g_one.keys()
+    for n, g in g_one.items():
+        assert torch.allclose(g_grouped[n], g, rtol=1e-3, atol=1e-6), n
