@@ -150,8 +150,12 @@ def _live(ckpt, **cfg):
     from ilbot.agent.executors.pynput_exec import PynputExecutor
     from ilbot.agent.runtime import AgentRuntime, RuntimeConfig
 
-    return AgentRuntime(ckpt, ListAdapter(features(100000), tick_ms=100), PynputExecutor(), live=True,
-                        window=(100, 100, 640, 480), planner=Silent(), tick_ms=100, config=RuntimeConfig(**cfg))
+    from ilbot.safety import SafetyConfig
+
+    # stale state pauses after 30 ticks (3 s), not 4 (0.4 s): a loaded machine can stall the loop that long
+    return AgentRuntime(ckpt, ListAdapter(features(100000), tick_ms=100), PynputExecutor(),
+                        SafetyConfig(tick_ms=100, stale_ticks=30), live=True, window=(100, 100, 640, 480),
+                        planner=Silent(), tick_ms=100, config=RuntimeConfig(**cfg))
 
 
 @needs_xdotool

@@ -42,9 +42,14 @@ def _press(key: str) -> PlannedAction:
 
 
 def _live(ckpt, adapter, safety=None, **kw):
+    """A live run; without `safety`, one that pauses for stale state only after 30 ticks (3 s at
+    100 ms), not the default 4: a loaded machine can stall the run's loop for 0.4 s, and the tests
+    that give no safety config test something else."""
     from ilbot.agent.executors.pynput_exec import PynputExecutor
     from ilbot.agent.runtime import AgentRuntime
+    from ilbot.safety import SafetyConfig
 
+    safety = safety or SafetyConfig(tick_ms=kw.get("tick_ms", 600.0), stale_ticks=30)
     return AgentRuntime(ckpt, adapter, PynputExecutor(), safety, live=True, window=(100, 100, 640, 480), **kw)
 
 
@@ -101,7 +106,10 @@ def test_dripping_http_source_pauses_stale_and_releases_everything(own_display, 
     from ilbot.agent.capture.registry import make_adapter
 
     srv = DripServer()
-    rt = _live(ckpt, make_adapter(f"http:127.0.0.1:{srv.port}"), planner=Silent())
+    from ilbot.safety import SafetyConfig
+
+    # the default staleness (4 ticks of 600 ms) is what this tests
+    rt = _live(ckpt, make_adapter(f"http:127.0.0.1:{srv.port}"), SafetyConfig(), planner=Silent())
     try:
         rt.start()
         assert _wait(lambda: rt.running, 5.0) is not None, rt.counters
@@ -123,8 +131,10 @@ def test_dripping_http_source_pauses_stale_and_releases_everything(own_display, 
 def test_a_held_key_is_released_at_max_hold_when_no_plan_comes(own_display, ckpt):
     from ilbot.safety import SafetyConfig
 
-    rt = _live(ckpt, ListAdapter(features(100000), tick_ms=100), SafetyConfig(max_hold_ms=500.0, tick_ms=100.0),
-               planner=Silent(), tick_ms=100)
+    # stale_ticks 30 (3 s): the state never stops here, but a loaded machine can stall the run's loop
+    # longer than the default 4 ticks (0.4 s), and a pause for stale state is not what this tests
+    rt = _live(ckpt, ListAdapter(features(100000), tick_ms=100),
+               SafetyConfig(max_hold_ms=500.0, tick_ms=100.0, stale_ticks=30), planner=Silent(), tick_ms=100)
     try:
         rt.start()
         assert _wait(lambda: rt.running, 5.0) is not None
@@ -134,7 +144,7 @@ def test_a_held_key_is_released_at_max_hold_when_no_plan_comes(own_display, ckpt
         # the rule the key stays down until stop); the slack is for the clock's period and X round trips
         # on a loaded machine (a CI run saw 0.91 s)
         assert t is not None and 0.45 <= t <= 0.5 + 1.5, t
-        assert rt.running  # nothing else happened: the run goes on
+        assert rt.running, rt.pause_reason  # nothing else happened: the run goes on
     finally:
         rt.stop()
 
