@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ilbot.model import ModelConfig, UnifiedEventModel
+from ilbot.model import ModelConfig, UnifiedEventModel, row_groups as grouping
 from ilbot.model.row_groups import merge_rows, row_groups, row_lengths
 from ilbot.model.synthetic import synthetic_windows
 
@@ -48,8 +48,9 @@ def test_row_groups_cover_every_row_once_at_the_least_cost(seed):
 def test_one_group_when_grouping_does_not_pay():
     assert [L for _, L in row_groups(np.full(64, 7))] == [7]  # every row as long
     assert [L for _, L in row_groups(np.array([1, 2, 3]), group_cost=64)] == [3]  # a pass costs more than it saves
-    groups = row_groups(np.r_[np.ones(60, int), np.full(4, 60)], group_cost=64)  # 60 short rows, 4 long
-    assert [(len(r), L) for r, L in groups] == [(60, 1), (4, 60)]
+    short_and_long = np.r_[np.ones(60, int), np.full(4, 60)]  # 60 short rows, 4 long: as real recordings
+    for group_cost in (64, None):  # None: the default
+        assert [(len(r), L) for r, L in row_groups(short_and_long, group_cost)] == [(60, 1), (4, 60)]
 
 
 def test_row_lengths_count_to_the_last_valid_slot():
@@ -70,12 +71,13 @@ def varied_batch(n, seed):
 
 
 @pytest.mark.parametrize("name,cfg", [("small", SMALL), ("rich", RICH), ("anchors", ANCHORS)])
-def test_grouped_teacher_forcing_gives_the_outputs_loss_and_gradients_of_one_pass(name, cfg):
+def test_grouped_teacher_forcing_gives_the_outputs_loss_and_gradients_of_one_pass(name, cfg, monkeypatch):
+    monkeypatch.setattr(grouping, "GROUP_COST", 4)  # cheap passes: three groups in this small batch
     torch.manual_seed(0)
     model = UnifiedEventModel(ModelConfig(**cfg))
     b = varied_batch(24, seed=3)
     mask = b["target_mask"]
-    assert len(row_groups(row_lengths(mask))) > 1  # the batch is grouped
+    assert len(row_groups(row_lengths(mask))) == 3  # the batch is grouped
     results = {}
     for grouped in (False, True):
         model.group_rows = grouped

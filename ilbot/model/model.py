@@ -22,7 +22,7 @@ each slot to its input (ilbot.model.recent).
 
 Teacher forcing encodes the context of the whole batch once and decodes its rows in groups of
 similar length, each over its own longest row (ilbot.model.row_groups): the valid slots' outputs,
-the loss and its gradient are those of decoding every row over the batch's longest, for a fifth
+the loss and its gradient are those of decoding every row over the batch's longest, for a third
 of the slots on real recordings. Slots past a row's last valid one hold padding.
 """
 
