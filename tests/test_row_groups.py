@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ilbot.model import ModelConfig, UnifiedEventModel, row_groups as grouping
-from ilbot.model.row_groups import merge_rows, row_groups, row_lengths
+from ilbot.model.row_groups import merge_rows, row_groups, row_lengths, take_rows
 from ilbot.model.synthetic import synthetic_windows
 
 SMALL = dict(d_model=32, n_heads=2, n_context_layers=1, n_decoder_layers=2, dropout=0.0)
@@ -62,6 +62,14 @@ def test_merge_rows_restores_the_row_order_and_pads_with_the_last_slot():
     groups = [(torch.tensor([2, 0]), 1), (torch.tensor([1]), 3)]
     parts = [{"v": torch.tensor([[20.0], [0.0]])}, {"v": torch.tensor([[10.0, 11.0, 12.0]])}]
     assert merge_rows(parts, groups, 3)["v"].tolist() == [[0, 0, 0], [10, 11, 12], [20, 20, 20]]
+
+
+def test_take_rows_takes_per_row_arrays_of_either_kind():
+    rows = torch.tensor([2, 0])
+    batch = {"t": torch.arange(3), "n": np.arange(3) * 10, "other": torch.zeros(5), "s": 7}
+    got = take_rows(batch, rows, 3)
+    assert got["t"].tolist() == [2, 0] and got["n"].tolist() == [20, 0]
+    assert got["other"].shape == (5,) and got["s"] == 7
 
 
 def varied_batch(n, seed):

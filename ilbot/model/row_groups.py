@@ -73,8 +73,14 @@ def row_groups(lengths: np.ndarray, group_cost: float | None = None, max_groups:
 
 
 def take_rows(batch: dict, rows: torch.Tensor, B: int) -> dict:
-    """The batch's per-row tensors (first dimension B) at `rows`; everything else as it is."""
-    return {k: (v[rows] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == B else v) for k, v in batch.items()}
+    """The batch's per-row arrays (tensors or numpy, first dimension B) at `rows`; anything else as it is."""
+    def take(v):
+        if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == B:
+            return v[rows]
+        if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape[0] == B:
+            return v[rows.cpu().numpy()]
+        return v
+    return {k: take(v) for k, v in batch.items()}
 
 
 def merge_rows(parts: list[dict], groups: list[tuple[torch.Tensor, int]], L: int) -> dict:
