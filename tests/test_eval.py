@@ -63,6 +63,8 @@ def test_report_layout_metrics_and_plots(trained, tmp_path, capsys):
                 assert key not in m or (len(m[key]) == 10 and sum(m[key]) == pytest.approx(n[kind]))
             for key in ("x_crps_px", "y_crps_px", "dt_wis_ms", "event_brier"):
                 assert key not in m or m[key] >= 0
+        iv = r["intervals"]  # session-bootstrap intervals: one val session here, so no spread to measure
+        assert (iv["unit"], iv["n_units"], iv["figures"]) == ("session", 1, {})
         m = r["model"]
         assert 0 <= m["event_ece"] <= 1 and sum(m["event_reliability"]["top1"]["count"]) == n[kind]
         # WIS of the three quantiles is their mean pinball loss × 2 (Bracher et al.)
@@ -75,6 +77,7 @@ def test_report_layout_metrics_and_plots(trained, tmp_path, capsys):
     assert fr["n_ticks"] == 40 and fr["events_per_tick_wasserstein"] >= 0
     assert set(fr["idle_tick_rate"]) == {"model", "real"} and fr["dt_wasserstein_ms"] is None or fr["dt_wasserstein_ms"] >= 0
     assert rep["meta"]["baseline_fit"].startswith("training split")
+    assert "one session evaluated: no session-bootstrap intervals" in printed.out
     assert "| accuracy (argmax) |" in printed.out and "| x CRPS px |" in printed.out and "| dt WIS ms |" in printed.out
     for png in ("confusion.png", "dt_calibration.png", "xy_calibration.png", "pit.png", "reliability.png",
                 "events_per_tick.png"):

@@ -203,6 +203,17 @@ def _fmt(metric: dict, key: str, fmt: str | None) -> str:
     return fmt.format(v)
 
 
+def interval_line(iv: dict) -> str:
+    """The model's session-bootstrap intervals (ilbot.eval.intervals) as one line."""
+    if not iv["figures"]:
+        return f"\nmodel: one {iv['unit']} evaluated: no {iv['unit']}-bootstrap intervals (no spread between {iv['unit']}s to measure)"
+    labels = {key: (label, fmt) for key, label, fmt in HEADLINE if fmt} | {
+        "event_accuracy": ("accuracy", "{:.3f}"), "event_accuracy_lead_markov": ("accuracy − markov", "{:+.4f}")}
+    parts = [f"{labels[k][0]} {labels[k][1].format(lo)}…{labels[k][1].format(hi)}"
+             for k, (lo, hi) in iv["figures"].items() if k in labels]
+    return (f"\nmodel, {iv['level']:.0%} intervals over {iv['n_units']} resampled {iv['unit']}s: " + ", ".join(parts))
+
+
 def summary_table(report: dict, kinds=("in_window", "lookahead")) -> str:
     """A Markdown table per slot kind: rows = metrics, columns = model and the baselines."""
     lines = []
@@ -215,6 +226,8 @@ def summary_table(report: dict, kinds=("in_window", "lookahead")) -> str:
         lines.append("| --- |" + " --- |" * len(cols))
         for key, label, fmt in HEADLINE:
             lines.append(f"| {label} | " + " | ".join(_fmt(get[c], key, fmt) for c in cols) + " |")
+        if "intervals" in r:
+            lines.append(interval_line(r["intervals"]))
     for key in ("button_acc", "key_action_acc", "key_id_acc", "scroll_acc"):
         if key in report["all"].get("model", {}):
             lines.append(f"\n{key} (all slots): model {report['all']['model'][key]:.3f}, "

@@ -93,20 +93,30 @@ def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int = N_EVENT_TYPES)
     return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
 
 
-def event_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
-    cm = confusion_matrix(true, pred)  # [4, 4]
-    tp = np.diag(cm).astype(np.float64)
-    n_true = cm.sum(axis=1).astype(np.float64)  # per true class
-    n_pred = cm.sum(axis=0).astype(np.float64)
-    present = (n_true > 0) | (n_pred > 0)
-    in_truth = n_true > 0
+def macro_f1(cm: np.ndarray) -> np.ndarray:
+    """Macro-F1 of confusion matrices [..., n, n] (rows = true class) → [...]: the mean F1 over
+    the classes present in the truth or the predictions (0 where there are none)."""
+    cm = np.asarray(cm, np.float64)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)  # [..., n]
+    n_true, n_pred = cm.sum(axis=-1), cm.sum(axis=-2)  # [..., n]
     recall = np.divide(tp, n_true, out=np.zeros_like(tp), where=n_true > 0)
     precision = np.divide(tp, n_pred, out=np.zeros_like(tp), where=n_pred > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    present = (n_true > 0) | (n_pred > 0)
+    n_present = present.sum(axis=-1)
+    return np.divide((f1 * present).sum(axis=-1), n_present, out=np.zeros(f1.shape[:-1]), where=n_present > 0)
+
+
+def event_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
+    cm = confusion_matrix(true, pred)  # [4, 4]
+    tp = np.diag(cm).astype(np.float64)
+    n_true = cm.sum(axis=1).astype(np.float64)  # per true class
+    in_truth = n_true > 0
+    recall = np.divide(tp, n_true, out=np.zeros_like(tp), where=n_true > 0)
     return {
         "event_accuracy": float(tp.sum() / max(cm.sum(), 1)),
-        "event_macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "event_macro_f1": float(macro_f1(cm)),
         "event_balanced_accuracy": float(recall[in_truth].mean()) if in_truth.any() else 0.0,
         "event_recall": {EVENT_NAMES[i]: float(recall[i]) for i in range(N_EVENT_TYPES) if in_truth[i]},
         "confusion": cm.tolist(),
@@ -119,24 +129,34 @@ def pinball(y: np.ndarray, q_pred: np.ndarray, q: float) -> np.ndarray:
     return np.maximum(q * diff, (q - 1) * diff)
 
 
+def time_terms(dt: np.ndarray, time_q: np.ndarray) -> dict:
+    """Per-slot terms [S] whose means are time figures: |dt − q50| and dt inside [q10, q90]."""
+    return {"dt_mae_q50_ms": np.abs(dt - time_q[:, 1]),
+            "dt_coverage_q10_q90": ((dt >= time_q[:, 0]) & (dt <= time_q[:, 2])).astype(np.float64)}
+
+
 def time_metrics(dt: np.ndarray, time_q: np.ndarray) -> dict:
     q10, q50, q90 = time_q[:, 0], time_q[:, 1], time_q[:, 2]
-    return {
-        "dt_mae_q50_ms": float(np.abs(dt - q50).mean()),
+    return {k: float(v.mean()) for k, v in time_terms(dt, time_q).items()} | {
         "dt_pinball_ms": {f"q{int(q * 100)}": float(pinball(dt, time_q[:, i], q).mean()) for i, q in enumerate(QUANTILES)},
-        "dt_coverage_q10_q90": float(((dt >= q10) & (dt <= q90)).mean()),
         "dt_crossing_rate": float(((q10 > q50) | (q50 > q90)).mean()),
     }
 
 
-def xy_metrics(s: Slots, p: Prediction) -> dict:
+def xy_terms(s: Slots, p: Prediction) -> dict:
+    """Per-slot terms [S] whose means are position figures: the errors in px and, with σ, the
+    point inside ±1σ."""
     dx_px = (p.x_mu - s.x) * s.w  # [S]
     dy_px = (p.y_mu - s.y) * s.h
-    out = {
-        "xy_mae_px": float(np.hypot(dx_px, dy_px).mean()),
-        "x_mae_px": float(np.abs(dx_px).mean()),
-        "y_mae_px": float(np.abs(dy_px).mean()),
-    }
+    out = {"xy_mae_px": np.hypot(dx_px, dy_px), "x_mae_px": np.abs(dx_px), "y_mae_px": np.abs(dy_px)}
+    if p.x_sigma is not None and p.y_sigma is not None:
+        out["x_coverage_1sigma"] = (np.abs((s.x - p.x_mu) / p.x_sigma) <= 1).astype(np.float64)
+        out["y_coverage_1sigma"] = (np.abs((s.y - p.y_mu) / p.y_sigma) <= 1).astype(np.float64)
+    return out
+
+
+def xy_metrics(s: Slots, p: Prediction) -> dict:
+    out = {k: float(v.mean()) for k, v in xy_terms(s, p).items()}
     if p.x_sigma is not None and p.y_sigma is not None:
         zx = (s.x - p.x_mu) / p.x_sigma
         zy = (s.y - p.y_mu) / p.y_sigma
@@ -148,8 +168,6 @@ def xy_metrics(s: Slots, p: Prediction) -> dict:
             nll = 2 * HALF_LOG_2PI + np.log(p.x_sigma) + np.log(p.y_sigma) + 0.5 * (zx ** 2 + zy ** 2)
         out.update({
             "xy_nll": float(nll.mean()),
-            "x_coverage_1sigma": float((np.abs(zx) <= 1).mean()),
-            "y_coverage_1sigma": float((np.abs(zy) <= 1).mean()),
             "x_coverage_2sigma": float((np.abs(zx) <= 2).mean()),
             "y_coverage_2sigma": float((np.abs(zy) <= 2).mean()),
         })
@@ -169,13 +187,18 @@ def conditional_metrics(s: Slots, p: Prediction) -> dict:
     return out
 
 
+def decided_types(p: Prediction) -> np.ndarray:
+    """The type each slot is predicted to be [S]: the decision rule's, else the argmax."""
+    return np.argmax(p.event_probs, axis=1) if p.event_pred is None else p.event_pred
+
+
 def compute_metrics(s: Slots, p: Prediction) -> dict:
     """Every metric the prediction's heads allow, on the slots `s` (see the module docstring)."""
     if len(s) == 0:
         return {}
     out: dict = {}
     if p.event_probs is not None:
-        out.update(event_metrics(s.type, np.argmax(p.event_probs, axis=1) if p.event_pred is None else p.event_pred))
+        out.update(event_metrics(s.type, decided_types(p)))
     if p.time_q is not None:
         out.update(time_metrics(s.dt, p.time_q))
     if p.x_mu is not None and p.y_mu is not None:

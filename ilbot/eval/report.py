@@ -10,7 +10,10 @@ Layout of report.json:
      "per_user": {user: {"n_slots": ..., "all": R, "in_window": R, "lookahead": R}},
      "free_running": {...}, "meta": {...}}
     R = {"model": M, "baselines": {"majority": M, "markov": M, "dt_quantiles": M,
-                                   "previous_position": M, "last_click": M}}
+                                   "previous_position": M, "last_click": M},
+         "intervals": I}
+    I = the model's session-bootstrap intervals (ilbot.eval.intervals): {"unit", "n_units",
+        "level", "resamples", "figures": {figure: [lo, hi]}}; in the three slot sections only
 
 The tables behind the plots (PIT histograms, reliability bins) are in the three slot sections,
 not per user.
@@ -39,6 +42,7 @@ from ..model.anchors import best_component_xy
 from ..model.calibration import apply_calibration
 from ..model.loss import lookahead_slots
 from .baselines import fit_baselines
+from .intervals import session_bootstrap
 from .metrics import Prediction, compute_metrics
 from .scores import proper_scores
 from .slots import Slots, extract_slots
@@ -48,10 +52,10 @@ MODEL_KEYS = CONTEXT_FIELDS + ("targets", "target_mask")  # what the model reads
 
 
 def read_windows(ds, indices: np.ndarray) -> dict:
-    """A batch of windows as numpy arrays, with window_size and user."""
+    """A batch of windows as numpy arrays, with window_size, user and session."""
     idx = np.sort(np.asarray(indices, np.int64))
     b = dict(ds.batch(idx))
-    for key in ("window_size", "user"):
+    for key in ("window_size", "user", "session"):
         if key not in b:
             b[key] = np.asarray(ds[key][idx])
     return b
@@ -161,7 +165,11 @@ def build_report(slots: Slots, model_pred: Prediction | None, baselines: dict) -
     bpreds = {name: b.predict(slots) for name, b in baselines.items()}
     report: dict = {"n_slots": {k: int(kind_mask(slots, k).sum()) for k in SLOT_KINDS}}
     for kind in SLOT_KINDS:
-        report[kind] = section(slots, model_pred, bpreds, kind_mask(slots, kind))
+        keep = kind_mask(slots, kind)
+        report[kind] = section(slots, model_pred, bpreds, keep)
+        if model_pred is not None and keep.any():
+            markov = bpreds["markov"].select(keep) if "markov" in bpreds else None
+            report[kind]["intervals"] = session_bootstrap(slots.select(keep), model_pred.select(keep), markov)
     per_user: dict = {}
     users = np.unique(slots.user)
     if len(users) and not (len(users) == 1 and users[0] < 0):

@@ -59,6 +59,7 @@ class Slots:
     has_click: np.ndarray | None = None  # [S] bool
     click_x: np.ndarray | None = None  # [S] float64 normalised (prev_x where there is none)
     click_y: np.ndarray | None = None  # [S]
+    session: np.ndarray | None = None  # [S] int64 the slot's session in the dataset (-1 unknown); None when not extracted
 
     def __len__(self) -> int:
         return len(self.type)
@@ -114,12 +115,13 @@ def last_click_before(types: np.ndarray, mask: np.ndarray, xy: np.ndarray, hist_
 
 def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
     """Flatten the valid target slots of a batch of windows (numpy arrays under DESIGN §5 names,
-    plus optional `user` [N])."""
+    plus optional `user` [N] and `session` [N])."""
     targets = np.asarray(batch["targets"], np.float64)  # [N, A, 7]
     mask = np.asarray(batch["target_mask"], bool)  # [N, A]
     n, a = mask.shape
     window_size = np.asarray(batch["window_size"], np.float64)  # [N, 2]
     user = np.asarray(batch["user"], np.int64) if "user" in batch else np.full(n, -1, np.int64)
+    session = np.asarray(batch["session"], np.int64) if "session" in batch else np.full(n, -1, np.int64)
     types = target_types(targets)  # [N, A]
 
     # Previous event of every slot: slot i>0 follows target slot i-1; slot 0 follows the history.
@@ -149,6 +151,7 @@ def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
     wv = np.broadcast_to(window_size[:, None, 0], (n, a))
     hv = np.broadcast_to(window_size[:, None, 1], (n, a))
     uv = np.broadcast_to(user[:, None], (n, a))
+    sv = np.broadcast_to(session[:, None], (n, a))
     m = mask
     return Slots(
         type=types[m], dt=targets[..., TG["dt_ms"]][m], x=targets[..., TG["x"]][m], y=targets[..., TG["y"]][m],
@@ -159,5 +162,5 @@ def extract_slots(batch: dict, window_offset: int = 0) -> Slots:
         scroll=targets[..., TG["scroll_y"]][m].astype(np.int64),
         lookahead=lookahead[m], slot=slot_idx[m].astype(np.int64), window=win[m].astype(np.int64),
         user=uv[m], prev_type=prev_type[m], prev_x=prev_x[m], prev_y=prev_y[m],
-        has_click=has_click[m], click_x=click_x[m], click_y=click_y[m],
+        has_click=has_click[m], click_x=click_x[m], click_y=click_y[m], session=sv[m],
     )

@@ -1,0 +1,85 @@
+"""Session-bootstrap intervals of the model's headline figures: how far each would move on another
+draw of sessions.
+
+A figure of the report is measured on the slots of a few sessions (the Balabit session split
+evaluates 11). Those slots are not independent draws. One idle stretch repeats its look-ahead
+event in every window of the stretch, so a single long pause can carry thousands of look-ahead
+slots, and sessions differ in how their user moves. Whether a figure's miss of its band (1σ
+coverage 0.683 ± 0.03, say) or a lead over a baseline says anything about the model depends on
+that spread, which this module measures.
+
+The resampled unit is the session (`Slots.session`; a slot of unknown session is its own window's
+unit). Each of `RESAMPLES` resamples draws as many units as there are, with replacement, and
+recomputes every figure from per-unit sufficient statistics: sums and counts for the figures that
+are means over slots, confusion matrices for macro-F1. A resample then costs a matrix product,
+not a pass over the slots. The interval is the percentile interval at `LEVEL` (5 % … 95 %).
+
+Figures (`intervals` in each slot section of report.json, model only): event accuracy, macro-F1,
+the accuracy lead over the Markov baseline (model − markov on the same slots), dt q50 MAE,
+[q10, q90] coverage, xy MAE and x / y 1σ coverage, whichever the prediction has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import Prediction, decided_types, macro_f1, time_terms, xy_terms
+from .slots import Slots
+
+RESAMPLES = 1000
+LEVEL = 0.90
+
+
+def units(slots: Slots) -> np.ndarray:
+    """The resampled unit of every slot [S] (0…U−1): its session, else its own window."""
+    session = slots.session if slots.session is not None else np.full(len(slots), -1, np.int64)
+    key = np.where(session >= 0, session, -1 - slots.window)  # windows of unknown session: distinct negative keys
+    return np.unique(key, return_inverse=True)[1].reshape(-1)
+
+
+def mean_terms(slots: Slots, pred: Prediction, markov: Prediction | None) -> dict:
+    """{figure: per-slot term [S]} for the figures that are means over slots."""
+    terms = {}
+    if pred.event_probs is not None:
+        correct = (decided_types(pred) == slots.type).astype(np.float64)
+        terms["event_accuracy"] = correct
+        if markov is not None and markov.event_probs is not None:
+            terms["event_accuracy_lead_markov"] = correct - (decided_types(markov) == slots.type)
+    if pred.time_q is not None:
+        terms |= time_terms(slots.dt, pred.time_q)
+    if pred.x_mu is not None and pred.y_mu is not None:
+        terms |= {k: v for k, v in xy_terms(slots, pred).items() if k not in ("x_mae_px", "y_mae_px")}
+    return terms
+
+
+def session_bootstrap(slots: Slots, pred: Prediction, markov: Prediction | None = None, *,
+                      resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> dict:
+    """{"unit", "n_units", "level", "resamples", "figures": {figure: [lo, hi]}} for the slots
+    given (the caller selects a slot kind). With fewer than two units there is no spread to
+    measure, and "figures" is empty."""
+    u = units(slots)
+    n_units = int(u.max()) + 1 if len(u) else 0
+    named = slots.session is not None and bool((slots.session >= 0).any())
+    out = {"unit": "session" if named else "window", "n_units": n_units, "level": level, "resamples": resamples,
+           "figures": {}}
+    if n_units < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    # counts[b, j]: how often resample b drew unit j — a multinomial draw of n_units from n_units
+    counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=resamples).astype(np.float64)  # [B, U]
+    slots_per_unit = np.bincount(u, minlength=n_units).astype(np.float64)  # [U]
+    n = counts @ slots_per_unit  # [B] slots in each resample (never 0: every unit has slots)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [float(np.quantile(values, lo_q)), float(np.quantile(values, hi_q))]
+
+    for name, term in mean_terms(slots, pred, markov).items():
+        sums = np.bincount(u, weights=term, minlength=n_units)  # [U]
+        out["figures"][name] = interval((counts @ sums) / n)
+    if pred.event_probs is not None:
+        k = pred.event_probs.shape[1]
+        cell = slots.type * k + decided_types(pred)  # [S] the confusion cell of each slot
+        cm = np.bincount(u * k * k + cell, minlength=n_units * k * k).reshape(n_units, k * k).astype(np.float64)  # [U, k*k]
+        out["figures"]["event_macro_f1"] = interval(macro_f1((counts @ cm).reshape(resamples, k, k)))
+    return out
