@@ -80,7 +80,7 @@ def test_report_layout_metrics_and_plots(trained, tmp_path, capsys):
     assert "one session evaluated: no session-bootstrap intervals" in printed.out
     assert "| accuracy (argmax) |" in printed.out and "| x CRPS px |" in printed.out and "| dt WIS ms |" in printed.out
     for png in ("confusion.png", "dt_calibration.png", "xy_calibration.png", "pit.png", "reliability.png",
-                "events_per_tick.png"):
+                "coverage.png", "events_per_tick.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
 

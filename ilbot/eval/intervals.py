@@ -52,13 +52,23 @@ def mean_terms(slots: Slots, pred: Prediction, markov: Prediction | None) -> dic
     return terms
 
 
+def unit_sums(slots: Slots, pred: Prediction, markov: Prediction | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(unit of every slot [S], slots per unit [U], {figure: its per-slot terms summed per unit [U]})
+    for the figures that are means over slots; a unit's figure is its sum / its slots."""
+    u = units(slots)
+    n_units = int(u.max()) + 1 if len(u) else 0
+    size = np.bincount(u, minlength=n_units).astype(np.float64)
+    return u, size, {name: np.bincount(u, weights=term, minlength=n_units)
+                     for name, term in mean_terms(slots, pred, markov).items()}
+
+
 def session_bootstrap(slots: Slots, pred: Prediction, markov: Prediction | None = None, *,
                       resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> dict:
     """{"unit", "n_units", "level", "resamples", "figures": {figure: [lo, hi]}} for the slots
     given (the caller selects a slot kind). With fewer than two units there is no spread to
     measure, and "figures" is empty."""
-    u = units(slots)
-    n_units = int(u.max()) + 1 if len(u) else 0
+    u, slots_per_unit, sums = unit_sums(slots, pred, markov)
+    n_units = len(slots_per_unit)
     named = slots.session is not None and bool((slots.session >= 0).any())
     out = {"unit": "session" if named else "window", "n_units": n_units, "level": level, "resamples": resamples,
            "figures": {}}
@@ -67,16 +77,14 @@ def session_bootstrap(slots: Slots, pred: Prediction, markov: Prediction | None 
     rng = np.random.default_rng(seed)
     # counts[b, j]: how often resample b drew unit j — a multinomial draw of n_units from n_units
     counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=resamples).astype(np.float64)  # [B, U]
-    slots_per_unit = np.bincount(u, minlength=n_units).astype(np.float64)  # [U]
     n = counts @ slots_per_unit  # [B] slots in each resample (never 0: every unit has slots)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
 
     def interval(values: np.ndarray) -> list[float]:
         return [float(np.quantile(values, lo_q)), float(np.quantile(values, hi_q))]
 
-    for name, term in mean_terms(slots, pred, markov).items():
-        sums = np.bincount(u, weights=term, minlength=n_units)  # [U]
-        out["figures"][name] = interval((counts @ sums) / n)
+    for name, per_unit in sums.items():  # per_unit [U]
+        out["figures"][name] = interval((counts @ per_unit) / n)
     if pred.event_probs is not None:
         k = pred.event_probs.shape[1]
         cell = slots.type * k + decided_types(pred)  # [S] the confusion cell of each slot

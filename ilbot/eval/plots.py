@@ -14,6 +14,9 @@
   `event_reliability`): the top-1 probability of the model, markov and majority against how often
   the top-1 type is right, and the model's probability of each type against that type's observed
   frequency (marker area ∝ slots in the bin); a calibrated predictor sits on the diagonal;
+- `coverage.png`: the model's x / y 1σ and [q10, q90] coverage, in-window and look-ahead, with
+  each evaluated session's own coverage (marker area ∝ its slots), the session-bootstrap 90 %
+  interval (report.json `intervals`) and the target band (0.683 ± 0.03, 0.80 ± 0.03) shaded;
 - `events_per_tick.png`: events per tick, real vs sampled by the planner (free running).
 """
 
@@ -29,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..data.schema import EVENT_NAMES  # noqa: E402
+from .intervals import unit_sums  # noqa: E402
 from .metrics import QUANTILES, Prediction  # noqa: E402
 from .slots import Slots  # noqa: E402
 
@@ -196,6 +200,44 @@ def plot_reliability(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+COVERAGE_TARGETS = {"x_coverage_1sigma": ("x 1σ", 0.6827), "y_coverage_1sigma": ("y 1σ", 0.6827),
+                    "dt_coverage_q10_q90": ("[q10, q90]", 0.80)}  # figure → (label, nominal share)
+BAND = 0.03  # the half-width of the target bands
+
+
+def plot_coverage(report: dict, slots: Slots, model: Prediction, path: Path) -> None:
+    kinds = [("in_window", "in-window", ~slots.lookahead), ("lookahead", "look-ahead", slots.lookahead)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(10, 4), squeeze=False)
+    for ax, (kind, label, keep) in zip(axes[0], kinds):
+        if not keep.any():
+            continue
+        _, size, sums = unit_sums(slots.select(keep), model.select(keep))
+        figures = report[kind].get("intervals", {}).get("figures", {})
+        names = [n for n in COVERAGE_TARGETS if n in sums]
+        for i, name in enumerate(names):
+            nominal = COVERAGE_TARGETS[name][1]
+            ax.add_patch(plt.Rectangle((i - 0.4, nominal - BAND), 0.8, 2 * BAND, color="lightgreen", alpha=0.5,
+                                       label="target band" if i == 0 else None))
+            ax.scatter(np.full(len(size), i - 0.15), sums[name] / size, s=8 + 80 * size / size.max(), color="grey",
+                       alpha=0.6, label="one session" if i == 0 else None)
+            pooled = float(sums[name].sum() / size.sum())
+            err = None
+            if name in figures:
+                lo, hi = figures[name]
+                err = [[max(pooled - lo, 0.0)], [max(hi - pooled, 0.0)]]
+            ax.errorbar([i + 0.15], [pooled], yerr=err, fmt="o", color="C0", capsize=4,
+                        label="all slots, 90 % session bootstrap" if i == 0 else None)
+        ax.set_xticks(range(len(names)), [COVERAGE_TARGETS[n][0] for n in names])
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of slots covered")
+        ax.set_title(f"model coverage: {label} ({len(size)} sessions)", fontsize=9)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_events_per_tick(raw: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     real, model = raw["real_counts"], raw["model_counts"]
@@ -226,6 +268,9 @@ def write_plots(out_dir: Path, report: dict, slots: Slots, preds: dict[str, Pred
     written.append(out / "pit.png")
     plot_reliability(report, out / "reliability.png")
     written.append(out / "reliability.png")
+    if "model" in preds:
+        plot_coverage(report, slots, preds["model"], out / "coverage.png")
+        written.append(out / "coverage.png")
     if free_raw is not None:
         plot_events_per_tick(free_raw, out / "events_per_tick.png")
         written.append(out / "events_per_tick.png")

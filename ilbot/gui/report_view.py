@@ -27,7 +27,9 @@ LOWER_IS_BETTER = {"dt_mae_q50_ms", "xy_mae_px", "xy_nll", "event_brier", "event
                    "y_crps_px"}
 HIGHER_IS_BETTER = {"event_accuracy", "event_macro_f1"}
 PLOT_TITLES = {"confusion.png": "Event confusion (rows: true type)", "dt_calibration.png": "Timing calibration",
-               "xy_calibration.png": "Position calibration", "events_per_tick.png": "Events per tick, real vs sampled"}
+               "xy_calibration.png": "Position calibration",
+               "coverage.png": "Coverage per session, with its 90 % session-bootstrap interval",
+               "events_per_tick.png": "Events per tick, real vs sampled"}
 
 
 def cell_text(value, fmt: str | None) -> str:
