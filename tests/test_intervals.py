@@ -114,3 +114,12 @@ def test_the_resamples_are_seeded():
     s, p = make([100] * 8, [0.4, 0.9] * 4)
     assert session_bootstrap(s, p, seed=5) == session_bootstrap(s, p, seed=5)
     assert session_bootstrap(s, p, seed=5)["figures"] != session_bootstrap(s, p, seed=6)["figures"]
+
+
+def test_resamples_drawn_in_chunks_give_the_same_intervals(monkeypatch):
+    import ilbot.eval.intervals as iv
+
+    s, p = make([40] * 30, [0.3, 0.6, 0.9] * 10)
+    whole = session_bootstrap(s, p, p)
+    monkeypatch.setattr(iv, "CHUNK_ENTRIES", 7 * 30)  # 7 resamples at a time
+    assert session_bootstrap(s, p, p) == whole

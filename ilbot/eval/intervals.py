@@ -28,6 +28,7 @@ from .slots import Slots
 
 RESAMPLES = 1000
 LEVEL = 0.90
+CHUNK_ENTRIES = 2_000_000  # resample counts held at once (16 MB), so window units of a large split fit
 
 
 def units(slots: Slots) -> np.ndarray:
@@ -74,20 +75,25 @@ def session_bootstrap(slots: Slots, pred: Prediction, markov: Prediction | None 
            "figures": {}}
     if n_units < 2:
         return out
-    rng = np.random.default_rng(seed)
-    # counts[b, j]: how often resample b drew unit j — a multinomial draw of n_units from n_units
-    counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=resamples).astype(np.float64)  # [B, U]
-    n = counts @ slots_per_unit  # [B] slots in each resample (never 0: every unit has slots)
-    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-
-    def interval(values: np.ndarray) -> list[float]:
-        return [float(np.quantile(values, lo_q)), float(np.quantile(values, hi_q))]
-
-    for name, per_unit in sums.items():  # per_unit [U]
-        out["figures"][name] = interval((counts @ per_unit) / n)
+    per_unit = dict(sums)  # {figure: [U]}, and the confusion counts [U, k*k] for macro-F1
     if pred.event_probs is not None:
         k = pred.event_probs.shape[1]
         cell = slots.type * k + decided_types(pred)  # [S] the confusion cell of each slot
-        cm = np.bincount(u * k * k + cell, minlength=n_units * k * k).reshape(n_units, k * k).astype(np.float64)  # [U, k*k]
-        out["figures"]["event_macro_f1"] = interval(macro_f1((counts @ cm).reshape(resamples, k, k)))
+        per_unit["event_macro_f1"] = np.bincount(u * k * k + cell, minlength=n_units * k * k).reshape(
+            n_units, k * k).astype(np.float64)
+    values: dict = {name: [] for name in per_unit}
+    rng = np.random.default_rng(seed)
+    chunk = max(1, CHUNK_ENTRIES // n_units)  # resamples drawn at once: counts stay ≤ CHUNK_ENTRIES
+    for start in range(0, resamples, chunk):
+        m = min(chunk, resamples - start)
+        # counts[b, j]: how often resample b drew unit j — a multinomial draw of n_units from n_units
+        counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=m).astype(np.float64)  # [m, U]
+        n = counts @ slots_per_unit  # [m] slots in each resample (never 0: every unit has slots)
+        for name, stat in per_unit.items():
+            drawn = counts @ stat  # [m] sums, or [m, k*k] confusion counts
+            values[name].append(macro_f1(drawn.reshape(m, k, k)) if name == "event_macro_f1" else drawn / n)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    for name, parts in values.items():
+        v = np.concatenate(parts)
+        out["figures"][name] = [float(np.quantile(v, lo_q)), float(np.quantile(v, hi_q))]
     return out
