@@ -212,26 +212,27 @@ def plot_coverage(report: dict, slots: Slots, model: Prediction, path: Path) -> 
         if not keep.any():
             continue
         _, size, sums = unit_sums(slots.select(keep), model.select(keep))
-        figures = report[kind].get("intervals", {}).get("figures", {})
+        iv = report[kind].get("intervals", {})
+        figures, unit = iv.get("figures", {}), iv.get("unit", "session")
         names = [n for n in COVERAGE_TARGETS if n in sums]
         for i, name in enumerate(names):
             nominal = COVERAGE_TARGETS[name][1]
             ax.add_patch(plt.Rectangle((i - 0.4, nominal - BAND), 0.8, 2 * BAND, color="lightgreen", alpha=0.5,
                                        label="target band" if i == 0 else None))
             ax.scatter(np.full(len(size), i - 0.15), sums[name] / size, s=8 + 80 * size / size.max(), color="grey",
-                       alpha=0.6, label="one session" if i == 0 else None)
+                       alpha=0.6, label=f"one {unit}" if i == 0 else None)
             pooled = float(sums[name].sum() / size.sum())
             err = None
             if name in figures:
                 lo, hi = figures[name]
                 err = [[max(pooled - lo, 0.0)], [max(hi - pooled, 0.0)]]
             ax.errorbar([i + 0.15], [pooled], yerr=err, fmt="o", color="C0", capsize=4,
-                        label="all slots, 90 % session bootstrap" if i == 0 else None)
+                        label=f"all slots, 90 % {unit} bootstrap" if i == 0 else None)
         ax.set_xticks(range(len(names)), [COVERAGE_TARGETS[n][0] for n in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of slots covered")
-        ax.set_title(f"model coverage: {label} ({len(size)} sessions)", fontsize=9)
+        ax.set_title(f"model coverage: {label} ({len(size)} {unit}s)", fontsize=9)
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
