@@ -213,7 +213,7 @@ def plot_coverage(report: dict, slots: Slots, model: Prediction, path: Path) -> 
             continue
         _, size, sums = unit_sums(slots.select(keep), model.select(keep))
         iv = report[kind].get("intervals", {})
-        figures, unit = iv.get("figures", {}), iv.get("unit", "session")
+        figures, unit, level = iv.get("figures", {}), iv.get("unit", "session"), iv.get("level", 0.9)
         names = [n for n in COVERAGE_TARGETS if n in sums]
         for i, name in enumerate(names):
             nominal = COVERAGE_TARGETS[name][1]
@@ -221,13 +221,13 @@ def plot_coverage(report: dict, slots: Slots, model: Prediction, path: Path) -> 
                                        label="target band" if i == 0 else None))
             ax.scatter(np.full(len(size), i - 0.15), sums[name] / size, s=8 + 80 * size / size.max(), color="grey",
                        alpha=0.6, label=f"one {unit}" if i == 0 else None)
-            pooled = float(sums[name].sum() / size.sum())
+            pooled = report[kind]["model"][name]  # the figure over all slots, as the tables print it
             err = None
             if name in figures:
                 lo, hi = figures[name]
                 err = [[max(pooled - lo, 0.0)], [max(hi - pooled, 0.0)]]
             ax.errorbar([i + 0.15], [pooled], yerr=err, fmt="o", color="C0", capsize=4,
-                        label=f"all slots, 90 % {unit} bootstrap" if i == 0 else None)
+                        label=f"all slots, {level:.0%} {unit} bootstrap" if i == 0 else None)
         ax.set_xticks(range(len(names)), [COVERAGE_TARGETS[n][0] for n in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.set_ylim(0, 1)
