@@ -5,13 +5,15 @@ real builder, a tiny real training run."""
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from ilbot.cli import main as cli
 from ilbot.data import open_dataset
-from ilbot.data.build import build_dataset
+from ilbot.data.build import _spread_pick, build_dataset
 from ilbot.data.schema import F, Event
 from ilbot.data.store import SessionWriter
 from ilbot.errors import ConfigError, DataError
@@ -91,6 +93,53 @@ def test_session_split_holds_out_a_calib_share_of_the_training_sessions(tmp_path
                   progress=False)
     one = _sessions_by_split(tmp_path / "one")
     assert one["val"] == {0, 1} and len(one["calib"]) == 1 and len(one["train"]) == 7
+
+
+def test_spread_pick_spreads_a_share_over_users_and_keeps_each_one_known():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n_users = int(rng.integers(1, 7))
+        users = [u for u in range(n_users) for _ in range(int(rng.integers(1, 9)))]
+        users = [users[i] for i in rng.permutation(len(users))]
+        if rng.random() < 0.2:
+            users[0] = None  # an unknown user counts as one user of its own
+        m = len(users)
+        candidates = np.sort(rng.choice(m, size=int(rng.integers(1, m + 1)), replace=False))
+        k = int(rng.integers(0, len(candidates) + 1))
+        got = _spread_pick(candidates, users, k, np.random.default_rng(trial))
+        assert len(got) == len(set(got.tolist())) == k and set(got.tolist()) <= set(candidates.tolist())
+        n_u = Counter(str(users[i]) for i in candidates)
+        took = Counter(str(users[i]) for i in got)
+        spare = sum(n - 1 for n in n_u.values())
+        if k <= spare:  # every user keeps a candidate that is not picked
+            assert all(took[u] < n for u, n in n_u.items())
+        else:  # only then do users leave wholly, after every user is down to one
+            assert all(took[u] >= n - 1 for u, n in n_u.items())
+        quota = {u: k * n / len(candidates) for u, n in n_u.items()}
+        if all(math.ceil(q) <= n - 1 for u, q in quota.items() for n in [n_u[u]]):  # no cap binds: proportional
+            assert all(math.floor(q) <= took[u] <= math.ceil(q) for u, q in quota.items())
+    # one user: a plain seeded draw (the picks single-user datasets had before the spread)
+    cand = np.arange(3, 13)
+    assert _spread_pick(cand, [7] * 13, 4, np.random.default_rng(5)).tolist() == \
+        cand[np.random.default_rng(5).permutation(10)[:4]].tolist()
+
+
+def test_session_and_calib_shares_are_spread_over_users(tmp_path):
+    # a random 40 % of these sessions could take all of user 3's; spread, each user gives its share
+    users = [1] * 5 + [2] * 5 + [3] * 2 + [4] * 3
+    paths = _stores(tmp_path, users)
+    for seed in range(3):
+        build_dataset(paths, tmp_path / f"ds{seed}", split_by="session", holdout_frac=0.4, calib_frac=0.2,
+                      seed=seed, progress=False)
+        sessions = _meta(tmp_path / f"ds{seed}")["sessions"]
+        per = {(s["user"], s["split"]): 0 for s in sessions}
+        for s in sessions:
+            per[s["user"], s["split"]] += 1
+        assert sum(s["split"] == "val" for s in sessions) == 6  # round(0.4 × 15)
+        assert per[1, "val"] == per[2, "val"] == 2 and per[3, "val"] == 1 and per[4, "val"] == 1
+        assert all(per.get((u, "train"), 0) >= 1 for u in set(users))  # every user keeps a training session
+        assert sum(s["split"] == "calib" for s in sessions) == 2  # round(0.2 × 9), from two users
+        assert len({s["user"] for s in sessions if s["split"] == "calib"}) == 2
 
 
 def test_user_split_keeps_held_out_users_in_val_and_takes_calib_from_training_users(tmp_path):

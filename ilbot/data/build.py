@@ -34,6 +34,12 @@ Decisions where DESIGN is silent:
   hold times never see held-out data); `splits` and `all` hold the counts of each split and the
   whole set.
 - Sessions are taken in sorted path order, so session indices and splits are reproducible.
+- A share of the sessions (the session split's `holdout_frac`, the calib split's `calib_frac`)
+  is drawn spread over the sessions' users (`_spread_pick`): each user gives its share of the
+  held-out sessions, and keeps a training session while any user has one to spare. A session
+  split then measures unseen sessions of users the model was trained on, every user among them,
+  rather than whichever users a plain draw happens to favour. With one user (or none known) it
+  is the plain seeded draw.
 - A session split needs two sessions: with one session and `holdout_frac`, the session is cut in
   two by time, the tail holding that share of its windows (at least one); the parts are built as
   separate sessions (the tail's context starts as padding), so neither side sees the other's
@@ -42,8 +48,8 @@ Decisions where DESIGN is silent:
   (`auto_holdout`): a session too short to cut is then built whole, train only, and the note
   says why.
 - Calibration split: with `calib_frac`, after the val sessions are chosen, round(calib_frac × the
-  remaining training sessions) of them (at least one, never all) are held out at random
-  (seeded by `seed`, independent of the val pick) as split 2, "calib": windows neither trained
+  remaining training sessions) of them (at least one, never all) are held out at random,
+  spread over their users (seeded by `seed`, independent of the val pick) as split 2, "calib": windows neither trained
   nor validated on, for `ilbot eval calibrate --split calib`. With a user split they are
   sessions of training users (held-out users stay wholly in val). The one-session time split
   has no calib part: `calib_frac` there is refused (it needs at least two training sessions).
@@ -299,6 +305,30 @@ def _seeded_pick(frac: float, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n)[:_share(frac, n)]
 
 
+def _spread_pick(candidates: np.ndarray, users: list, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k of the sessions `candidates` [M] held out at random, spread over their users (`users`:
+    one per session, None where unknown, which counts as one user) in proportion to each user's
+    candidates, and never a user's last candidate while another user has one to spare: a held-out
+    session's user keeps sessions in training. Each user's quota is k·n_u/M rounded down, and the
+    rest go one each to the users with the largest remainders (ties in a random order); only
+    when every user is down to one candidate do users leave wholly. With one user this is a plain
+    seeded draw, `candidates[rng.permutation(M)[:k]]`."""
+    keys = [str(users[i]) for i in candidates]
+    names = sorted(set(keys))
+    members = [candidates[[j for j, key in enumerate(keys) if key == nm]] for nm in names]
+    members = [m[rng.permutation(len(m))] for m in members]  # each user's candidates in a random order
+    n_u = np.array([len(m) for m in members])  # [U]
+    quota = k * n_u / len(candidates)
+    take = np.minimum(np.floor(quota).astype(np.int64), n_u - 1)
+    order = np.lexsort((rng.permutation(len(names)), -(quota - take)))  # largest remainder first, ties random
+    for room in (n_u - 1, n_u):  # one more each in that order, keeping a session of every user, then not
+        while take.sum() < k and (take < room).any():
+            for u in order:
+                if take.sum() < k and take[u] < room[u]:
+                    take[u] += 1
+    return np.concatenate([m[:t] for m, t in zip(members, take)]).astype(np.int64)
+
+
 def _time_split(path: Path, cfg: BuildConfig, meta: dict, ev: np.ndarray, rec_t: np.ndarray, rec_feat: np.ndarray,
                 window_size: tuple[float, float], whole: _SessionPart) -> tuple[_SessionPart, _SessionPart, int]:
     """The session cut in two by time: (head, tail, cut time ns). The tail starts at the tick
@@ -328,8 +358,8 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
     codes = np.zeros(n, np.int8)
     if cfg.split_by in (None, "none"):
         return codes
+    users = [m.get("user") for m in metas]
     if cfg.split_by == "user":
-        users = [m.get("user") for m in metas]
         for p, u in zip(paths, users):
             if u is None:
                 raise DataError(f"{p}: no user in its meta; cannot split by user (use --split-by session)")
@@ -349,21 +379,22 @@ def _assign_splits(paths: list[Path], metas: list[dict], cfg: BuildConfig) -> np
             if unknown:
                 raise DataError(f"--holdout: no session named {', '.join(unknown)}")
             codes[[i for i, nm in enumerate(names) if nm in want]] = 1
-        if cfg.holdout_frac > 0:
-            codes[_seeded_pick(cfg.holdout_frac, n, cfg.seed)] = 1
+        if cfg.holdout_frac > 0:  # a share of the sessions, spread over their users
+            codes[_spread_pick(np.arange(n), users, _share(cfg.holdout_frac, n), np.random.default_rng(cfg.seed))] = 1
     else:
         raise DataError(f"--split-by: expected 'session' or 'user', got {cfg.split_by!r}")
     if codes.all():
         raise DataError("the holdout takes every session: nothing left to train on"
                         + (" (with one session, --holdout-frac F holds out its last part by time)" if n == 1 else ""))
     if cfg.calib_frac > 0:
-        _pick_calib(codes, cfg)
+        _pick_calib(codes, users, cfg)
     return codes
 
 
-def _pick_calib(codes: np.ndarray, cfg: BuildConfig) -> None:
+def _pick_calib(codes: np.ndarray, users: list, cfg: BuildConfig) -> None:
     """Mark round(calib_frac × training sessions) of the training sessions (code 0), at least one
-    and never all, as calib (code 2), in place; the draw is seeded by `seed` apart from the val pick."""
+    and never all, as calib (code 2), in place, spread over their users (`_spread_pick`); the draw
+    is seeded by `seed` apart from the val pick."""
     if not (codes == 1).any():
         raise DataError("--calib-frac needs a val split: hold out sessions or users with --holdout or --holdout-frac")
     train = np.flatnonzero(codes == 0)  # [M] training sessions, in sorted path order
@@ -373,7 +404,7 @@ def _pick_calib(codes: np.ndarray, cfg: BuildConfig) -> None:
         raise DataError(f"--calib-frac {cfg.calib_frac:g}: holding out {k} of the {m} training session(s) for "
                         f"calibration leaves none to train on (needs at least 2 training sessions)")
     rng = np.random.default_rng([cfg.seed, 2])  # its own stream: the val pick above is unchanged by calib_frac
-    codes[train[rng.permutation(m)[:k]]] = 2
+    codes[_spread_pick(train, users, k, rng)] = 2
 
 
 def _quantiles(x: np.ndarray) -> dict[str, float]:
