@@ -49,8 +49,9 @@ Decisions where DESIGN is silent:
   says why.
 - Calibration split: with `calib_frac`, after the val sessions are chosen, round(calib_frac × the
   remaining training sessions) of them (at least one, never all) are held out at random,
-  spread over their users (seeded by `seed`, independent of the val pick) as split 2, "calib": windows neither trained
-  nor validated on, for `ilbot eval calibrate --split calib`. With a user split they are
+  spread over their users (seeded by `seed`, independent of the val pick) as split 2,
+  "calib": windows neither trained nor validated on, for `ilbot eval calibrate --split
+  calib`. With a user split they are
   sessions of training users (held-out users stay wholly in val). The one-session time split
   has no calib part: `calib_frac` there is refused (it needs at least two training sessions).
   `split_names` lists the splits present, in code order: ["train"], ["train", "val"] or
