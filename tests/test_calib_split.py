@@ -140,6 +140,10 @@ def test_session_and_calib_shares_are_spread_over_users(tmp_path):
         assert all(per.get((u, "train"), 0) >= 1 for u in set(users))  # every user keeps a training session
         assert sum(s["split"] == "calib" for s in sessions) == 2  # round(0.2 × 9), from two users
         assert len({s["user"] for s in sessions if s["split"] == "calib"}) == 2
+        stats = json.loads((tmp_path / f"ds{seed}" / "stats.json").read_text())  # what `ilbot build` prints
+        for split in ("train", "val", "calib"):
+            assert stats["splits"][split]["sessions_by_user"] == {
+                str(u): n for (u, sp), n in sorted(per.items()) if sp == split}
 
 
 def test_user_split_keeps_held_out_users_in_val_and_takes_calib_from_training_users(tmp_path):

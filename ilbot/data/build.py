@@ -415,8 +415,8 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
     return {f"q{round(q * 100):02d}": float(v) for q, v in zip(QUANTILES, vals)}
 
 
-def _summary(parts: list[_SessionPart]) -> dict[str, Any]:
-    """Counts over a set of sessions."""
+def _summary(parts: list[_SessionPart], users: list[int]) -> dict[str, Any]:
+    """Counts over a set of sessions; `users` [one per part] their user ids (-1 unknown)."""
     def add(key):
         return {n: sum(p.counts[key][n] for p in parts) for n in EVENT_NAMES}
     hist = np.zeros(A + 1, np.int64)
@@ -425,8 +425,10 @@ def _summary(parts: list[_SessionPart]) -> dict[str, Any]:
     dts = np.concatenate([p.rows[:, 0] for p in parts]) if parts else np.zeros(0)
     la = np.concatenate([p.lookahead_dt for p in parts]) if parts else np.zeros(0)
     holds = np.concatenate([p.hold_ms for p in parts]) if parts else np.zeros(0)
+    known = sorted(u for u in users if u >= 0)
     return {
         "sessions": len(parts),
+        "sessions_by_user": {str(u): known.count(u) for u in dict.fromkeys(known)},  # the known users' sessions
         "n_windows": int(sum(p.counts["n_windows"] for p in parts)),
         "n_ticks": int(sum(p.counts["n_ticks"] for p in parts)),
         "idle_windows": int(sum(p.counts["idle_windows"] for p in parts)),
@@ -615,17 +617,20 @@ def build_dataset(session_paths: Sequence[str | Path], out_dir: str | Path, conf
     if (weight != 1.0).any():
         per_window["window_weight"] = weight
 
-    train_parts = [p for p, c in zip(parts, split_of) if c == 0]
     present = set(split_of.tolist())
     split_names = [name for code, name in enumerate(SPLIT_NAMES) if code == 0 or code in present]  # code order
-    stats = _summary(train_parts)
+
+    def summary(code=None):  # counts over the sessions of split `code` (None: all)
+        keep = [code is None or c == code for c in split_of]
+        return _summary([p for p, k in zip(parts, keep) if k], [u for u, k in zip(users, keep) if k])
+
+    stats = summary(0)
     stats.update({
         "feature_mean": mean.astype(float).tolist(), "feature_std": std.astype(float).tolist(),
         "tick_ms": parts[0].counts["tick_ms"], "thin_ms": cfg.thin_ms, "lookahead_clip_ms": cfg.lookahead_clip_ms,
         "computed_on": "train", **({"split_note": split_note} if split_note else {}),
-        "splits": {name: _summary([p for p, c in zip(parts, split_of) if c == code])
-                   for code, name in enumerate(split_names)},
-        "all": _summary(parts),
+        "splits": {name: summary(code) for code, name in enumerate(split_names)},
+        "all": summary(),
     })
     sessions = []
     for i, (p, m, part) in enumerate(zip(paths, metas, parts)):

@@ -182,6 +182,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _print_summary(s: dict[str, Any], indent: str = "") -> None:
     print(f"{indent}sessions {s['sessions']}, windows {s['n_windows']}, ticks {s['n_ticks']}, "
           f"idle windows {s['idle_windows']} ({s['idle_windows'] / max(s['n_windows'], 1):.1%})")
+    if s.get("sessions_by_user"):
+        print(f"{indent}sessions by user: " + ", ".join(f"{u}: {n}" for u, n in s["sessions_by_user"].items()))
     print(f"{indent}events by type (after thinning): {_fmt_counts(s['event_counts'])}")
     print(f"{indent}events by type (before thinning): {_fmt_counts(s['event_counts_raw'])}; "
           f"thinned {_fmt_counts(s['thinned'])}")
